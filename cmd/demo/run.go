@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"marketfleet/cmd/internal/cli"
+	"marketfleet/internal/sampler"
+	"marketfleet/market"
+	"marketfleet/store"
+)
+
+// fleetPrefix is the application_name prefix of every worker session.
+const fleetPrefix = "marketfleet-worker/"
+
+// demoDatabase is created on the --admin-url server when DATABASE_URL is unset.
+const demoDatabase = "marketfleet_demo"
+
+func run(ctx context.Context, o options) error {
+	var common cli.Common
+	if err := cli.Load(&common); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(o.stateDir, "logs"), 0o755); err != nil {
+		return err
+	}
+	symbols, err := readSymbols(o.universe)
+	if err != nil {
+		return err
+	}
+	dbURL, err := demoDatabaseURL(ctx, o)
+	if err != nil {
+		return err
+	}
+	natsURL, stopNATS, err := ensureNATS(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer stopNATS()
+	_, js, err := cli.ConnectNATS(ctx, natsURL, "marketfleet-demo", zerolog.Nop())
+	if err != nil {
+		return err
+	}
+
+	// The demo's own session: schema, the session sampler, the final count.
+	db, err := store.Open(ctx, dbURL, store.WithApplicationName("marketfleet-demo"))
+	if err != nil {
+		return err
+	}
+	defer db.Close(context.Background())
+	if _, err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	sctx, stopSampling := context.WithCancel(ctx)
+	samples := sampler.New(20*time.Millisecond, func(ctx context.Context) (int, error) {
+		return db.CountSessions(ctx, fleetPrefix)
+	})
+	sampled := make(chan struct{})
+	go func() { defer close(sampled); _ = samples.Run(sctx) }()
+	defer func() { stopSampling(); <-sampled }()
+
+	start := time.Now()
+	procs, err := startWorkers(o.workers, filepath.Join(o.binDir, "worker"), natsURL, dbURL, filepath.Join(o.stateDir, "logs"))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("workers:  %d worker processes started (logs in %s)\n", o.workers, filepath.Join(o.stateDir, "logs"))
+	if err := waitSessions(ctx, samples, o.workers, procs); err != nil {
+		_ = stopWorkers(procs, 30*time.Second)
+		return err
+	}
+
+	to := time.Now().UTC().Truncate(time.Second)
+	from := to.Add(-time.Duration(o.bars) * 24 * time.Hour)
+	out, err := produce(ctx, o, natsURL, from, to)
+	if err != nil {
+		_ = stopWorkers(procs, 30*time.Second)
+		return err
+	}
+	fmt.Printf("producer: %s\n", out)
+
+	stream, err := js.Stream(ctx, common.Stream)
+	if err != nil {
+		_ = stopWorkers(procs, 30*time.Second)
+		return err
+	}
+	drained, watchErr := watch(ctx, stream, samples, procs)
+	stopErr := stopWorkers(procs, 30*time.Second)
+	wall := time.Since(start)
+	stopSampling()
+	<-sampled
+	if watchErr != nil {
+		return watchErr
+	}
+	if stopErr != nil {
+		return stopErr
+	}
+	n, err := db.CountBars(ctx, symbols, market.Interval1d, from, to)
+	if err != nil {
+		return err
+	}
+	return summarize(o, len(symbols), drained, n, wall, samples.Stats())
+}
+
+// demoDatabaseURL is DATABASE_URL if set; else it creates marketfleet_demo
+// on the --admin-url server and returns its URL.
+func demoDatabaseURL(ctx context.Context, o options) (string, error) {
+	if u := os.Getenv("DATABASE_URL"); u != "" {
+		return u, nil
+	}
+	if o.adminURL == "" {
+		return "", fmt.Errorf("set DATABASE_URL, or pass --admin-url (make demo does)")
+	}
+	actx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	admin, err := store.Open(actx, o.adminURL, store.WithApplicationName("marketfleet-demo"))
+	if err != nil {
+		return "", err
+	}
+	defer admin.Close(context.Background())
+	if _, err := admin.EnsureDatabase(actx, demoDatabase); err != nil {
+		return "", err
+	}
+	u, err := withDatabase(o.adminURL, demoDatabase)
+	if err != nil {
+		return "", err
+	}
+	fmt.Printf("postgres: database %s ready\n", demoDatabase)
+	return u, nil
+}
+
+// produce runs the real producer and returns its one-line report.
+func produce(ctx context.Context, o options, natsURL string, from, to time.Time) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(o.binDir, "producer"), "enqueue", "--universe", o.universe,
+		"--interval", "1d", "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339), "--requested-by", "demo")
+	cmd.Env = append(os.Environ(), "NATS_URL="+natsURL)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("producer: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// waitSessions waits until the fleet holds n sessions.
+func waitSessions(ctx context.Context, s *sampler.Sampler, n int, procs []*proc) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for s.Stats().Last < n {
+		if err := exited(procs); err != nil {
+			return err
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("the fleet holds %d of %d sessions after 30s; see the worker logs", s.Stats().Last, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+func readSymbols(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	entries, err := market.ParseUniverse(f, market.Interval1d)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		out[i] = e.Symbol
+	}
+	return out, nil
+}

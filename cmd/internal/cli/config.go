@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"marketfleet/queue"
+)
+
+// Common is the configuration every command shares. Embed it in a command's
+// own spec.
+type Common struct {
+	NATSURL        string        `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222" desc:"NATS server URL(s), comma-separated; needs nats-server >= 2.11 with JetStream"`
+	Stream         string        `envconfig:"FLEET_STREAM" default:"MARKETFLEET_TASKS" desc:"JetStream stream holding the task backlog"`
+	StreamReplicas int           `envconfig:"FLEET_STREAM_REPLICAS" default:"1" desc:"stream replicas: 1 on one server, 3 in a production cluster"`
+	StreamMaxBytes int64         `envconfig:"FLEET_STREAM_MAX_BYTES" default:"1073741824" desc:"stream size cap in bytes; when full, publishing fails instead of dropping tasks"`
+	DedupWindow    time.Duration `envconfig:"FLEET_DEDUP_WINDOW" default:"1h" desc:"window in which a task with the same Nats-Msg-Id is a duplicate"`
+	LogLevel       string        `envconfig:"FLEET_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat      string        `envconfig:"FLEET_LOG_FORMAT" default:"auto" desc:"json, console, or auto (console when stderr is a terminal)"`
+}
+
+// StreamConfig returns the stream settings as the queue package takes them.
+func (c Common) StreamConfig() queue.StreamConfig {
+	return queue.StreamConfig{Name: c.Stream, Replicas: c.StreamReplicas, MaxBytes: c.StreamMaxBytes, Duplicates: c.DedupWindow}
+}
+
+// Validate checks the shared settings; errors name the variable.
+func (c Common) Validate() error {
+	switch {
+	case c.NATSURL == "":
+		return errors.New("NATS_URL: must not be empty")
+	case c.Stream == "" || !natsName(c.Stream):
+		return fmt.Errorf("FLEET_STREAM=%q: want letters, digits, - and _", c.Stream)
+	case c.StreamReplicas < 1 || c.StreamReplicas > 5:
+		return fmt.Errorf("FLEET_STREAM_REPLICAS=%d: want 1..5", c.StreamReplicas)
+	case c.StreamMaxBytes < 1<<20:
+		return fmt.Errorf("FLEET_STREAM_MAX_BYTES=%d: want at least 1048576", c.StreamMaxBytes)
+	case c.DedupWindow < time.Second:
+		return fmt.Errorf("FLEET_DEDUP_WINDOW=%s: want at least 1s", c.DedupWindow)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	switch c.LogFormat {
+	case "auto", "json", "console":
+		return nil
+	}
+	return fmt.Errorf("FLEET_LOG_FORMAT=%q: want json, console or auto", c.LogFormat)
+}
+
+func natsName(s string) bool {
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// Validator is a configuration spec that can check itself.
+type Validator interface {
+	Validate() error
+}
+
+// Load fills spec from the environment and validates it. The error is one
+// line that names the variable, suitable to print as is; it never quotes the
+// value of a variable that may hold a secret.
+func Load(spec Validator) error {
+	if err := envconfig.Process("", spec); err != nil {
+		var pe *envconfig.ParseError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("invalid configuration: %s=%q: %s", pe.KeyName, pe.Value, describeParse(pe))
+		}
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	if err := spec.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	return nil
+}
+
+func describeParse(pe *envconfig.ParseError) string {
+	switch pe.TypeName {
+	case "Duration":
+		return "want a duration such as 500ms, 30s or 2m"
+	case "int", "int64", "uint64":
+		return "want an integer"
+	case "bool":
+		return "want true or false"
+	}
+	var ne *strconv.NumError
+	if errors.As(pe.Err, &ne) {
+		return "want a number"
+	}
+	return "want a " + pe.TypeName
+}
+
+const usageFormat = `{{range .}}{{usage_key .}}	{{usage_default .}}	{{usage_description .}}
+{{end}}`
+
+// PrintEnv writes one line per variable of spec: name, default, meaning.
+func PrintEnv(w io.Writer, spec any) error {
+	tw := tabwriter.NewWriter(w, 1, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tMEANING")
+	if err := envconfig.Usagef("", spec, tw, usageFormat); err != nil {
+		return err
+	}
+	return tw.Flush()
+}

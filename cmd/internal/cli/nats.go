@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"marketfleet/internal/backoff"
+)
+
+// ConnectNATS connects to url as client name, retrying with backoff until
+// ctx ends, and returns the connection with a JetStream handle. Once
+// connected, the client reconnects forever on its own; disconnects and
+// reconnects are logged. The URL is never logged (it may hold credentials).
+func ConnectNATS(ctx context.Context, url, name string, log zerolog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.ReconnectJitter(500*time.Millisecond, time.Second),
+		nats.Timeout(5 * time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil on a deliberate Close
+				log.Warn().Err(err).Msg("nats disconnected")
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info().Str("server", nc.ConnectedServerId()).Msg("nats reconnected")
+		}),
+	}
+	for attempt := 1; ; attempt++ {
+		nc, err := nats.Connect(url, opts...)
+		if err == nil {
+			if err := CheckServerVersion(nc.ConnectedServerVersion()); err != nil {
+				nc.Close()
+				return nil, nil, err
+			}
+			js, err := jetstream.New(nc)
+			if err != nil {
+				nc.Close()
+				return nil, nil, fmt.Errorf("jetstream: %w", err)
+			}
+			return nc, js, nil
+		}
+		delay := backoff.Default.Delay(attempt)
+		log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", delay).Msg("nats connect failed")
+		if err := backoff.Sleep(ctx, delay); err != nil {
+			return nil, nil, fmt.Errorf("connect to nats: %w", err)
+		}
+	}
+}
+
+// MinServerVersion is the oldest nats-server the fleet runs against: it
+// relies on TermWithReason (2.10.4) and per-key TTLs in KV (2.11).
+const MinServerVersion = "2.11.0"
+
+// CheckServerVersion refuses servers older than MinServerVersion, such as
+// Debian's 2.9 package.
+func CheckServerVersion(v string) error {
+	var major, minor, patch int
+	if _, err := fmt.Sscanf(v, "%d.%d.%d", &major, &minor, &patch); err != nil {
+		return fmt.Errorf("nats-server version %q: cannot parse", v)
+	}
+	if major < 2 || major == 2 && minor < 11 {
+		return fmt.Errorf("nats-server %s is too old: marketfleet needs >= %s with JetStream (build one with `make nats-server`)", v, MinServerVersion)
+	}
+	return nil
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"time"
+
+	"marketfleet/cmd/internal/cli"
+	"marketfleet/queue"
+)
+
+// config is everything the worker reads from the environment.
+type config struct {
+	cli.Common
+	DatabaseURL      string        `envconfig:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/postgres" desc:"PostgreSQL connection URL or DSN; the worker opens exactly one session"`
+	WorkerID         string        `envconfig:"FLEET_WORKER_ID" desc:"worker name in logs and application_name marketfleet-worker/<id> (default <hostname>-<pid>)"`
+	BatchSize        int           `envconfig:"FLEET_BATCH_SIZE" default:"10" desc:"tasks per batch (1..1000); one transaction per batch"`
+	FetchConcurrency int           `envconfig:"FLEET_FETCH_CONCURRENCY" default:"10" desc:"concurrent source requests within a batch"`
+	FetchWait        time.Duration `envconfig:"FLEET_FETCH_WAIT" default:"1s" desc:"how long one pull waits on an empty queue"`
+	Consumer         string        `envconfig:"FLEET_CONSUMER" default:"marketfleet-workers" desc:"durable pull consumer shared by the fleet"`
+	AckWait          time.Duration `envconfig:"FLEET_ACK_WAIT" default:"30s" desc:"time before an unacknowledged task is redelivered (InProgress extends it)"`
+	MaxDeliver       int           `envconfig:"FLEET_MAX_DELIVER" default:"10" desc:"deliveries of one task before JetStream gives up on it"`
+	MaxAckPending    int           `envconfig:"FLEET_MAX_ACK_PENDING" default:"1000" desc:"unacknowledged tasks allowed across the whole fleet"`
+	Source           string        `envconfig:"FLEET_SOURCE" default:"synthetic" desc:"market data source: synthetic (offline) or yahoo"`
+	YahooURL         string        `envconfig:"FLEET_YAHOO_URL" default:"https://query1.finance.yahoo.com" desc:"base URL of the Yahoo chart API"`
+	HTTPTimeout      time.Duration `envconfig:"FLEET_HTTP_TIMEOUT" default:"15s" desc:"timeout of one source HTTP request"`
+	SyntheticLatency time.Duration `envconfig:"FLEET_SYNTHETIC_LATENCY" default:"0s" desc:"simulated fetch latency of the synthetic source"`
+	ShutdownGrace    time.Duration `envconfig:"FLEET_SHUTDOWN_GRACE" default:"25s" desc:"on SIGTERM, time allowed to finish the current batch"`
+	AutoMigrate      bool          `envconfig:"FLEET_AUTO_MIGRATE" default:"true" desc:"apply missing schema migrations at start (under a lock)"`
+	MetricsAddr      string        `envconfig:"FLEET_METRICS_ADDR" desc:"address for /healthz and /readyz, e.g. :9464 (default: off)"`
+}
+
+var workerIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,43}$`)
+
+// Validate checks the settings; each error names its variable.
+func (c *config) Validate() error {
+	if err := c.Common.Validate(); err != nil {
+		return err
+	}
+	if c.WorkerID == "" {
+		host, _ := os.Hostname()
+		c.WorkerID = fmt.Sprintf("%s-%d", host, os.Getpid())
+		if len(c.WorkerID) > 44 {
+			c.WorkerID = c.WorkerID[len(c.WorkerID)-44:]
+		}
+	}
+	switch {
+	case c.DatabaseURL == "":
+		return fmt.Errorf("DATABASE_URL: must not be empty")
+	case !workerIDRE.MatchString(c.WorkerID):
+		return fmt.Errorf("FLEET_WORKER_ID=%q: want 1-44 letters, digits, '.', '_' or '-'", c.WorkerID)
+	case c.BatchSize < 1 || c.BatchSize > 1000:
+		return fmt.Errorf("FLEET_BATCH_SIZE=%d: want 1..1000", c.BatchSize)
+	case c.FetchConcurrency < 1 || c.FetchConcurrency > 1000:
+		return fmt.Errorf("FLEET_FETCH_CONCURRENCY=%d: want 1..1000", c.FetchConcurrency)
+	case c.FetchWait < 100*time.Millisecond || c.FetchWait > time.Minute:
+		return fmt.Errorf("FLEET_FETCH_WAIT=%s: want 100ms..1m", c.FetchWait)
+	case c.Consumer == "":
+		return fmt.Errorf("FLEET_CONSUMER: must not be empty")
+	case c.AckWait < time.Second:
+		return fmt.Errorf("FLEET_ACK_WAIT=%s: want at least 1s", c.AckWait)
+	case c.MaxDeliver < 1:
+		return fmt.Errorf("FLEET_MAX_DELIVER=%d: want at least 1", c.MaxDeliver)
+	case c.MaxAckPending < c.BatchSize:
+		return fmt.Errorf("FLEET_MAX_ACK_PENDING=%d: want at least FLEET_BATCH_SIZE (%d)", c.MaxAckPending, c.BatchSize)
+	case c.HTTPTimeout <= 0:
+		return fmt.Errorf("FLEET_HTTP_TIMEOUT=%s: want > 0", c.HTTPTimeout)
+	case c.SyntheticLatency < 0:
+		return fmt.Errorf("FLEET_SYNTHETIC_LATENCY=%s: want >= 0", c.SyntheticLatency)
+	case c.ShutdownGrace <= 0:
+		return fmt.Errorf("FLEET_SHUTDOWN_GRACE=%s: want > 0", c.ShutdownGrace)
+	case c.ShutdownGrace <= c.FetchWait:
+		return fmt.Errorf("FLEET_SHUTDOWN_GRACE=%s: want more than FLEET_FETCH_WAIT (%s)", c.ShutdownGrace, c.FetchWait)
+	}
+	switch c.Source {
+	case "synthetic":
+	case "yahoo":
+		u, err := url.Parse(c.YahooURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("FLEET_YAHOO_URL=%q: want an http(s) URL", c.YahooURL)
+		}
+	default:
+		return fmt.Errorf("FLEET_SOURCE=%q: want synthetic or yahoo", c.Source)
+	}
+	return nil
+}
+
+func (c *config) consumerConfig() queue.ConsumerConfig {
+	return queue.ConsumerConfig{Name: c.Consumer, AckWait: c.AckWait, MaxDeliver: c.MaxDeliver, MaxAckPending: c.MaxAckPending}
+}
+
+// appName is the worker's application_name in pg_stat_activity.
+func (c *config) appName() string { return "marketfleet-worker/" + c.WorkerID }

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// health backs /healthz (the process serves HTTP) and /readyz (it holds its
+// PostgreSQL session and is bound to the consumer).
+type health struct {
+	session atomic.Bool
+	bound   atomic.Bool
+}
+
+func newHealth() *health { return &health{} }
+
+func (h *health) serve(addr string) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		switch {
+		case !h.session.Load():
+			http.Error(w, "no postgres session", http.StatusServiceUnavailable)
+		case !h.bound.Load():
+			http.Error(w, "not bound to the consumer", http.StatusServiceUnavailable)
+		default:
+			_, _ = w.Write([]byte("ready\n"))
+		}
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	// Serve returns ErrServerClosed on shutdown; any other failure shows as
+	// /healthz going dark, which is what probes watch.
+	go func() { _ = srv.Serve(ln) }()
+	return srv, nil
+}
+
+func shutdownHTTP(srv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
+}

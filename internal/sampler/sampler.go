@@ -1,0 +1,67 @@
+// Package sampler polls a count at a fixed period and keeps its peak: the
+// demo, the end-to-end tests and the benchmark use it to watch how many
+// PostgreSQL sessions the fleet holds (from pg_stat_activity).
+package sampler
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// CountFunc returns the current value, e.g. the fleet's session count.
+type CountFunc func(ctx context.Context) (int, error)
+
+// Stats summarises the samples taken so far.
+type Stats struct {
+	Peak    int // largest value seen
+	Last    int // most recent value
+	Samples int // successful samples
+	Errors  int // failed samples
+}
+
+// Sampler calls a CountFunc every period. Its methods are safe for
+// concurrent use; Run must be called once.
+type Sampler struct {
+	count CountFunc
+	every time.Duration
+	mu    sync.Mutex
+	stats Stats
+}
+
+// New returns a Sampler that calls count every period.
+func New(every time.Duration, count CountFunc) *Sampler {
+	return &Sampler{count: count, every: every}
+}
+
+// Run samples until ctx is done, then returns nil.
+func (s *Sampler) Run(ctx context.Context) error {
+	t := time.NewTicker(s.every)
+	defer t.Stop()
+	for {
+		n, err := s.count(ctx)
+		s.mu.Lock()
+		if err != nil {
+			if ctx.Err() == nil {
+				s.stats.Errors++
+			}
+		} else {
+			s.stats.Samples++
+			s.stats.Last = n
+			s.stats.Peak = max(s.stats.Peak, n)
+		}
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Stats returns a snapshot of the statistics.
+func (s *Sampler) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}

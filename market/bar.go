@@ -1,0 +1,35 @@
+package market
+
+import "time"
+
+// Bar is one OHLCV price bar of a symbol at an interval. The triple
+// (Symbol, Interval, TS) identifies it: writing the same bar twice is an
+// idempotent upsert.
+type Bar struct {
+	Symbol   string
+	Interval Interval
+	// TS is the start of the bar, in UTC.
+	TS    time.Time
+	Open  float64
+	High  float64
+	Low   float64
+	Close float64
+	// AdjClose is the close adjusted for splits and dividends, or nil when the
+	// source does not provide one.
+	AdjClose *float64
+	Volume   int64
+	// Source names where the bar came from ("synthetic", "yahoo").
+	Source string
+}
+
+// Key identifies a bar: two bars with the same key are the same row.
+type Key struct {
+	Symbol   string
+	Interval Interval
+	TS       int64 // Unix microseconds, the precision PostgreSQL stores
+}
+
+// Key returns the bar's identity.
+func (b Bar) Key() Key {
+	return Key{Symbol: b.Symbol, Interval: b.Interval, TS: b.TS.UnixMicro()}
+}

@@ -1,0 +1,149 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Fetcher hands a worker small batches of tasks from a pull consumer, with
+// at most Size messages ever delivered to it and not yet returned by Next
+// or Drain plus those the caller is processing: it issues Fetch(Size) and
+// never a new pull while one is open, and never uses Consume's 500-message
+// buffer (see FACTS: every buffered message's AckWait clock runs).
+//
+// Next returns as soon as it has Size messages, or Linger after the first
+// one arrived, so a lone on-demand task starts within milliseconds instead
+// of waiting for the pull to expire. Messages that arrive on the same pull
+// after Next returned are the start of the next batch.
+//
+// A Fetcher is not safe for concurrent use.
+type Fetcher struct {
+	cons    jetstream.Consumer
+	size    int
+	maxWait time.Duration
+	linger  time.Duration
+	cur     jetstream.MessageBatch // the open pull request, nil when none
+}
+
+// FetcherConfig tunes a Fetcher.
+type FetcherConfig struct {
+	// Size is the most messages in one batch. Defaults to 10.
+	Size int
+	// MaxWait is how long one pull request waits on an empty queue before
+	// it expires; it also bounds how long Drain waits. Defaults to 1s.
+	MaxWait time.Duration
+	// Linger is how long Next waits for more messages after the first one
+	// of a batch. Defaults to 5ms.
+	Linger time.Duration
+}
+
+// NewFetcher returns a Fetcher on cons. It returns an error wrapping
+// ErrInvalidConfig for a size outside 1..1000 or a negative duration.
+func NewFetcher(cons jetstream.Consumer, c FetcherConfig) (*Fetcher, error) {
+	if c.Size == 0 {
+		c.Size = 10
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = time.Second
+	}
+	if c.Linger == 0 {
+		c.Linger = 5 * time.Millisecond
+	}
+	switch {
+	case c.Size < 1 || c.Size > 1000:
+		return nil, fmt.Errorf("%w: batch size %d, want 1..1000", ErrInvalidConfig, c.Size)
+	case c.MaxWait < 100*time.Millisecond:
+		return nil, fmt.Errorf("%w: fetch wait %s, want at least 100ms", ErrInvalidConfig, c.MaxWait)
+	case c.Linger < 0:
+		return nil, fmt.Errorf("%w: linger %s, want >= 0", ErrInvalidConfig, c.Linger)
+	}
+	return &Fetcher{cons: cons, size: c.Size, maxWait: c.MaxWait, linger: c.Linger}, nil
+}
+
+// Next blocks until at least one message is available and returns up to
+// Size messages. It returns ctx.Err() when ctx ends first (the open pull
+// stays open: call Drain to collect what it still delivers), or the pull's
+// error (no responders, connection closed, ...) which the caller should
+// treat as transient.
+func (f *Fetcher) Next(ctx context.Context) ([]jetstream.Msg, error) {
+	var out []jetstream.Msg
+	for len(out) == 0 {
+		if f.cur == nil {
+			b, err := f.cons.Fetch(f.size, jetstream.FetchMaxWait(f.maxWait))
+			if err != nil {
+				return nil, fmt.Errorf("fetch: %w", err)
+			}
+			f.cur = b
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case m, ok := <-f.cur.Messages():
+			if !ok {
+				if err := f.endPull(); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			out = append(out, m)
+		}
+	}
+	return f.fill(out), nil
+}
+
+// fill adds messages already arriving on the open pull, for up to Linger.
+func (f *Fetcher) fill(out []jetstream.Msg) []jetstream.Msg {
+	if f.cur == nil || len(out) >= f.size {
+		return out
+	}
+	timer := time.NewTimer(f.linger)
+	defer timer.Stop()
+	for len(out) < f.size {
+		select {
+		case m, ok := <-f.cur.Messages():
+			if !ok {
+				_ = f.endPull() // its error, if any, resurfaces on the next pull
+				return out
+			}
+			out = append(out, m)
+		case <-timer.C:
+			return out
+		}
+	}
+	return out
+}
+
+// endPull forgets the finished pull and returns its error, if it was not
+// the normal end of a pull (expiry or no messages).
+func (f *Fetcher) endPull() error {
+	err := f.cur.Error()
+	f.cur = nil
+	if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("fetch: %w", err)
+	}
+	return nil
+}
+
+// Drain waits for the open pull, if any, to end (it expires within MaxWait)
+// and returns the messages it still delivered, which the caller has not
+// started and should Nak. It returns early, with what it has, when ctx ends.
+func (f *Fetcher) Drain(ctx context.Context) []jetstream.Msg {
+	var out []jetstream.Msg
+	for f.cur != nil {
+		select {
+		case <-ctx.Done():
+			return out
+		case m, ok := <-f.cur.Messages():
+			if !ok {
+				f.cur = nil
+				return out
+			}
+			out = append(out, m)
+		}
+	}
+	return out
+}

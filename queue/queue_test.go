@@ -1,0 +1,224 @@
+package queue_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"marketfleet/internal/testenv"
+	"marketfleet/market"
+	"marketfleet/queue"
+	"marketfleet/tasks"
+)
+
+var day0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func collectTasks(n int) []tasks.Task {
+	ts := make([]tasks.Task, n)
+	for i := range ts {
+		ts[i] = tasks.NewCollect(fmt.Sprintf("S%04d", i), market.Interval1d, day0, day0.AddDate(0, 1, 0), "queue-test", time.Now())
+	}
+	return ts
+}
+
+func setup(t *testing.T) (jetstream.JetStream, jetstream.Consumer) {
+	t.Helper()
+	_, js := testenv.NATS(t).Connect(t)
+	ctx := context.Background()
+	if _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := queue.EnsureConsumer(ctx, js, queue.DefaultStream, queue.ConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js, cons
+}
+
+func TestEnsureIsIdempotentUnderRace(t *testing.T) {
+	_, js := testenv.NATS(t).Connect(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{}); err != nil {
+				errs <- err
+				return
+			}
+			if _, err := queue.EnsureConsumer(ctx, js, queue.DefaultStream, queue.ConsumerConfig{}); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent ensure: %v", err)
+	}
+	s, err := js.Stream(ctx, queue.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	if cfg.Retention != jetstream.WorkQueuePolicy || cfg.Storage != jetstream.FileStorage || cfg.Discard != jetstream.DiscardNew {
+		t.Fatalf("stream config = %+v, want work queue, file storage, discard new", cfg)
+	}
+	c, err := js.Consumer(ctx, queue.DefaultStream, queue.DefaultConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := c.CachedInfo().Config
+	if cc.AckPolicy != jetstream.AckExplicitPolicy || cc.MaxAckPending != 1000 || cc.MaxDeliver != 10 || cc.AckWait != 30*time.Second {
+		t.Fatalf("consumer config = %+v", cc)
+	}
+}
+
+func TestEnsureRejectsBadConfig(t *testing.T) {
+	_, js := testenv.NATS(t).Connect(t)
+	if _, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{Replicas: 9}); !errors.Is(err, queue.ErrInvalidConfig) {
+		t.Fatalf("EnsureStream(replicas 9) = %v, want ErrInvalidConfig", err)
+	}
+	if _, err := queue.EnsureConsumer(context.Background(), js, "X", queue.ConsumerConfig{AckWait: time.Millisecond}); !errors.Is(err, queue.ErrInvalidConfig) {
+		t.Fatalf("EnsureConsumer(ack wait 1ms) = %v, want ErrInvalidConfig", err)
+	}
+}
+
+func TestPublishCountsDuplicates(t *testing.T) {
+	js, _ := setup(t)
+	ctx := context.Background()
+	p := queue.NewPublisher(js, "")
+	ts := collectTasks(600) // more than one publish window
+	res, err := p.Publish(ctx, ts)
+	if err != nil || res != (queue.Result{Accepted: 600}) {
+		t.Fatalf("first publish = %+v, %v; want 600 accepted", res, err)
+	}
+	// Same requests from someone else, later: same ids, so all duplicates.
+	again := collectTasks(600)
+	for i := range again {
+		again[i].RequestedBy = "someone-else"
+	}
+	res, err = p.Publish(ctx, again)
+	if err != nil || res != (queue.Result{Duplicates: 600}) {
+		t.Fatalf("second publish = %+v, %v; want 600 duplicates", res, err)
+	}
+	s, err := js.Stream(ctx, queue.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil || info.State.Msgs != 600 {
+		t.Fatalf("stream holds %d messages (%v), want 600", info.State.Msgs, err)
+	}
+}
+
+func TestPublishRejectsInvalidTaskBeforeSending(t *testing.T) {
+	js, _ := setup(t)
+	ts := collectTasks(3)
+	ts[2].Symbol = "not a symbol"
+	res, err := queue.NewPublisher(js, "").Publish(context.Background(), ts)
+	if !errors.Is(err, tasks.ErrInvalid) || res != (queue.Result{}) {
+		t.Fatalf("Publish with an invalid task = %+v, %v; want ErrInvalid and nothing sent", res, err)
+	}
+}
+
+func TestFetcherBatches(t *testing.T) {
+	js, cons := setup(t)
+	ctx := context.Background()
+	if _, err := queue.NewPublisher(js, "").Publish(ctx, collectTasks(25)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := queue.NewFetcher(cons, queue.FetcherConfig{Size: 10, MaxWait: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int
+	seen := map[string]bool{}
+	for total := 0; total < 25; {
+		msgs, err := f.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) > 10 {
+			t.Fatalf("batch of %d, want at most 10", len(msgs))
+		}
+		for _, m := range msgs {
+			task, err := tasks.Decode(m.Data())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seen[task.Symbol] {
+				t.Fatalf("%s delivered twice", task.Symbol)
+			}
+			seen[task.Symbol] = true
+			if err := m.DoubleAck(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sizes = append(sizes, len(msgs))
+		total += len(msgs)
+	}
+	if len(sizes) != 3 || sizes[0] != 10 || sizes[1] != 10 {
+		t.Fatalf("batch sizes = %v, want [10 10 5]", sizes)
+	}
+}
+
+func TestFetcherReturnsALoneTaskWithoutWaitingForThePullToExpire(t *testing.T) {
+	js, cons := setup(t)
+	ctx := context.Background()
+	f, err := queue.NewFetcher(cons, queue.FetcherConfig{Size: 10, MaxWait: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		_, _ = queue.NewPublisher(js, "").Publish(ctx, collectTasks(1))
+	}()
+	ctx2, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	msgs, err := f.Next(ctx2)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("Next = %d msgs, %v; want 1 before the 30s pull expired", len(msgs), err)
+	}
+}
+
+func TestFetcherDrainReturnsUnstartedMessages(t *testing.T) {
+	js, cons := setup(t)
+	f, err := queue.NewFetcher(cons, queue.FetcherConfig{Size: 10, MaxWait: 500 * time.Millisecond, Linger: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// Open a pull, then stop waiting on it: the pull is still open.
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	_, err = f.Next(short)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next on an empty queue = %v, want deadline exceeded", err)
+	}
+	if _, err := queue.NewPublisher(js, "").Publish(ctx, collectTasks(3)); err != nil {
+		t.Fatal(err)
+	}
+	msgs := f.Drain(ctx)
+	if len(msgs) != 3 {
+		t.Fatalf("Drain returned %d messages, want the 3 delivered to the open pull", len(msgs))
+	}
+	for _, m := range msgs {
+		if err := m.Nak(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Nak'ed messages are immediately available to others.
+	f2, _ := queue.NewFetcher(cons, queue.FetcherConfig{Size: 10, MaxWait: 5 * time.Second, Linger: 50 * time.Millisecond})
+	got, err := f2.Next(ctx)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("after Nak, Next = %d, %v; want 3", len(got), err)
+	}
+}

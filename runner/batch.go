@@ -1,0 +1,171 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"marketfleet/market"
+	"marketfleet/source"
+	"marketfleet/tasks"
+)
+
+// maxReasonLen caps the reason sent with TermWithReason.
+const maxReasonLen = 200
+
+// item is one message of a batch and what became of it.
+type item struct {
+	msg       jetstream.Msg
+	seq       uint64 // stream sequence
+	delivered uint64 // delivery count, 1 on first delivery
+	task      tasks.Task
+	bars      []market.Bar
+	err       error // nil: apply; else the reason it cannot be applied now
+}
+
+// runBatch takes msgs from delivery to settlement: decode, fetch
+// concurrently, write in one transaction, then ack, nak or term every
+// message exactly once.
+func (r *Runner) runBatch(ctx context.Context, msgs []jetstream.Msg) {
+	r.batches++
+	start := time.Now()
+	bctx, cancel := r.batchContext(ctx)
+	defer cancel()
+	stopProgress := r.progress(msgs)
+
+	items := decodeAll(msgs)
+	r.fetchAll(bctx, items)
+	written := r.write(bctx, items)
+
+	stopProgress()
+	counts := r.settle(bctx, items)
+	r.log.Debug().Uint64("batch", r.batches).Int("tasks", len(items)).Int("bars", written).
+		Int("ok", counts[actAck]).Int("retried", counts[actRetry]).Int("terminated", counts[actTerm]).
+		Dur("took", time.Since(start)).Msg("batch done")
+}
+
+func decodeAll(msgs []jetstream.Msg) []*item {
+	items := make([]*item, len(msgs))
+	for i, m := range msgs {
+		it := &item{msg: m}
+		if md, err := m.Metadata(); err == nil {
+			it.seq, it.delivered = md.Sequence.Stream, md.NumDelivered
+		}
+		it.task, it.err = tasks.Decode(m.Data())
+		items[i] = it
+	}
+	return items
+}
+
+// fetchAll fetches the bars of every decodable task, at most
+// FetchConcurrency at once. A failed fetch marks only its own item.
+func (r *Runner) fetchAll(ctx context.Context, items []*item) {
+	var g errgroup.Group
+	g.SetLimit(r.cfg.FetchConcurrency)
+	for _, it := range items {
+		if it.err != nil {
+			continue
+		}
+		g.Go(func() error {
+			t := it.task
+			bars, err := r.src.Bars(ctx, source.Request{Symbol: t.Symbol, Interval: t.Interval, From: t.From, To: t.To})
+			if err != nil {
+				it.err = fmt.Errorf("%s %s %s: %w", t.Kind, t.Symbol, t.Interval, err)
+				return nil
+			}
+			it.bars = bars
+			return nil
+		})
+	}
+	_ = g.Wait() // every goroutine returns nil; errors live on the items
+}
+
+// write upserts the bars of every item still ok in one transaction. If the
+// database refuses the data, it writes the items one by one so that only the
+// offending task fails. It returns the number of bars committed.
+func (r *Runner) write(ctx context.Context, items []*item) int {
+	var ok []*item
+	var bars []market.Bar
+	for _, it := range items {
+		if it.err == nil {
+			ok = append(ok, it)
+			bars = append(bars, it.bars...)
+		}
+	}
+	if len(bars) == 0 {
+		return 0
+	}
+	_, err := r.db.WriteBars(ctx, bars)
+	if err == nil {
+		return len(bars)
+	}
+	if act, _ := decide(err); act != actTerm || len(ok) == 1 {
+		for _, it := range ok {
+			it.err = fmt.Errorf("%s %s: %w", it.task.Kind, it.task.Symbol, err)
+		}
+		return 0
+	}
+	written := 0
+	for _, it := range ok {
+		if _, err := r.db.WriteBars(ctx, it.bars); err != nil {
+			it.err = fmt.Errorf("%s %s: %w", it.task.Kind, it.task.Symbol, err)
+			continue
+		}
+		written += len(it.bars)
+	}
+	return written
+}
+
+// settle acks, naks or terminates every item, acks concurrently and
+// confirmed. It returns how many took each action.
+func (r *Runner) settle(ctx context.Context, items []*item) map[action]int {
+	counts := map[action]int{}
+	var wg sync.WaitGroup
+	for _, it := range items {
+		act, class := decide(it.err)
+		counts[act]++
+		switch act {
+		case actAck:
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := it.msg.DoubleAck(ctx); err != nil {
+					// Committed but not acked: it will be redelivered and
+					// re-applied, which changes nothing.
+					r.taskLog(r.log.Warn(), it).Err(err).Msg("ack failed after commit")
+				}
+			}()
+		case actRetry:
+			delay := retryDelay(r.cfg.Retry, it.delivered, it.err)
+			r.taskLog(r.log.Warn(), it).Str("class", class).Dur("retry_in", delay).Err(it.err).Msg("task will be retried")
+			if err := it.msg.NakWithDelay(delay); err != nil {
+				r.taskLog(r.log.Warn(), it).Err(err).Msg("nak failed")
+			}
+		case actTerm:
+			r.taskLog(r.log.Error(), it).Str("class", class).Err(it.err).Msg("task failed permanently")
+			if err := it.msg.TermWithReason(reason(class, it.err)); err != nil {
+				r.taskLog(r.log.Warn(), it).Err(err).Msg("term failed")
+			}
+		}
+	}
+	wg.Wait()
+	return counts
+}
+
+func (r *Runner) taskLog(e *zerolog.Event, it *item) *zerolog.Event {
+	return e.Str("kind", string(it.task.Kind)).Str("symbol", it.task.Symbol).Str("interval", string(it.task.Interval)).
+		Uint64("stream_seq", it.seq).Uint64("delivered", it.delivered).Uint64("batch", r.batches)
+}
+
+func reason(class string, err error) string {
+	s := class + ": " + err.Error()
+	if len(s) > maxReasonLen {
+		s = s[:maxReasonLen]
+	}
+	return s
+}

@@ -1,0 +1,181 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"marketfleet/internal/backoff"
+	"marketfleet/market"
+	"marketfleet/queue"
+	"marketfleet/source"
+	"marketfleet/store"
+)
+
+// DB is what the runner needs from the worker's single session; *store.Store
+// implements it.
+type DB interface {
+	// EnsureSession blocks until the session is up or ctx ends.
+	EnsureSession(ctx context.Context) error
+	// WriteBars upserts bars in one transaction.
+	WriteBars(ctx context.Context, bars []market.Bar) (store.WriteResult, error)
+}
+
+var _ DB = (*store.Store)(nil)
+
+// Config tunes a Runner. Zero fields take the defaults documented on each.
+type Config struct {
+	// FetchConcurrency bounds concurrent source requests within a batch.
+	// Defaults to the fetcher's batch size (10).
+	FetchConcurrency int
+	// AckWait is the consumer's AckWait: while a batch runs longer than a
+	// third of it, the runner sends InProgress for its messages. Defaults to
+	// 30s.
+	AckWait time.Duration
+	// Grace bounds how long the current batch may take to finish (fetch,
+	// commit, ack) once shutdown begins. Defaults to 25s.
+	Grace time.Duration
+	// Retry computes NakWithDelay delays from the delivery count. Defaults
+	// to 2s doubling up to 2m, with jitter.
+	Retry backoff.Policy
+	// Logger receives batch and task events; give it the worker's fields
+	// (e.g. "worker"). Defaults to zerolog.Nop().
+	Logger *zerolog.Logger
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.FetchConcurrency == 0 {
+		c.FetchConcurrency = 10
+	}
+	if c.AckWait == 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.Grace == 0 {
+		c.Grace = 25 * time.Second
+	}
+	if c.Retry == (backoff.Policy{}) {
+		c.Retry = backoff.Policy{Base: 2 * time.Second, Max: 2 * time.Minute}
+	}
+	if c.Logger == nil {
+		nop := zerolog.Nop()
+		c.Logger = &nop
+	}
+	return c
+}
+
+// ErrInvalidConfig is wrapped by New's validation errors.
+var ErrInvalidConfig = errors.New("invalid runner configuration")
+
+func (c Config) validate() error {
+	switch {
+	case c.FetchConcurrency < 1:
+		return fmt.Errorf("%w: fetch concurrency %d, want >= 1", ErrInvalidConfig, c.FetchConcurrency)
+	case c.AckWait < time.Second:
+		return fmt.Errorf("%w: ack wait %s, want >= 1s", ErrInvalidConfig, c.AckWait)
+	case c.Grace <= 0:
+		return fmt.Errorf("%w: grace %s, want > 0", ErrInvalidConfig, c.Grace)
+	}
+	return nil
+}
+
+// Runner is one worker's batch loop. Create it with New; call Run once.
+type Runner struct {
+	cfg     Config
+	fetcher *queue.Fetcher
+	db      DB
+	src     source.Source
+	log     zerolog.Logger
+	batches uint64
+}
+
+// New returns a Runner that takes batches from fetcher, data from src, and
+// writes through db. It returns an error wrapping ErrInvalidConfig when cfg
+// is invalid.
+func New(fetcher *queue.Fetcher, db DB, src source.Source, cfg Config) (*Runner, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Runner{cfg: cfg, fetcher: fetcher, db: db, src: src, log: *cfg.Logger}, nil
+}
+
+// Run processes batches until ctx is cancelled, then finishes the batch in
+// hand, Naks the messages it received but did not start, and returns nil. It
+// fetches nothing while it has no database session.
+func (r *Runner) Run(ctx context.Context) error {
+	r.log.Info().Msg("worker running")
+	for failures := 0; ctx.Err() == nil; {
+		if err := r.db.EnsureSession(ctx); err != nil {
+			break // only returns an error once ctx is done
+		}
+		msgs, err := r.fetcher.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			failures++
+			delay := backoff.Default.Delay(failures)
+			r.log.Warn().Err(err).Dur("retry_in", delay).Msg("fetch failed")
+			_ = backoff.Sleep(ctx, delay)
+			continue
+		}
+		failures = 0
+		r.runBatch(ctx, msgs)
+	}
+	r.returnUnstarted(ctx)
+	r.log.Info().Uint64("batches", r.batches).Msg("worker stopped")
+	return nil
+}
+
+// returnUnstarted Naks the messages the open pull still delivers, so that
+// other workers take them at once instead of after AckWait.
+func (r *Runner) returnUnstarted(ctx context.Context) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Grace)
+	defer cancel()
+	msgs := r.fetcher.Drain(dctx)
+	for _, m := range msgs {
+		if err := m.Nak(); err != nil {
+			r.log.Warn().Err(err).Msg("nak unstarted task")
+		}
+	}
+	if len(msgs) > 0 {
+		r.log.Info().Int("tasks", len(msgs)).Msg("returned unstarted tasks to the queue")
+	}
+}
+
+// batchContext returns a context for one batch that survives ctx's
+// cancellation for up to Grace, so a batch under way at shutdown still
+// commits and acks.
+func (r *Runner) batchContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(r.cfg.Grace, cancel) })
+	return bctx, func() { stop(); cancel() }
+}
+
+// progress sends InProgress for msgs every AckWait/3 until stopped, so a
+// slow batch is not redelivered to another worker while it still runs.
+func (r *Runner) progress(msgs []jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(r.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				for _, m := range msgs {
+					_ = m.InProgress() // best effort: a lost one means an early redelivery
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}

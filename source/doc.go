@@ -1,0 +1,13 @@
+// Package source defines how market data enters the fleet: a Source turns a
+// Request (symbol, interval, time window) into bars.
+//
+// Sources do network or CPU work only; they never touch the database, so a
+// worker may run many of them concurrently while its single PostgreSQL
+// connection stays with the batch loop. Implementations live in
+// sub-packages: synthetic (offline, deterministic, the default) and yahoo (the
+// Yahoo Finance v8 chart API).
+//
+// Errors are classified by the sentinels in errors.go: ErrNotFound and
+// ErrRejected are permanent (retrying cannot help), a *RetryAfterError carries
+// the delay the provider asked for, and anything else is transient.
+package source

@@ -1,0 +1,112 @@
+package yahoo
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"marketfleet/market"
+	"marketfleet/source"
+)
+
+func TestErrorClassification(t *testing.T) {
+	chartErr := func(code string) []byte {
+		return []byte(`{"chart":{"result":null,"error":{"code":"` + code + `","description":"some description"}}}`)
+	}
+	for _, tc := range []struct {
+		name     string
+		status   int
+		body     []byte
+		want     error // sentinel; nil means transient
+		contains []string
+	}{
+		{"404 fixture", 404, fixture(t, "error_404_SI_not_found.json"), source.ErrNotFound,
+			[]string{"yahoo SI: HTTP 404", `"Not Found"`, "No data found, symbol may be delisted"}},
+		{"400 fixture", 400, fixture(t, "error_400_BEKE_bad_request.json"), source.ErrRejected,
+			[]string{"yahoo SI: HTTP 400", `"Bad Request"`, "Data doesn't exist for startDate"}},
+		{"404 html", 404, []byte("<html><body>Not here</body></html>"), source.ErrNotFound, []string{"HTTP 404", "Not here"}},
+		{"404 empty", 404, nil, source.ErrNotFound, []string{"HTTP 404"}},
+		{"400 empty", 400, nil, source.ErrRejected, []string{"HTTP 400"}},
+		{"200 chart error not found", 200, chartErr("Not Found"), source.ErrNotFound, []string{"HTTP 200"}},
+		{"200 chart error other", 200, chartErr("Unprocessable Entity"), source.ErrRejected, []string{"Unprocessable Entity", "some description"}},
+		{"422 chart error", 422, chartErr("Unprocessable Entity"), source.ErrRejected, []string{"HTTP 422"}},
+		{"401", 401, []byte(`{"finance":{"result":null,"error":{"code":"Unauthorized"}}}`), nil, []string{"yahoo SI: HTTP 401", "Unauthorized"}},
+		{"403 with chart error", 403, chartErr("Forbidden"), nil, []string{"HTTP 403"}},
+		{"418", 418, nil, nil, []string{"HTTP 418"}},
+		{"200 not json", 200, []byte("<html>consent</html>"), nil, []string{"HTTP 200: decode chart"}},
+		{"200 empty result", 200, []byte(`{"chart":{"result":[],"error":null}}`), nil, []string{"neither a result nor an error"}},
+		{"200 null result", 200, []byte(`{"chart":{"result":[null],"error":null}}`), nil, []string{"neither a result nor an error"}},
+		{"200 wrong types", 200, []byte(`{"chart":{"result":[{"timestamp":["x"]}],"error":null}}`), nil, []string{"decode chart"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, serve(tc.body, tc.status))
+			_, err := newClient(t, f).Bars(context.Background(), window("SI", "1d", 1577836800, 1578009600))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Errorf("err = %v, want it to wrap %v", err, tc.want)
+			}
+			if tc.want == nil && source.IsPermanent(err) {
+				t.Errorf("err = %v, want transient", err)
+			}
+			var ra *source.RetryAfterError
+			if errors.As(err, &ra) {
+				t.Errorf("err = %v, want no RetryAfterError", err)
+			}
+			for _, s := range tc.contains {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("err = %q, want it to contain %q", err, s)
+				}
+			}
+			if n := f.count(); n != 1 {
+				t.Errorf("%d requests, want 1 (not retried)", n)
+			}
+		})
+	}
+}
+
+func TestInvalidRequestsMakeNoCall(t *testing.T) {
+	f := newFake(t, serve(fixture(t, "daily_EURUSDX_fx.json"), http.StatusOK))
+	c := newClient(t, f)
+	for _, tc := range []struct {
+		name  string
+		sym   string
+		iv    market.Interval
+		extra error
+	}{
+		{"invalid interval", "AAPL", "1h", market.ErrInvalidInterval},
+		{"empty interval", "AAPL", "", market.ErrInvalidInterval},
+		{"lower-case symbol", "aapl", "1d", market.ErrInvalidSymbol},
+		{"path in symbol", "../../x", "1d", market.ErrInvalidSymbol},
+	} {
+		_, err := c.Bars(context.Background(), window(tc.sym, tc.iv, 1577836800, 1578009600))
+		if !errors.Is(err, source.ErrRejected) || !errors.Is(err, tc.extra) {
+			t.Errorf("%s: err = %v, want ErrRejected and %v", tc.name, err, tc.extra)
+		}
+	}
+	for _, w := range [][2]int64{{1578009600, 1578009600}, {1578009600, 1577836800}} {
+		bars, err := c.Bars(context.Background(), window("AAPL", "1d", w[0], w[1]))
+		if err != nil || bars == nil || len(bars) != 0 {
+			t.Errorf("window %v: bars = %v, err = %v; want empty, nil", w, bars, err)
+		}
+	}
+	if n := f.count(); n != 0 {
+		t.Errorf("%d requests, want 0", n)
+	}
+}
+
+func TestBodyCap(t *testing.T) {
+	f := newFake(t, serve([]byte(strings.Repeat(" ", 2048)+"{}"), http.StatusOK))
+	c := newClient(t, f)
+	c.maxBody = 1024
+	_, err := c.Bars(context.Background(), window("AAPL", "1d", 1577836800, 1578009600))
+	if err == nil || !strings.Contains(err.Error(), "too large") || source.IsPermanent(err) {
+		t.Errorf("err = %v, want a transient 'too large' error", err)
+	}
+	if n := f.count(); n != 1 {
+		t.Errorf("%d requests, want 1", n)
+	}
+}

@@ -1,0 +1,207 @@
+package yahoo
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"marketfleet/internal/backoff"
+	"marketfleet/source"
+)
+
+var fxDays = window("EURUSD=X", "1d", 1577836800, 1578096000)
+
+func TestRetryAfterThenSuccess(t *testing.T) {
+	ok := fixture(t, "daily_EURUSDX_fx.json")
+	f := newFake(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		if n == 1 {
+			respond(w, http.StatusTooManyRequests, []byte("slow down"), "Retry-After", "1")
+			return
+		}
+		respond(w, http.StatusOK, ok)
+	})
+	start := time.Now()
+	bars, err := newClient(t, f).Bars(context.Background(), fxDays)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bars) != 3 || f.count() != 2 {
+		t.Errorf("%d bars after %d requests, want 3 after 2", len(bars), f.count())
+	}
+	if el := time.Since(start); el < time.Second {
+		t.Errorf("retried after %s, want Retry-After (1s) honoured", el)
+	}
+}
+
+func TestRetryExhausted(t *testing.T) {
+	for _, attempts := range []int{1, 3, 4} {
+		f := newFake(t, serve([]byte("<h1>Service Unavailable</h1>"), http.StatusServiceUnavailable))
+		c := newClient(t, f, WithRetry(attempts, backoff.Policy{Base: time.Millisecond, Max: time.Millisecond}))
+		_, err := c.Bars(context.Background(), fxDays)
+		var ra *source.RetryAfterError
+		if err == nil || source.IsPermanent(err) || errors.As(err, &ra) {
+			t.Errorf("attempts=%d: err = %v, want a plain transient error", attempts, err)
+		} else if !strings.Contains(err.Error(), "yahoo EURUSD=X: HTTP 503: <h1>Service Unavailable</h1>") {
+			t.Errorf("attempts=%d: err = %q, want the symbol, status and body", attempts, err)
+		}
+		if n := f.count(); n != attempts {
+			t.Errorf("attempts=%d: %d requests", attempts, n)
+		}
+	}
+}
+
+func TestRetryAfterTooLong(t *testing.T) {
+	f := newFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		respond(w, http.StatusTooManyRequests, nil, "Retry-After", "120")
+	})
+	start := time.Now()
+	_, err := newClient(t, f).Bars(context.Background(), fxDays)
+	ra, ok := err.(*source.RetryAfterError)
+	if !ok || ra.After != 120*time.Second {
+		t.Fatalf("err = %#v, want *source.RetryAfterError with After 120s", err)
+	}
+	if !strings.HasPrefix(err.Error(), "yahoo EURUSD=X: HTTP 429") {
+		t.Errorf("err = %q, want it to name symbol and status", err)
+	}
+	if el := time.Since(start); el > time.Second || f.count() != 1 {
+		t.Errorf("returned after %s and %d requests, want at once after 1", el, f.count())
+	}
+}
+
+func TestRetryAfterOnLastAttempt(t *testing.T) {
+	now := time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		header string
+		want   time.Duration
+	}{
+		{"2", 2 * time.Second},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
+	} {
+		f := newFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+			respond(w, http.StatusServiceUnavailable, nil, "Retry-After", tc.header)
+		})
+		c := newClient(t, f, WithRetry(1, backoff.Policy{}))
+		c.now = func() time.Time { return now }
+		_, err := c.Bars(context.Background(), fxDays)
+		var ra *source.RetryAfterError
+		if !errors.As(err, &ra) || ra.After != tc.want || f.count() != 1 {
+			t.Errorf("Retry-After %q: err = %v after %d requests, want RetryAfterError %s after 1", tc.header, err, f.count(), tc.want)
+		}
+	}
+}
+
+func TestMaxRetryAfterOption(t *testing.T) {
+	f := newFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		respond(w, http.StatusTooManyRequests, nil, "Retry-After", "1")
+	})
+	_, err := newClient(t, f, WithMaxRetryAfter(0)).Bars(context.Background(), fxDays)
+	var ra *source.RetryAfterError
+	if !errors.As(err, &ra) || ra.After != time.Second || f.count() != 1 {
+		t.Errorf("err = %v after %d requests, want RetryAfterError 1s at once", err, f.count())
+	}
+}
+
+func TestCancelDuringWait(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header []string
+	}{
+		{"backoff", nil},
+		{"retry-after", []string{"Retry-After", "20"}},
+	} {
+		f := newFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+			respond(w, http.StatusServiceUnavailable, nil, tc.header...)
+		})
+		c := newClient(t, f, WithRetry(3, backoff.Policy{Base: 20 * time.Second, Max: 20 * time.Second}))
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(50*time.Millisecond, cancel)
+		start := time.Now()
+		_, err := c.Bars(ctx, fxDays)
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: err = %v, want context.Canceled", tc.name, err)
+		}
+		if el := time.Since(start); el > 2*time.Second || f.count() != 1 {
+			t.Errorf("%s: returned after %s and %d requests, want promptly after 1", tc.name, el, f.count())
+		}
+		cancel()
+	}
+}
+
+func TestCancelledBeforeCall(t *testing.T) {
+	f := newFake(t, serve(fixture(t, "daily_EURUSDX_fx.json"), http.StatusOK))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := newClient(t, f).Bars(ctx, fxDays)
+	if !errors.Is(err, context.Canceled) || f.count() != 0 {
+		t.Errorf("err = %v after %d requests, want context.Canceled and no request", err, f.count())
+	}
+}
+
+func TestNetworkErrorsAreRetried(t *testing.T) {
+	t.Run("connection dropped", func(t *testing.T) {
+		f := newFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		})
+		_, err := newClient(t, f).Bars(context.Background(), fxDays)
+		if err == nil || source.IsPermanent(err) || f.count() != 3 {
+			t.Errorf("err = %v after %d requests, want transient after 3", err, f.count())
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		f := newFake(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(2 * time.Second):
+			}
+		})
+		c := newClient(t, f, WithHTTPClient(&http.Client{Timeout: 50 * time.Millisecond}))
+		_, err := c.Bars(context.Background(), fxDays)
+		if err == nil || source.IsPermanent(err) || f.count() != 3 {
+			t.Errorf("err = %v after %d requests, want transient after 3", err, f.count())
+		}
+	})
+	t.Run("connection refused", func(t *testing.T) {
+		f := newFake(t, serve(nil, http.StatusOK))
+		c := newClient(t, f)
+		f.Close()
+		_, err := c.Bars(context.Background(), fxDays)
+		if err == nil || source.IsPermanent(err) || !strings.HasPrefix(err.Error(), `yahoo EURUSD=X: Get "http://`) {
+			t.Errorf("err = %v, want transient GET error", err)
+		}
+	})
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in     string
+		want   time.Duration
+		wantOK bool
+	}{
+		{"", 0, false},
+		{"   ", 0, false},
+		{"0", 0, true},
+		{"1", time.Second, true},
+		{" 120 ", 120 * time.Second, true},
+		{"-1", 0, false},
+		{"1.5", 0, false},
+		{"soon", 0, false},
+		{"99999999999999999999999", maxRetryAfterSeconds * time.Second, true},
+		{"18446744073709551615", maxRetryAfterSeconds * time.Second, true},
+		{"Sun, 10 Mar 2024 12:01:30 GMT", 90 * time.Second, true},
+		{"Sunday, 10-Mar-24 12:00:05 GMT", 5 * time.Second, true},
+		{"Sun Mar 10 12:00:07 2024", 7 * time.Second, true},
+		{"Sun, 10 Mar 2024 11:00:00 GMT", 0, true},
+	} {
+		got, ok := parseRetryAfter(tc.in, now)
+		if got != tc.want || ok != tc.wantOK {
+			t.Errorf("parseRetryAfter(%q) = %s, %v; want %s, %v", tc.in, got, ok, tc.want, tc.wantOK)
+		}
+	}
+}

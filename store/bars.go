@@ -1,0 +1,103 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"marketfleet/market"
+)
+
+// upsertBars writes many bars in one statement: the columns travel as arrays
+// and unnest turns them back into rows (one round trip, however many rows).
+// A row whose values did not change is left alone, so re-applying a task
+// leaves the table, updated_at included, exactly as it was.
+const upsertBars = `
+INSERT INTO bars AS b (symbol, "interval", ts, open, high, low, close, adj_close, volume, source)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::float8[],
+                     $6::float8[], $7::float8[], $8::float8[], $9::int8[], $10::text[])
+ON CONFLICT (symbol, "interval", ts) DO UPDATE SET
+    open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+    adj_close = EXCLUDED.adj_close, volume = EXCLUDED.volume, source = EXCLUDED.source,
+    updated_at = now()
+WHERE (b.open, b.high, b.low, b.close, b.adj_close, b.volume, b.source)
+      IS DISTINCT FROM
+      (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.adj_close, EXCLUDED.volume, EXCLUDED.source)`
+
+// WriteResult tells what WriteBars did.
+type WriteResult struct {
+	// Rows is the number of distinct bars submitted (after de-duplication).
+	Rows int
+	// Changed is the number of rows inserted or updated; unchanged rows are
+	// not rewritten.
+	Changed int64
+}
+
+// WriteBars upserts bars in a single transaction through the Store's one
+// session and commits. Bars with the same key are de-duplicated first (the
+// last one wins), since one statement may not touch a row twice. On any
+// error nothing is committed; the error is wrapped ("write bars: ...") and
+// classified by Classify. If the error cost the session, the Store drops it
+// and the next EnsureSession reconnects.
+func (s *Store) WriteBars(ctx context.Context, bars []market.Bar) (WriteResult, error) {
+	conn, err := s.session()
+	if err != nil {
+		return WriteResult{}, fmt.Errorf("write bars: %w", err)
+	}
+	cols := columnsOf(dedupe(bars))
+	res := WriteResult{Rows: len(cols.symbol)}
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, upsertBars, cols.symbol, cols.interval, cols.ts, cols.open, cols.high,
+			cols.low, cols.close, cols.adjClose, cols.volume, cols.source)
+		res.Changed = tag.RowsAffected()
+		return err
+	})
+	s.checkLost(err)
+	if err != nil {
+		return WriteResult{}, fmt.Errorf("write bars: %w", err)
+	}
+	return res, nil
+}
+
+// dedupe keeps the last bar of each key, in first-seen order.
+func dedupe(bars []market.Bar) []market.Bar {
+	idx := make(map[market.Key]int, len(bars))
+	out := make([]market.Bar, 0, len(bars))
+	for _, b := range bars {
+		k := b.Key()
+		if i, ok := idx[k]; ok {
+			out[i] = b
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, b)
+	}
+	return out
+}
+
+type columns struct {
+	symbol, interval, source []string
+	ts                       []time.Time
+	open, high, low, close   []float64
+	adjClose                 []*float64
+	volume                   []int64
+}
+
+func columnsOf(bars []market.Bar) columns {
+	n := len(bars)
+	c := columns{
+		symbol: make([]string, n), interval: make([]string, n), source: make([]string, n),
+		ts: make([]time.Time, n), open: make([]float64, n), high: make([]float64, n),
+		low: make([]float64, n), close: make([]float64, n), adjClose: make([]*float64, n),
+		volume: make([]int64, n),
+	}
+	for i, b := range bars {
+		c.symbol[i], c.interval[i], c.source[i] = b.Symbol, string(b.Interval), b.Source
+		c.ts[i] = b.TS.UTC()
+		c.open[i], c.high[i], c.low[i], c.close[i] = b.Open, b.High, b.Low, b.Close
+		c.adjClose[i], c.volume[i] = b.AdjClose, b.Volume
+	}
+	return c
+}

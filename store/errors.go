@@ -1,0 +1,76 @@
+package store
+
+import (
+	"errors"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// ErrBadConnString means the connection string could not be parsed. The
+// error deliberately carries no detail: pgx's parse errors can quote the
+// string, and the string can hold a password.
+var ErrBadConnString = errors.New("invalid PostgreSQL connection string (want postgres://user@host:port/db?params or key=value pairs)")
+
+// ErrNoSession is returned by queries made while the Store holds no session
+// (after it was lost and before EnsureSession restored it). Transient.
+var ErrNoSession = errors.New("no postgres session")
+
+// SQLSTATE codes the fleet reacts to.
+const (
+	CodeTooManyConnections = "53300" // too_many_connections
+	CodeAdminShutdown      = "57P01" // admin_shutdown: pg_terminate_backend, fast shutdown
+	CodeCrashShutdown      = "57P02" // crash_shutdown
+	CodeCannotConnectNow   = "57P03" // cannot_connect_now: starting up or shutting down
+	CodeQueryCanceled      = "57014" // query_canceled: statement_timeout
+	CodeSerialization      = "40001" // serialization_failure
+	CodeDeadlock           = "40P01" // deadlock_detected
+	CodeIdleInTxTimeout    = "25P03" // idle_in_transaction_session_timeout
+	CodeLockNotAvailable   = "55P03" // lock_not_available
+)
+
+// Class says what a failed database call means for the task that caused it.
+type Class int
+
+const (
+	// ClassNone is the class of a nil error.
+	ClassNone Class = iota
+	// ClassTransient: retrying later can succeed (lost session, overload,
+	// shutdown, conflicts, timeouts, and operator-fixable problems such as a
+	// missing privilege). The default for anything unrecognised.
+	ClassTransient
+	// ClassPermanent: the data itself is refused (SQLSTATE classes 22 data
+	// exception and 23 integrity violation); retrying the same data fails the
+	// same way.
+	ClassPermanent
+)
+
+func (c Class) String() string {
+	switch c {
+	case ClassNone:
+		return "none"
+	case ClassPermanent:
+		return "permanent"
+	}
+	return "transient"
+}
+
+// Classify returns the class of err by SQLSTATE, never by message text.
+func Classify(err error) Class {
+	if err == nil {
+		return ClassNone
+	}
+	code := SQLState(err)
+	if len(code) == 5 && (code[:2] == "22" || code[:2] == "23") {
+		return ClassPermanent
+	}
+	return ClassTransient
+}
+
+// SQLState returns the SQLSTATE of err, or "" if err carries none.
+func SQLState(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}

@@ -1,0 +1,69 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"marketfleet/market"
+)
+
+// CountSessions returns how many sessions in pg_stat_activity have an
+// application_name starting with prefix (for the fleet:
+// "marketfleet-worker/"). The Store's own session counts if it matches.
+func (s *Store) CountSessions(ctx context.Context, prefix string) (int, error) {
+	conn, err := s.session()
+	if err != nil {
+		return 0, fmt.Errorf("count sessions: %w", err)
+	}
+	var n int
+	err = conn.QueryRow(ctx,
+		`SELECT count(*) FROM pg_stat_activity WHERE starts_with(application_name, $1)`, prefix).Scan(&n)
+	s.checkLost(err)
+	if err != nil {
+		return 0, fmt.Errorf("count sessions: %w", err)
+	}
+	return n, nil
+}
+
+// CountBars returns how many rows of interval iv with ts in [from, to) exist
+// for symbols.
+func (s *Store) CountBars(ctx context.Context, symbols []string, iv market.Interval, from, to time.Time) (int64, error) {
+	conn, err := s.session()
+	if err != nil {
+		return 0, fmt.Errorf("count bars: %w", err)
+	}
+	var n int64
+	err = conn.QueryRow(ctx, `SELECT count(*) FROM bars WHERE symbol = ANY($1) AND "interval" = $2 AND ts >= $3 AND ts < $4`,
+		symbols, string(iv), from, to).Scan(&n)
+	s.checkLost(err)
+	if err != nil {
+		return 0, fmt.Errorf("count bars: %w", err)
+	}
+	return n, nil
+}
+
+// EnsureDatabase creates database name on the Store's server unless it
+// exists, and reports whether it created it. The Store's role needs the
+// CREATEDB privilege.
+func (s *Store) EnsureDatabase(ctx context.Context, name string) (bool, error) {
+	conn, err := s.session()
+	if err != nil {
+		return false, fmt.Errorf("ensure database %s: %w", name, err)
+	}
+	var exists bool
+	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists)
+	if err == nil && !exists {
+		_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+		if SQLState(err) == "42P04" { // duplicate_database: created meanwhile
+			return false, nil
+		}
+	}
+	s.checkLost(err)
+	if err != nil {
+		return false, fmt.Errorf("ensure database %s: %w", name, err)
+	}
+	return !exists, nil
+}

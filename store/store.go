@@ -1,0 +1,189 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
+
+	"marketfleet/internal/backoff"
+)
+
+// DefaultConnectTimeout bounds one connection attempt when the connection
+// string sets no connect_timeout.
+const DefaultConnectTimeout = 10 * time.Second
+
+// closeTimeout bounds the goodbye to a session being replaced or closed.
+const closeTimeout = 5 * time.Second
+
+// Store owns exactly one PostgreSQL session. It is not safe for concurrent
+// use. The zero value is not usable: create one with Open.
+type Store struct {
+	cfg     *pgx.ConnConfig
+	conn    *pgx.Conn // nil while there is no session
+	log     zerolog.Logger
+	backoff backoff.Policy
+	onState func(up bool)
+}
+
+type options struct {
+	appName string
+	log     zerolog.Logger
+	backoff backoff.Policy
+	onState func(up bool)
+}
+
+// Option configures Open.
+type Option func(*options)
+
+// WithApplicationName sets the session's application_name, which is how the
+// fleet's sessions are counted in pg_stat_activity. Defaults to "marketfleet".
+// It overrides any application_name in the connection string.
+func WithApplicationName(name string) Option {
+	return func(o *options) { o.appName = name }
+}
+
+// WithLogger sets the logger for session events (connect, reconnect, migrate).
+// Defaults to zerolog.Nop(). The connection string is never logged.
+func WithLogger(l zerolog.Logger) Option {
+	return func(o *options) { o.log = l }
+}
+
+// WithConnectBackoff sets the delays between connection attempts. Defaults to
+// 250ms doubling up to 30s, with jitter.
+func WithConnectBackoff(p backoff.Policy) Option {
+	return func(o *options) { o.backoff = p }
+}
+
+// WithSessionHook registers fn, called with true when a session opens and
+// false when it is lost or closed (for a session-up gauge). Defaults to none.
+func WithSessionHook(fn func(up bool)) Option {
+	return func(o *options) { o.onState = fn }
+}
+
+// Open parses connString (a postgres:// URL or key=value DSN), then opens the
+// Store's one session, retrying transient failures with backoff until ctx is
+// done. It returns an error wrapping ErrBadConnString when the string cannot
+// be parsed (the message never contains the string, which may hold a
+// password), or the last connection error when ctx ends first.
+func Open(ctx context.Context, connString string, opts ...Option) (*Store, error) {
+	o := options{appName: "marketfleet", log: zerolog.Nop(), backoff: backoff.Default}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg, err := pgx.ParseConfig(connString)
+	if err != nil {
+		// ParseConfigError keeps the raw string and its inner error may quote
+		// it: report neither.
+		return nil, ErrBadConnString
+	}
+	cfg.RuntimeParams["application_name"] = o.appName
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	// pgx ignores libpq's keepalives_* settings: detect a dead peer here.
+	dialer := &net.Dialer{
+		Timeout:         cfg.ConnectTimeout,
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 3},
+	}
+	cfg.DialFunc = dialer.DialContext
+	s := &Store{cfg: cfg, log: o.log, backoff: o.backoff, onState: o.onState}
+	if err := s.EnsureSession(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// EnsureSession returns at once if the session is up. Otherwise it closes
+// what is left of the old session and dials a new one, retrying with backoff
+// and jitter until it succeeds or ctx is done (then it returns the last
+// connection error, wrapped). It never holds two sessions.
+func (s *Store) EnsureSession(ctx context.Context) error {
+	if s.conn != nil && !s.conn.IsClosed() {
+		return nil
+	}
+	s.drop()
+	for attempt := 1; ; attempt++ {
+		conn, err := pgx.ConnectConfig(ctx, s.cfg)
+		if err == nil {
+			s.conn = conn
+			s.log.Info().Uint32("backend_pid", conn.PgConn().PID()).Int("attempt", attempt).Msg("postgres session opened")
+			s.setState(true)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("connect to postgres: %w", errors.Join(ctx.Err(), err))
+		}
+		delay := s.backoff.Delay(attempt)
+		s.log.Warn().Str("sqlstate", SQLState(err)).Str("class", Classify(err).String()).Int("attempt", attempt).
+			Dur("retry_in", delay).Err(err).Msg("postgres connect failed")
+		if err := backoff.Sleep(ctx, delay); err != nil {
+			return fmt.Errorf("connect to postgres: %w", err)
+		}
+	}
+}
+
+// Up reports whether the Store holds a live session, as far as it knows
+// without a round trip.
+func (s *Store) Up() bool { return s.conn != nil && !s.conn.IsClosed() }
+
+// BackendPID is the server process id of the current session, or 0.
+func (s *Store) BackendPID() uint32 {
+	if !s.Up() {
+		return 0
+	}
+	return s.conn.PgConn().PID()
+}
+
+// Close ends the session. It is safe to call more than once.
+func (s *Store) Close(ctx context.Context) error {
+	if s.conn == nil {
+		return nil
+	}
+	err := s.conn.Close(ctx)
+	s.conn = nil
+	s.setState(false)
+	if err != nil {
+		return fmt.Errorf("close postgres session: %w", err)
+	}
+	return nil
+}
+
+// drop discards the current session, if any, closing it first.
+func (s *Store) drop() {
+	if s.conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	_ = s.conn.Close(ctx) // the session is already broken or being replaced
+	s.conn = nil
+	s.setState(false)
+}
+
+// session returns the live connection or ErrNoSession.
+func (s *Store) session() (*pgx.Conn, error) {
+	if !s.Up() {
+		return nil, ErrNoSession
+	}
+	return s.conn, nil
+}
+
+// checkLost drops the session when err left it closed, so that the next
+// EnsureSession dials a fresh one.
+func (s *Store) checkLost(err error) {
+	if err != nil && s.conn != nil && s.conn.IsClosed() {
+		s.log.Warn().Str("sqlstate", SQLState(err)).Err(err).Msg("postgres session lost")
+		s.drop()
+	}
+}
+
+func (s *Store) setState(up bool) {
+	if s.onState != nil {
+		s.onState(up)
+	}
+}

@@ -1,0 +1,193 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"marketfleet/internal/backoff"
+	"marketfleet/internal/testenv"
+	"marketfleet/market"
+	"marketfleet/store"
+)
+
+const app = "marketfleet-worker/store-test"
+
+func open(t *testing.T, dbURL string, name string) *store.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := store.Open(ctx, dbURL, store.WithApplicationName(name),
+		store.WithConnectBackoff(backoff.Policy{Base: 10 * time.Millisecond, Max: 100 * time.Millisecond}))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	return s
+}
+
+func sessions(t *testing.T, admin *pgx.Conn, name string) []uint32 {
+	t.Helper()
+	rows, err := admin.Query(context.Background(),
+		`SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY pid`, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pids
+}
+
+func TestOpenHoldsExactlyOneNamedSession(t *testing.T) {
+	dbURL := testenv.NewDatabase(t)
+	admin := testenv.Connect(t, dbURL)
+	s := open(t, dbURL, app)
+	pids := sessions(t, admin, app)
+	if len(pids) != 1 || pids[0] != s.BackendPID() {
+		t.Fatalf("sessions named %s = %v, want exactly [%d]", app, pids, s.BackendPID())
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitSessions(t, admin, app, 0)
+}
+
+func TestReconnectReplacesTheSession(t *testing.T) {
+	dbURL := testenv.NewDatabase(t)
+	admin := testenv.Connect(t, dbURL)
+	s := open(t, dbURL, app)
+	ctx := context.Background()
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old := s.BackendPID()
+	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend($1)`, old); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.WriteBars(ctx, bars("AAPL", 3))
+	if err == nil {
+		t.Fatal("WriteBars on a terminated session succeeded; the fault did not fire")
+	}
+	if store.Classify(err) != store.ClassTransient {
+		t.Fatalf("terminated session error %v classified %s, want transient", err, store.Classify(err))
+	}
+	if s.Up() {
+		t.Fatal("store still claims a session after the backend was terminated")
+	}
+	if err := s.EnsureSession(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s.BackendPID() == old || s.BackendPID() == 0 {
+		t.Fatalf("backend pid after reconnect = %d, old %d: want a new one", s.BackendPID(), old)
+	}
+	if pids := sessions(t, admin, app); len(pids) != 1 {
+		t.Fatalf("sessions after reconnect = %v, want exactly one", pids)
+	}
+	if _, err := s.WriteBars(ctx, bars("AAPL", 3)); err != nil {
+		t.Fatalf("WriteBars after reconnect: %v", err)
+	}
+}
+
+func waitSessions(t *testing.T, admin *pgx.Conn, name string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := sessions(t, admin, name)
+		if len(got) == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sessions named %s = %v, want %d", name, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestMigrateConcurrentlyAppliesOnce(t *testing.T) {
+	dbURL := testenv.NewDatabase(t)
+	ms, err := store.Migrations()
+	if err != nil || len(ms) == 0 {
+		t.Fatalf("Migrations() = %v, %v", ms, err)
+	}
+	const n = 6
+	stores := make([]*store.Store, n)
+	for i := range stores {
+		stores[i] = open(t, dbURL, app)
+	}
+	var wg sync.WaitGroup
+	applied := make([][]int, n)
+	errs := make([]error, n)
+	for i, s := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			applied[i], errs[i] = s.Migrate(context.Background())
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for i := range stores {
+		if errs[i] != nil {
+			t.Fatalf("Migrate %d: %v", i, errs[i])
+		}
+		total += len(applied[i])
+	}
+	if total != len(ms) {
+		t.Fatalf("%d workers applied %d migrations in all, want %d (each once)", n, total, len(ms))
+	}
+	admin := testenv.Connect(t, dbURL)
+	var count int
+	if err := admin.QueryRow(context.Background(), `SELECT count(*) FROM marketfleet_migrations`).Scan(&count); err != nil {
+		t.Fatal(err)
+	}
+	if count != len(ms) {
+		t.Fatalf("marketfleet_migrations has %d rows, want %d", count, len(ms))
+	}
+}
+
+func TestOpenBadConnStringHidesPassword(t *testing.T) {
+	for _, bad := range []string{
+		"postgres://user:s3cr3t-canary@host:notaport/db",
+		"host=x password=s3cr3t-canary port=notaport",
+	} {
+		_, err := store.Open(context.Background(), bad)
+		if !errors.Is(err, store.ErrBadConnString) {
+			t.Fatalf("Open(%q) = %v, want ErrBadConnString", bad, err)
+		}
+		if strings.Contains(err.Error(), "s3cr3t-canary") {
+			t.Fatalf("error leaks the password: %v", err)
+		}
+	}
+}
+
+func TestOpenGivesUpWhenContextEnds(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	// Port 1 on loopback refuses connections at once.
+	_, err := store.Open(ctx, "postgres://postgres:s3cr3t-canary@127.0.0.1:1/x?sslmode=disable",
+		store.WithConnectBackoff(backoff.Policy{Base: 20 * time.Millisecond, Max: 50 * time.Millisecond}))
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Open to a closed port = %v, want a deadline error", err)
+	}
+	if strings.Contains(err.Error(), "s3cr3t-canary") {
+		t.Fatalf("error leaks the password: %v", err)
+	}
+}
+
+func bars(symbol string, n int) []market.Bar {
+	out := make([]market.Bar, n)
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range out {
+		adj := 10.5 + float64(i)
+		out[i] = market.Bar{Symbol: symbol, Interval: market.Interval1d, TS: t0.AddDate(0, 0, i),
+			Open: 10, High: 12, Low: 9, Close: 11 + float64(i), AdjClose: &adj, Volume: int64(1000 * i), Source: "test"}
+	}
+	return out
+}

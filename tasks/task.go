@@ -1,0 +1,206 @@
+package tasks
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+	"unicode/utf8"
+
+	"marketfleet/market"
+)
+
+// Version is the envelope schema version this build writes.
+const Version = 1
+
+// SupportedVersions are the schema versions this build can read.
+var SupportedVersions = []int{1}
+
+// MaxEnvelopeBytes caps the size of an encoded envelope. Real envelopes are
+// about 250 bytes.
+const MaxEnvelopeBytes = 4096
+
+// MaxRequestedByLen caps the length of Task.RequestedBy.
+const MaxRequestedByLen = 128
+
+// MaxBarsPerTask caps the bars one task may cover; longer histories are split
+// into several tasks (one window each).
+const MaxBarsPerTask = 50_000
+
+// Kind names a kind of work. Kinds are stable strings: they appear in
+// subjects, message ids, logs and metrics.
+type Kind string
+
+// KindCollect fetches the bars of one symbol and interval over a window and
+// upserts them into the bars table.
+const KindCollect Kind = "collect"
+
+// Kinds lists every kind this build can run.
+var Kinds = []Kind{KindCollect}
+
+// Valid reports whether k is a known kind.
+func (k Kind) Valid() bool {
+	for _, v := range Kinds {
+		if k == v {
+			return true
+		}
+	}
+	return false
+}
+
+// earliest and latest bound a window to dates a market data source can mean.
+var (
+	earliest = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
+	latest   = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// Task is one unit of work: collect the bars of Symbol at Interval whose start
+// lies in [From, To).
+type Task struct {
+	// Version is the envelope schema version (see SupportedVersions).
+	Version int `json:"v"`
+	// Kind selects the handler.
+	Kind Kind `json:"kind"`
+	// Symbol is an upper-case ticker (see market.ValidateSymbol).
+	Symbol string `json:"symbol"`
+	// Interval is a canonical bar interval.
+	Interval market.Interval `json:"interval"`
+	// From is the inclusive start of the window, in UTC.
+	From time.Time `json:"from"`
+	// To is the exclusive end of the window, in UTC.
+	To time.Time `json:"to"`
+	// RequestedBy says who asked: "producer@host", "schedule", a user name.
+	RequestedBy string `json:"requested_by"`
+	// RequestedAt is when the request was made. It is informational and not
+	// part of the message id.
+	RequestedAt time.Time `json:"requested_at"`
+}
+
+// NewCollect returns a version-1 collect task for symbol at iv over
+// [from, to), stamped with who asked and when. It does not validate: call
+// Validate, or let Encode do it.
+func NewCollect(symbol string, iv market.Interval, from, to time.Time, requestedBy string, at time.Time) Task {
+	return Task{
+		Version:     Version,
+		Kind:        KindCollect,
+		Symbol:      symbol,
+		Interval:    iv,
+		From:        from.UTC(),
+		To:          to.UTC(),
+		RequestedBy: requestedBy,
+		RequestedAt: at.UTC(),
+	}
+}
+
+// MsgID is the task's JetStream de-duplication id (the Nats-Msg-Id header):
+// a function of kind, symbol, interval and window only, so the same request
+// published twice within the stream's duplicate window is stored once.
+func (t Task) MsgID() string {
+	return fmt.Sprintf("%s:%s:%s:%s/%s", t.Kind, t.Symbol, t.Interval,
+		t.From.UTC().Format(time.RFC3339), t.To.UTC().Format(time.RFC3339))
+}
+
+// Validate checks every field and returns an error wrapping ErrInvalid that
+// names the first bad one.
+func (t Task) Validate() error {
+	if !versionSupported(t.Version) {
+		return invalid("v", "schema version %d not supported (want one of %v)", t.Version, SupportedVersions)
+	}
+	if !t.Kind.Valid() {
+		return invalid("kind", "unknown kind %q (want one of %v)", t.Kind, Kinds)
+	}
+	if err := market.ValidateSymbol(t.Symbol); err != nil {
+		return invalid("symbol", "%v", err)
+	}
+	if !t.Interval.Valid() {
+		_, err := market.ParseInterval(string(t.Interval))
+		return invalid("interval", "%v", err)
+	}
+	if err := t.validateWindow(); err != nil {
+		return err
+	}
+	return validateRequester(t.RequestedBy)
+}
+
+func (t Task) validateWindow() error {
+	switch {
+	case t.From.IsZero() || t.To.IsZero():
+		return invalid("from/to", "window must have both ends")
+	case !t.To.After(t.From):
+		return invalid("from/to", "empty window: to %s is not after from %s", stamp(t.To), stamp(t.From))
+	case t.From.Before(earliest) || t.To.After(latest):
+		return invalid("from/to", "window %s/%s outside %d-%d", stamp(t.From), stamp(t.To), earliest.Year(), latest.Year())
+	case t.Interval.MaxBars(t.From, t.To) > MaxBarsPerTask:
+		return invalid("from/to", "window %s/%s holds over %d %s bars: split it into shorter windows",
+			stamp(t.From), stamp(t.To), MaxBarsPerTask, t.Interval)
+	}
+	return nil
+}
+
+func validateRequester(s string) error {
+	switch {
+	case s == "":
+		return invalid("requested_by", "missing")
+	case len(s) > MaxRequestedByLen || !utf8.ValidString(s) || hasControl(s):
+		return invalid("requested_by", "want printable UTF-8 of at most %d bytes", MaxRequestedByLen)
+	}
+	return nil
+}
+
+// Encode validates t and returns its JSON envelope.
+func Encode(t Task) ([]byte, error) {
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return nil, fmt.Errorf("encode task: %w", err)
+	}
+	return b, nil
+}
+
+// Decode parses and validates an envelope. It refuses payloads larger than
+// MaxEnvelopeBytes, unknown fields, trailing data and invalid values; every
+// error wraps ErrInvalid and is safe to show (it quotes no more than the
+// offending field).
+func Decode(data []byte) (Task, error) {
+	var t Task
+	if len(data) > MaxEnvelopeBytes {
+		return t, invalid("envelope", "%d bytes, at most %d", len(data), MaxEnvelopeBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
+		return Task{}, invalid("envelope", "%v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Task{}, invalid("envelope", "trailing data after the JSON object")
+	}
+	t.From, t.To, t.RequestedAt = t.From.UTC(), t.To.UTC(), t.RequestedAt.UTC()
+	if err := t.Validate(); err != nil {
+		return Task{}, err
+	}
+	return t, nil
+}
+
+func versionSupported(v int) bool {
+	for _, s := range SupportedVersions {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
