@@ -10,9 +10,10 @@ import (
 	"marketfleet/market"
 )
 
-// CountSessions returns how many sessions in pg_stat_activity have an
-// application_name starting with prefix (for the fleet:
-// "marketfleet-worker/"). The Store's own session counts if it matches.
+// CountSessions returns how many sessions connected to the Store's database
+// have an application_name starting with prefix (for the fleet:
+// "marketfleet-worker/"), from pg_stat_activity. The Store's own session
+// counts if it matches.
 func (s *Store) CountSessions(ctx context.Context, prefix string) (int, error) {
 	conn, err := s.session()
 	if err != nil {
@@ -20,7 +21,7 @@ func (s *Store) CountSessions(ctx context.Context, prefix string) (int, error) {
 	}
 	var n int
 	err = conn.QueryRow(ctx,
-		`SELECT count(*) FROM pg_stat_activity WHERE starts_with(application_name, $1)`, prefix).Scan(&n)
+		`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND starts_with(application_name, $1)`, prefix).Scan(&n)
 	s.checkLost(err)
 	if err != nil {
 		return 0, fmt.Errorf("count sessions: %w", err)

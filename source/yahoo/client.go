@@ -156,11 +156,19 @@ func validate(req source.Request) error {
 	return nil
 }
 
-// chartURL builds the request URL for req.
+// chartURL builds the request URL for req. For daily and longer intervals
+// the period is widened by a day on each side: Yahoo stamps such bars at the
+// exchange's local open, which lies before 00:00 UTC of the trading date for
+// exchanges east of UTC (e.g. ASX, TSE). The window filter then keeps exactly
+// [From, To) by trading date.
 func (c *Client) chartURL(req source.Request) string {
+	from, to := req.From, req.To
+	if !req.Interval.Intraday() {
+		from, to = from.Add(-24*time.Hour), to.Add(24*time.Hour)
+	}
 	return fmt.Sprintf("%s/v8/finance/chart/%s?interval=%s&period1=%d&period2=%d&includePrePost=false&events=div%%7Csplit",
 		c.base, url.PathEscape(req.Symbol), url.QueryEscape(string(req.Interval)),
-		req.From.Unix(), ceilUnix(req.To))
+		from.Unix(), ceilUnix(to))
 }
 
 // ceilUnix is t in Unix seconds, rounded up, so that period2 never cuts off

@@ -108,3 +108,17 @@ func TestNewValidatesBaseURL(t *testing.T) {
 		}
 	}
 }
+
+func TestDailyPeriodIsWidenedByADay(t *testing.T) {
+	f := newFake(t, serve(fixture(t, "daily_VXAPL_index_no_timestamp.json"), http.StatusOK))
+	c := newClient(t, f)
+	req := source.Request{Symbol: "7203.T", Interval: market.Interval1d,
+		From: time.Unix(1700006400, 0), To: time.Unix(1700092800, 0)}
+	if _, err := c.Bars(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	q := f.last().URL.Query()
+	if q.Get("period1") != "1699920000" || q.Get("period2") != "1700179200" {
+		t.Fatalf("period1/period2 = %s/%s, want one day wider on each side", q.Get("period1"), q.Get("period2"))
+	}
+}

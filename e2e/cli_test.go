@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestWorkerHelpListsEveryVariable checks `worker --help` against the
+// variables the worker actually reads.
+func TestWorkerHelpListsEveryVariable(t *testing.T) {
+	e := newEnv(t)
+	code, out, _ := e.runCmd(t, nil, "worker", "--help")
+	if code != 0 {
+		t.Fatalf("worker --help exit %d", code)
+	}
+	for _, v := range []string{"NATS_URL", "DATABASE_URL", "FLEET_WORKER_ID", "FLEET_BATCH_SIZE", "FLEET_FETCH_CONCURRENCY",
+		"FLEET_FETCH_WAIT", "FLEET_SOURCE", "FLEET_YAHOO_URL", "FLEET_METRICS_ADDR", "FLEET_ACK_WAIT", "FLEET_MAX_DELIVER",
+		"FLEET_MAX_ACK_PENDING", "FLEET_SHUTDOWN_GRACE", "FLEET_STREAM", "FLEET_CONSUMER", "FLEET_DEDUP_WINDOW"} {
+		if !regexp.MustCompile(`(?m)^` + v + `\s`).MatchString(out) {
+			t.Errorf("worker --help does not list %s", v)
+		}
+	}
+	if !strings.Contains(out, "FLEET_BATCH_SIZE         10") {
+		t.Errorf("worker --help does not show the batch size default:\n%s", out)
+	}
+}
+
+// TestInvalidConfigurationIsOneClearLine: exit 2, one line naming the
+// variable, and never a password.
+func TestInvalidConfigurationIsOneClearLine(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"FLEET_BATCH_SIZE=ten"}, "FLEET_BATCH_SIZE"},
+		{[]string{"FLEET_BATCH_SIZE=0"}, "FLEET_BATCH_SIZE"},
+		{[]string{"FLEET_SOURCE=bloomberg"}, "FLEET_SOURCE"},
+		{[]string{"FLEET_ACK_WAIT=soon"}, "FLEET_ACK_WAIT"},
+		{[]string{"FLEET_WORKER_ID=has space"}, "FLEET_WORKER_ID"},
+		{[]string{"FLEET_SOURCE=yahoo", "FLEET_YAHOO_URL=not a url"}, "FLEET_YAHOO_URL"},
+		{[]string{"FLEET_LOG_LEVEL=loud"}, "FLEET_LOG_LEVEL"},
+	} {
+		code, out, errOut := e.runCmd(t, tc.env, "worker")
+		lines := strings.Split(strings.TrimSpace(errOut), "\n")
+		if code != 2 || len(lines) != 1 || !strings.Contains(errOut, tc.want) || out != "" {
+			t.Errorf("worker with %v: exit %d, stderr %q; want exit 2 and one line naming %s", tc.env, code, errOut, tc.want)
+		}
+	}
+}
+
+func TestDatabasePasswordNeverPrinted(t *testing.T) {
+	e := newEnv(t)
+	const canary = "pw-canary-31337"
+	for _, dbURL := range []string{
+		"postgres://fleet:" + canary + "@127.0.0.1:notaport/x",                            // unparseable
+		"postgres://fleet:" + canary + "@127.0.0.1:1/x?sslmode=disable&connect_timeout=1", // refused
+	} {
+		w := e.startWorker(t, "canary", "DATABASE_URL="+dbURL)
+		time.Sleep(1500 * time.Millisecond)
+		w.stop(t, 10*time.Second)
+		if logs := w.logs.String(); strings.Contains(logs, canary) || logs == "" {
+			t.Fatalf("worker output with a bad DATABASE_URL (%d bytes) leaks the password or says nothing:\n%s", len(logs), logs)
+		}
+	}
+}
+
+func TestProducerReportsAcceptedAndDuplicates(t *testing.T) {
+	e := newEnv(t)
+	args := []string{"enqueue", "--interval", "1d", "--range", "1mo", "AAPL", "brk-b", "^GSPC", "EURUSD=X", "7203.T"}
+	code, out, errOut := e.runCmd(t, nil, "producer", args...)
+	if code != 0 || strings.TrimSpace(out) != "enqueued 5 tasks: 5 accepted, 0 duplicates" {
+		t.Fatalf("first enqueue: exit %d, %q %q", code, out, errOut)
+	}
+	code, out, _ = e.runCmd(t, nil, "producer", args...)
+	if code != 0 || strings.TrimSpace(out) != "enqueued 5 tasks: 0 accepted, 5 duplicates" {
+		t.Fatalf("second enqueue: exit %d, %q", code, out)
+	}
+}
+
+func TestProducerRejectsBadInputBeforePublishing(t *testing.T) {
+	e := newEnv(t)
+	for _, args := range [][]string{
+		{"enqueue", "AAPL", "NOT A SYMBOL"},
+		{"enqueue", "--interval", "2d", "AAPL"},
+		{"enqueue", "--range", "1mo", "--from", "2024-01-01", "AAPL"},
+		{"enqueue", "--interval", "1m", "--range", "1y", "AAPL"}, // 525,600 bars in one task
+		{"enqueue"},
+		{"frobnicate"},
+	} {
+		code, out, errOut := e.runCmd(t, nil, "producer", args...)
+		if code != 2 || out != "" || errOut == "" {
+			t.Errorf("producer %v: exit %d, stdout %q, stderr %q; want exit 2 with an error", args, code, out, errOut)
+		}
+	}
+}
+
+// TestIdleWorkerStopsPromptlyOnSIGTERM: exit 0, session closed.
+func TestIdleWorkerStopsPromptlyOnSIGTERM(t *testing.T) {
+	e := newEnv(t)
+	w := e.startWorker(t, "idle-1")
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(w.logs.String(), "worker running") {
+		if time.Now().After(deadline) {
+			t.Fatalf("worker never started:\n%s", w.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	code, took := w.stop(t, 10*time.Second)
+	if code != 0 {
+		t.Fatalf("exit %d, want 0", code)
+	}
+	var n int
+	if err := e.admin.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'marketfleet-worker/idle-1'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d sessions left after exit", n)
+	}
+	for _, want := range []string{"shutting down", "worker stopped", "postgres session closed"} {
+		if !strings.Contains(w.logs.String(), want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	t.Logf("idle worker stopped %s after SIGTERM", took)
+}

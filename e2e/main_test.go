@@ -1,0 +1,179 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"marketfleet/internal/sampler"
+	"marketfleet/internal/testenv"
+)
+
+// binDir holds the worker and producer built for this run.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "marketfleet-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	// The binaries carry the race detector too: a race in the worker fails
+	// its process, and the test with it.
+	build := exec.Command("go", "build", "-race", "-o", dir+string(os.PathSeparator), "../cmd/worker", "../cmd/producer")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: building the binaries failed:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// env is a test's services: a JetStream server and a fresh database.
+type env struct {
+	nats  *testenv.NATSServer
+	dbURL string
+	admin *pgx.Conn
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dbURL := testenv.NewDatabase(t)
+	return &env{nats: testenv.NATS(t), dbURL: dbURL, admin: testenv.Connect(t, dbURL)}
+}
+
+func (e *env) baseEnv() []string {
+	return append(os.Environ(), "NATS_URL="+e.nats.URL(), "DATABASE_URL="+e.dbURL, "FLEET_LOG_FORMAT=json")
+}
+
+// runCmd runs a binary to completion and returns its exit code and output.
+func (e *env) runCmd(t *testing.T, extraEnv []string, name string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	cmd.Env = append(e.baseEnv(), extraEnv...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), out.String(), errb.String()
+	}
+	if err != nil {
+		t.Fatalf("run %s: %v", name, err)
+	}
+	return 0, out.String(), errb.String()
+}
+
+// worker is a running worker process.
+type worker struct {
+	id   string
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan error
+}
+
+func (e *env) startWorker(t *testing.T, id string, extraEnv ...string) *worker {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "worker"))
+	cmd.Env = append(e.baseEnv(), append([]string{"FLEET_WORKER_ID=" + id, "FLEET_FETCH_WAIT=200ms"}, extraEnv...)...)
+	w := &worker{id: id, cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = w.logs, w.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { w.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("worker %s log:\n%s", id, w.logs.String())
+		}
+	})
+	return w
+}
+
+// stop sends SIGTERM (unless the worker already exited) and waits for the
+// exit status.
+func (w *worker) stop(t *testing.T, within time.Duration) (code int, took time.Duration) {
+	t.Helper()
+	start := time.Now()
+	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		t.Fatalf("signal worker %s: %v", w.id, err)
+	}
+	select {
+	case err := <-w.done:
+		w.done <- err
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), time.Since(start)
+		}
+		if err != nil {
+			t.Fatalf("worker %s: %v", w.id, err)
+		}
+		return 0, time.Since(start)
+	case <-time.After(within):
+		t.Fatalf("worker %s did not exit within %s of SIGTERM", w.id, within)
+	}
+	return -1, 0
+}
+
+// sessionSampler polls pg_stat_activity every 20ms for the fleet's sessions
+// in this test's database, on its own connection.
+func (e *env) sessionSampler(t *testing.T) (stop func() sampler.Stats) {
+	t.Helper()
+	conn := testenv.Connect(t, e.dbURL)
+	s := sampler.New(20*time.Millisecond, func(ctx context.Context) (int, error) {
+		var n int
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND application_name LIKE 'marketfleet-worker/%'`).Scan(&n)
+		return n, err
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(ctx) }()
+	var once sync.Once
+	stop = func() sampler.Stats {
+		once.Do(func() { cancel(); <-done })
+		return s.Stats()
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+func writeUniverse(t *testing.T, symbols []string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "universe.txt")
+	if err := os.WriteFile(path, []byte(strings.Join(symbols, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's stdout and stderr.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,396 @@
+package runner_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+
+	"marketfleet/internal/backoff"
+	"marketfleet/internal/testenv"
+	"marketfleet/market"
+	"marketfleet/queue"
+	"marketfleet/runner"
+	"marketfleet/source"
+	"marketfleet/source/synthetic"
+	"marketfleet/store"
+	"marketfleet/tasks"
+)
+
+var day0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// bundle is everything a runner test needs, on real services.
+type bundle struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	cons    jetstream.Consumer
+	db      *store.Store
+	admin   *pgx.Conn
+	src     *faultySource
+	retry   backoff.Policy
+	ackWait time.Duration
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	ctx := context.Background()
+	nc, js := testenv.NATS(t).Connect(t)
+	if _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := queue.EnsureConsumer(ctx, js, queue.DefaultStream, queue.ConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbURL := testenv.NewDatabase(t)
+	db, err := store.Open(ctx, dbURL, store.WithApplicationName("marketfleet-worker/runner-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close(context.Background()) })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return &bundle{nc: nc, js: js, cons: cons, db: db, admin: testenv.Connect(t, dbURL),
+		src: newFaultySource(), retry: backoff.Policy{Base: 200 * time.Millisecond, Max: time.Second}, ackWait: 30 * time.Second}
+}
+
+// start runs a runner until the returned stop is called; stop returns Run's
+// result.
+func (b *bundle) start(t *testing.T, cfg runner.Config) (stop func() error) {
+	t.Helper()
+	f, err := queue.NewFetcher(b.cons, queue.FetcherConfig{Size: 10, MaxWait: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Retry = b.retry
+	if cfg.AckWait == 0 {
+		cfg.AckWait = b.ackWait
+	}
+	r, err := runner.New(f, b.db, b.src, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var once sync.Once
+	var result error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case result = <-done:
+			case <-time.After(30 * time.Second):
+				result = errors.New("Run did not return within 30s of cancellation")
+			}
+		})
+		return result
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+func (b *bundle) publish(t *testing.T, symbols ...string) {
+	t.Helper()
+	ts := make([]tasks.Task, len(symbols))
+	for i, s := range symbols {
+		ts[i] = tasks.NewCollect(s, market.Interval1d, day0, day0.AddDate(0, 0, 30), "runner-test", time.Now())
+	}
+	if _, err := queue.NewPublisher(b.js, "").Publish(context.Background(), ts); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitEmpty waits until the stream holds no message (all acked or
+// terminated) and nothing is pending on the consumer.
+func (b *bundle) waitEmpty(t *testing.T, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		s, err := b.js.Stream(context.Background(), queue.DefaultStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := s.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream still holds %d tasks after %s", info.State.Msgs, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (b *bundle) barsOf(t *testing.T, symbol string) int {
+	t.Helper()
+	var n int
+	if err := b.admin.QueryRow(context.Background(), `SELECT count(*) FROM bars WHERE symbol = $1`, symbol).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// terminations collects MSG_TERMINATED advisories: stream sequence -> reason.
+func (b *bundle) terminations(t *testing.T) func() map[uint64]string {
+	t.Helper()
+	var mu sync.Mutex
+	got := map[uint64]string{}
+	sub, err := b.nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.>", func(m *nats.Msg) {
+		var adv struct {
+			StreamSeq uint64 `json:"stream_seq"`
+			Reason    string `json:"reason"`
+		}
+		if json.Unmarshal(m.Data, &adv) == nil {
+			mu.Lock()
+			got[adv.StreamSeq] = adv.Reason
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return func() map[uint64]string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := map[uint64]string{}
+		for k, v := range got {
+			out[k] = v
+		}
+		return out
+	}
+}
+
+// faultySource is the synthetic source with injectable failures per symbol.
+type faultySource struct {
+	inner  *synthetic.Source
+	mu     sync.Mutex
+	fail   map[string][]error // errors to return, in order, before succeeding
+	calls  map[string][]time.Time
+	hook   func(symbol string)
+	mangle map[string]func([]market.Bar) []market.Bar
+}
+
+func newFaultySource() *faultySource {
+	return &faultySource{inner: synthetic.New(), fail: map[string][]error{}, calls: map[string][]time.Time{},
+		mangle: map[string]func([]market.Bar) []market.Bar{}}
+}
+
+func (f *faultySource) Name() string { return "synthetic" }
+
+func (f *faultySource) Bars(ctx context.Context, req source.Request) ([]market.Bar, error) {
+	f.mu.Lock()
+	f.calls[req.Symbol] = append(f.calls[req.Symbol], time.Now())
+	var err error
+	if errs := f.fail[req.Symbol]; len(errs) > 0 {
+		err, f.fail[req.Symbol] = errs[0], errs[1:]
+	}
+	hook, mangle := f.hook, f.mangle[req.Symbol]
+	f.mu.Unlock()
+	if hook != nil {
+		hook(req.Symbol)
+	}
+	if err != nil {
+		return nil, err
+	}
+	bars, err := f.inner.Bars(ctx, req)
+	if mangle != nil {
+		bars = mangle(bars)
+	}
+	return bars, err
+}
+
+func (f *faultySource) callTimes(symbol string) []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Time(nil), f.calls[symbol]...)
+}
+
+func TestRunAppliesEveryTaskAndStopsCleanly(t *testing.T) {
+	b := setup(t)
+	symbols := make([]string, 37)
+	for i := range symbols {
+		symbols[i] = fmt.Sprintf("T%03d", i)
+	}
+	b.publish(t, symbols...)
+	leaks := goleak.IgnoreCurrent()
+	stop := b.start(t, runner.Config{})
+	b.waitEmpty(t, 20*time.Second)
+	if err := stop(); err != nil {
+		t.Fatalf("Run = %v, want nil after cancellation", err)
+	}
+	var n, distinct int
+	if err := b.admin.QueryRow(context.Background(), `SELECT count(*), count(DISTINCT (symbol, ts)) FROM bars`).Scan(&n, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if n != 37*30 || distinct != n {
+		t.Fatalf("bars = %d (%d distinct), want %d", n, distinct, 37*30)
+	}
+	info, err := b.cons.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumAckPending != 0 || info.NumPending != 0 || info.NumRedelivered != 0 {
+		t.Fatalf("consumer: ack pending %d, pending %d, redelivered %d; want all 0", info.NumAckPending, info.NumPending, info.NumRedelivered)
+	}
+	goleak.VerifyNone(t, leaks)
+}
+
+func TestPermanentFailuresAreTerminatedAndSpareTheBatch(t *testing.T) {
+	b := setup(t)
+	terms := b.terminations(t)
+	b.src.fail["GONE"] = []error{fmt.Errorf("yahoo GONE: %w", source.ErrNotFound)}
+	b.src.mangle["BADROW"] = func(bars []market.Bar) []market.Bar {
+		bars[0].Symbol = "" // the database refuses it (CHECK constraint)
+		return bars
+	}
+	b.publish(t, "AAPL", "GONE", "MSFT", "BADROW", "IBM")
+	// An envelope no producer of ours would write.
+	if _, err := b.js.Publish(context.Background(), queue.Subject(tasks.KindCollect), []byte(`{"v":99}`)); err != nil {
+		t.Fatal(err)
+	}
+	stop := b.start(t, runner.Config{})
+	b.waitEmpty(t, 20*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"AAPL", "MSFT", "IBM"} {
+		if n := b.barsOf(t, s); n != 30 {
+			t.Errorf("%s has %d bars, want 30: a bad task hurt its batch", s, n)
+		}
+	}
+	if n := b.barsOf(t, "BADROW"); n != 0 {
+		t.Errorf("BADROW has %d bars committed, want 0", n)
+	}
+	if n := len(b.src.callTimes("GONE")); n != 1 {
+		t.Errorf("GONE fetched %d times, want 1 (permanent: never retried)", n)
+	}
+	var got []string
+	deadline := time.Now().Add(5 * time.Second)
+	for len(got) < 3 && time.Now().Before(deadline) {
+		got = got[:0]
+		for _, r := range terms() {
+			got = append(got, r)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	joined := strings.Join(got, "\n")
+	for _, want := range []string{"invalid:", "not_found:", "data:"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("termination reasons %q lack %q", joined, want)
+		}
+	}
+}
+
+func TestTransientFailureIsRetriedAfterADelay(t *testing.T) {
+	b := setup(t)
+	b.src.fail["FLAKY"] = []error{errors.New("connection reset by peer"), errors.New("HTTP 503")}
+	b.publish(t, "FLAKY", "STEADY")
+	stop := b.start(t, runner.Config{})
+	b.waitEmpty(t, 20*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	calls := b.src.callTimes("FLAKY")
+	if len(calls) != 3 {
+		t.Fatalf("FLAKY fetched %d times, want 3 (two failures, then success)", len(calls))
+	}
+	// NakWithDelay with equal jitter: at least half the policy's ceiling
+	// (200ms, then 400ms) passes between deliveries.
+	if d := calls[1].Sub(calls[0]); d < 100*time.Millisecond {
+		t.Errorf("first retry after %s, want >= 100ms", d)
+	}
+	if d := calls[2].Sub(calls[1]); d < 200*time.Millisecond {
+		t.Errorf("second retry after %s, want >= 200ms", d)
+	}
+	if b.barsOf(t, "FLAKY") != 30 || b.barsOf(t, "STEADY") != 30 {
+		t.Fatal("bars missing after retries")
+	}
+	if n := len(b.src.callTimes("STEADY")); n != 1 {
+		t.Errorf("STEADY fetched %d times, want 1: a transient failure of another task delayed it", n)
+	}
+}
+
+func TestShutdownFinishesTheBatchInHand(t *testing.T) {
+	b := setup(t)
+	started := make(chan struct{})
+	var once sync.Once
+	release := make(chan struct{})
+	b.src.hook = func(string) {
+		once.Do(func() { close(started) })
+		<-release
+	}
+	symbols := []string{"A1", "A2", "A3", "A4", "A5"}
+	b.publish(t, symbols...)
+	stop := b.start(t, runner.Config{Grace: 10 * time.Second})
+	<-started
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }() // SIGTERM while the batch is fetching
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range symbols {
+		if n := b.barsOf(t, s); n != 30 {
+			t.Errorf("%s has %d bars after shutdown, want 30: the batch in hand was not finished", s, n)
+		}
+	}
+	info, err := b.cons.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumAckPending != 0 || info.NumPending != 0 {
+		t.Fatalf("after shutdown: %d ack pending, %d pending; want 0", info.NumAckPending, info.NumPending)
+	}
+}
+
+func TestSlowBatchSendsInProgress(t *testing.T) {
+	b := setup(t)
+	b.ackWait = 2 * time.Second // a batch of 3s would be redelivered without InProgress
+	if _, err := queue.EnsureConsumer(context.Background(), b.js, queue.DefaultStream, queue.ConsumerConfig{AckWait: b.ackWait}); err != nil {
+		t.Fatal(err)
+	}
+	running := make(chan struct{})
+	b.src.hook = func(string) { close(running); time.Sleep(3 * time.Second) }
+	b.publish(t, "SLOW")
+	stop := b.start(t, runner.Config{})
+	// Another worker pulls while SLOW runs: it must never be handed SLOW.
+	<-running
+	stolen := make(chan int, 1)
+	go func() {
+		n := 0
+		for end := time.Now().Add(3500 * time.Millisecond); time.Now().Before(end); {
+			batch, err := b.cons.Fetch(1, jetstream.FetchMaxWait(300*time.Millisecond))
+			if err != nil {
+				continue
+			}
+			for m := range batch.Messages() {
+				n++
+				_ = m.Nak()
+			}
+		}
+		stolen <- n
+	}()
+	b.waitEmpty(t, 20*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-stolen; n != 0 {
+		t.Fatalf("another worker was handed the running task %d times: no InProgress", n)
+	}
+}
