@@ -9,11 +9,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Fetcher hands a worker small batches of tasks from a pull consumer, with
-// at most Size messages ever delivered to it and not yet returned by Next
-// or Drain plus those the caller is processing: it issues Fetch(Size) and
-// never a new pull while one is open, and never uses Consume's 500-message
-// buffer (see FACTS: every buffered message's AckWait clock runs).
+// Fetcher hands a worker small batches of tasks from a pull consumer. It
+// issues Fetch(Size) and never opens a second pull while one is open, so at
+// most Size messages are ever delivered to the worker and not yet settled.
+// It never uses Consume, whose 500-message buffer would start 500 AckWait
+// clocks at once.
 //
 // Next returns as soon as it has Size messages, or Linger after the first
 // one arrived, so a lone on-demand task starts within milliseconds instead

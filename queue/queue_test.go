@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -220,5 +221,28 @@ func TestFetcherDrainReturnsUnstartedMessages(t *testing.T) {
 	got, err := f2.Next(ctx)
 	if err != nil || len(got) != 3 {
 		t.Fatalf("after Nak, Next = %d, %v; want 3", len(got), err)
+	}
+}
+
+func TestFullStreamRefusesNewTasksAndKeepsQueuedOnes(t *testing.T) {
+	_, js := testenv.NATS(t).Connect(t)
+	ctx := context.Background()
+	s, err := queue.EnsureStream(ctx, js, queue.StreamConfig{MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = queue.NewPublisher(js, "").Publish(ctx, collectTasks(8000)) // ~2 MB of envelopes
+	if err == nil {
+		t.Fatal("publishing 2 MB into a 1 MiB stream succeeded")
+	}
+	if !strings.Contains(err.Error(), "maximum bytes exceeded") {
+		t.Errorf("error %q does not say the stream is full", err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.FirstSeq != 1 || info.State.Msgs == 0 || info.State.Msgs != info.State.LastSeq {
+		t.Fatalf("stream state %+v: queued tasks were dropped to make room", info.State)
 	}
 }

@@ -77,7 +77,18 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	to := time.Now().UTC().Truncate(time.Second)
+	stream, err := js.Stream(ctx, common.Stream)
+	if err != nil {
+		_ = stopWorkers(procs, 30*time.Second)
+		return err
+	}
+	before, err := stream.Info(ctx)
+	if err != nil {
+		_ = stopWorkers(procs, 30*time.Second)
+		return err
+	}
+	enqueued := time.Now()
+	to := enqueued.UTC().Truncate(time.Second)
 	from := to.Add(-time.Duration(o.bars) * 24 * time.Hour)
 	out, err := produce(ctx, o, natsURL, from, to)
 	if err != nil {
@@ -85,13 +96,14 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	fmt.Printf("producer: %s\n", out)
-
-	stream, err := js.Stream(ctx, common.Stream)
+	after, err := stream.Info(ctx)
 	if err != nil {
 		_ = stopWorkers(procs, 30*time.Second)
 		return err
 	}
-	drained, watchErr := watch(ctx, stream, samples, procs)
+	// Work-queue retention: tasks left from an earlier run plus this run's.
+	total := int(before.State.Msgs + after.State.LastSeq - before.State.LastSeq)
+	drained, watchErr := watch(ctx, stream, total, enqueued, samples, procs)
 	stopErr := stopWorkers(procs, 30*time.Second)
 	wall := time.Since(start)
 	stopSampling()

@@ -16,11 +16,9 @@ import (
 
 // watch shows progress until the stream's backlog is empty (work-queue
 // retention: a message leaves the stream when a worker acks it) and returns
-// how many tasks were drained.
-func watch(ctx context.Context, stream jetstream.Stream, s *sampler.Sampler, procs []*proc) (int, error) {
+// how many of the total tasks were done. Rates count from start.
+func watch(ctx context.Context, stream jetstream.Stream, total int, start time.Time, s *sampler.Sampler, procs []*proc) (int, error) {
 	tty := isatty.IsTerminal(os.Stdout.Fd())
-	start := time.Now()
-	total := -1
 	lastLine := time.Time{}
 	for {
 		info, err := stream.Info(ctx)
@@ -28,9 +26,6 @@ func watch(ctx context.Context, stream jetstream.Stream, s *sampler.Sampler, pro
 			return 0, fmt.Errorf("stream info: %w", err)
 		}
 		remaining := int(info.State.Msgs)
-		if total < 0 {
-			total = remaining
-		}
 		done := total - remaining
 		st := s.Stats()
 		line := fmt.Sprintf("progress: %d/%d tasks done, %.0f tasks/s, %d sessions held (peak %d)",

@@ -34,17 +34,22 @@ func New(every time.Duration, count CountFunc) *Sampler {
 	return &Sampler{count: count, every: every}
 }
 
-// Run samples until ctx is done, then returns nil.
+// sampleTimeout bounds one sample.
+const sampleTimeout = 5 * time.Second
+
+// Run samples until ctx is done, then returns nil. A sample under way when
+// ctx ends is allowed to finish (up to 5s): cancelling a query mid-flight
+// would make pgx close the connection the CountFunc uses.
 func (s *Sampler) Run(ctx context.Context) error {
 	t := time.NewTicker(s.every)
 	defer t.Stop()
 	for {
-		n, err := s.count(ctx)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sampleTimeout)
+		n, err := s.count(sctx)
+		cancel()
 		s.mu.Lock()
 		if err != nil {
-			if ctx.Err() == nil {
-				s.stats.Errors++
-			}
+			s.stats.Errors++
 		} else {
 			s.stats.Samples++
 			s.stats.Last = n

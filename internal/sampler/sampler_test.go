@@ -12,12 +12,11 @@ func TestSamplerKeepsPeakAndLast(t *testing.T) {
 	i := 0
 	ctx, cancel := context.WithCancel(context.Background())
 	s := New(time.Millisecond, func(context.Context) (int, error) {
-		if i >= len(values) {
-			cancel()
-			return 0, ctx.Err()
-		}
 		v := values[i]
 		i++
+		if i == len(values) {
+			cancel()
+		}
 		if v < 0 {
 			return 0, errors.New("boom")
 		}
