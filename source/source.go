@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"marketfleet/market"
@@ -14,6 +15,19 @@ type Request struct {
 	Interval market.Interval
 	From     time.Time
 	To       time.Time
+}
+
+// Validate checks the symbol and interval of r. The error wraps ErrRejected
+// (a source can never answer such a request) and the market package's
+// ErrInvalidSymbol or ErrInvalidInterval.
+func (r Request) Validate() error {
+	if err := market.ValidateSymbol(r.Symbol); err != nil {
+		return fmt.Errorf("%w: %w", ErrRejected, err)
+	}
+	if !r.Interval.Valid() {
+		return fmt.Errorf("%w: %w %q", ErrRejected, market.ErrInvalidInterval, r.Interval)
+	}
+	return nil
 }
 
 // Source fetches bars. Implementations must be safe for concurrent use and

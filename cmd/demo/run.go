@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"marketfleet/cmd/internal/cli"
@@ -23,6 +24,17 @@ const fleetPrefix = "marketfleet-worker/"
 // demoDatabase is created on the --admin-url server when DATABASE_URL is unset.
 const demoDatabase = "marketfleet_demo"
 
+// demo is one run's wiring.
+type demo struct {
+	o       options
+	stream  string
+	natsURL string
+	dbURL   string
+	js      jetstream.JetStream
+	db      *store.Store // the demo's own session: schema, sampler, final count
+	samples *sampler.Sampler
+}
+
 func run(ctx context.Context, o options) error {
 	var common cli.Common
 	if err := cli.Load(&common); err != nil {
@@ -35,8 +47,8 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	dbURL, err := demoDatabaseURL(ctx, o)
-	if err != nil {
+	d := &demo{o: o, stream: common.Stream}
+	if d.dbURL, err = demoDatabaseURL(ctx, o); err != nil {
 		return err
 	}
 	natsURL, stopNATS, err := ensureNATS(ctx, o)
@@ -44,81 +56,84 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer stopNATS()
-	_, js, err := cli.ConnectNATS(ctx, natsURL, "marketfleet-demo", zerolog.Nop())
-	if err != nil {
+	d.natsURL = natsURL
+	if _, d.js, err = cli.ConnectNATS(ctx, natsURL, "marketfleet-demo", zerolog.Nop()); err != nil {
 		return err
 	}
-
-	// The demo's own session: schema, the session sampler, the final count.
-	db, err := store.Open(ctx, dbURL, store.WithApplicationName("marketfleet-demo"))
-	if err != nil {
+	if d.db, err = store.Open(ctx, d.dbURL, store.WithApplicationName("marketfleet-demo")); err != nil {
 		return err
 	}
-	defer db.Close(context.Background())
-	if _, err := db.Migrate(ctx); err != nil {
+	defer d.db.Close(context.Background())
+	if _, err := d.db.Migrate(ctx); err != nil {
 		return err
 	}
 	sctx, stopSampling := context.WithCancel(ctx)
-	samples := sampler.New(20*time.Millisecond, func(ctx context.Context) (int, error) {
-		return db.CountSessions(ctx, fleetPrefix)
+	d.samples = sampler.New(20*time.Millisecond, func(ctx context.Context) (int, error) {
+		return d.db.CountSessions(ctx, fleetPrefix)
 	})
 	sampled := make(chan struct{})
-	go func() { defer close(sampled); _ = samples.Run(sctx) }()
-	defer func() { stopSampling(); <-sampled }()
+	go func() { defer close(sampled); _ = d.samples.Run(sctx) }()
+	stop := func() { stopSampling(); <-sampled }
 
 	start := time.Now()
-	procs, err := startWorkers(o.workers, filepath.Join(o.binDir, "worker"), natsURL, dbURL, filepath.Join(o.stateDir, "logs"))
+	from, to, drained, err := d.runFleet(ctx)
+	wall := time.Since(start)
+	stop() // the store is the sampler's until here
 	if err != nil {
 		return err
 	}
-	fmt.Printf("workers:  %d worker processes started (logs in %s)\n", o.workers, filepath.Join(o.stateDir, "logs"))
-	if err := waitSessions(ctx, samples, o.workers, procs); err != nil {
-		_ = stopWorkers(procs, 30*time.Second)
+	n, err := d.db.CountBars(ctx, symbols, market.Interval1d, from, to)
+	if err != nil {
 		return err
 	}
+	return summarize(o, len(symbols), drained, n, wall, d.samples.Stats())
+}
 
-	stream, err := js.Stream(ctx, common.Stream)
+// runFleet starts the workers, waits until they hold their sessions,
+// enqueues the universe, watches the backlog drain and stops the workers.
+// It returns the window enqueued and the number of tasks done.
+func (d *demo) runFleet(ctx context.Context) (from, to time.Time, done int, err error) {
+	logDir := filepath.Join(d.o.stateDir, "logs")
+	procs, err := startWorkers(d.o.workers, filepath.Join(d.o.binDir, "worker"), d.natsURL, d.dbURL, logDir)
 	if err != nil {
-		_ = stopWorkers(procs, 30*time.Second)
-		return err
+		return from, to, 0, err
+	}
+	fmt.Printf("workers:  %d worker processes started (logs in %s)\n", d.o.workers, logDir)
+	from, to, done, err = d.enqueueAndWatch(ctx, procs)
+	if stopErr := stopWorkers(procs, 30*time.Second); err == nil {
+		err = stopErr
+	}
+	return from, to, done, err
+}
+
+func (d *demo) enqueueAndWatch(ctx context.Context, procs []*proc) (from, to time.Time, done int, err error) {
+	if err := waitSessions(ctx, d.samples, d.o.workers, procs); err != nil {
+		return from, to, 0, err
+	}
+	stream, err := d.js.Stream(ctx, d.stream)
+	if err != nil {
+		return from, to, 0, err
 	}
 	before, err := stream.Info(ctx)
 	if err != nil {
-		_ = stopWorkers(procs, 30*time.Second)
-		return err
+		return from, to, 0, err
 	}
 	enqueued := time.Now()
-	to := enqueued.UTC().Truncate(time.Second)
-	from := to.Add(-time.Duration(o.bars) * 24 * time.Hour)
-	out, err := produce(ctx, o, natsURL, from, to)
+	to = enqueued.UTC().Truncate(time.Second)
+	from = to.Add(-time.Duration(d.o.bars) * 24 * time.Hour)
+	out, err := produce(ctx, d.o, d.natsURL, from, to)
 	if err != nil {
-		_ = stopWorkers(procs, 30*time.Second)
-		return err
+		return from, to, 0, err
 	}
 	fmt.Printf("producer: %s\n", out)
 	after, err := stream.Info(ctx)
 	if err != nil {
-		_ = stopWorkers(procs, 30*time.Second)
-		return err
+		return from, to, 0, err
 	}
 	// Work-queue retention: tasks left from an earlier run plus this run's.
 	total := int(before.State.Msgs + after.State.LastSeq - before.State.LastSeq)
-	drained, watchErr := watch(ctx, stream, total, enqueued, samples, procs)
-	stopErr := stopWorkers(procs, 30*time.Second)
-	wall := time.Since(start)
-	stopSampling()
-	<-sampled
-	if watchErr != nil {
-		return watchErr
-	}
-	if stopErr != nil {
-		return stopErr
-	}
-	n, err := db.CountBars(ctx, symbols, market.Interval1d, from, to)
-	if err != nil {
-		return err
-	}
-	return summarize(o, len(symbols), drained, n, wall, samples.Stats())
+	done, err = watch(ctx, stream, total, enqueued, d.samples, procs)
+	return from, to, done, err
 }
 
 // demoDatabaseURL is DATABASE_URL if set; else it creates marketfleet_demo

@@ -57,8 +57,8 @@ func (s *Source) Name() string { return Name }
 // error wrapping ctx.Err() when ctx ends before the bars are ready (including
 // during the simulated latency).
 func (s *Source) Bars(ctx context.Context, req source.Request) ([]market.Bar, error) {
-	if err := validate(req); err != nil {
-		return nil, err
+	if err := req.Validate(); err != nil {
+		return nil, fmt.Errorf("synthetic %q: %w", req.Symbol, err)
 	}
 	if !req.From.Before(req.To) {
 		return []market.Bar{}, nil
@@ -74,17 +74,6 @@ func (s *Source) Bars(ctx context.Context, req source.Request) ([]market.Bar, er
 		return nil, fmt.Errorf("synthetic %s %s: simulated latency: %w", req.Symbol, req.Interval, err)
 	}
 	return generate(ctx, req, start, n)
-}
-
-// validate checks the symbol and interval of req.
-func validate(req source.Request) error {
-	if err := market.ValidateSymbol(req.Symbol); err != nil {
-		return fmt.Errorf("synthetic %q: %w: %w", req.Symbol, source.ErrRejected, err)
-	}
-	if !req.Interval.Valid() {
-		return fmt.Errorf("synthetic %s: %w: %w %q", req.Symbol, source.ErrRejected, market.ErrInvalidInterval, req.Interval)
-	}
-	return nil
 }
 
 // wait sleeps for the configured latency, or returns ctx.Err() if ctx ends

@@ -128,8 +128,8 @@ func (c *Client) Name() string { return Name }
 // maximum), an error wrapping ctx.Err() on cancellation, and plain transient
 // errors otherwise. See the package documentation for details.
 func (c *Client) Bars(ctx context.Context, req source.Request) ([]market.Bar, error) {
-	if err := validate(req); err != nil {
-		return nil, err
+	if err := req.Validate(); err != nil {
+		return nil, fmt.Errorf("yahoo %q: %w", req.Symbol, err)
 	}
 	if !req.From.Before(req.To) {
 		return []market.Bar{}, nil
@@ -143,17 +143,6 @@ func (c *Client) Bars(ctx context.Context, req source.Request) ([]market.Bar, er
 		return nil, fmt.Errorf("yahoo %s: %w", req.Symbol, err)
 	}
 	return res.bars(req), nil
-}
-
-// validate rejects requests that Yahoo could never answer.
-func validate(req source.Request) error {
-	if err := market.ValidateSymbol(req.Symbol); err != nil {
-		return fmt.Errorf("yahoo %q: %w: %w", req.Symbol, source.ErrRejected, err)
-	}
-	if !req.Interval.Valid() {
-		return fmt.Errorf("yahoo %s: %w: %w %q", req.Symbol, source.ErrRejected, market.ErrInvalidInterval, req.Interval)
-	}
-	return nil
 }
 
 // chartURL builds the request URL for req. For daily and longer intervals
