@@ -36,12 +36,15 @@ type WriteResult struct {
 }
 
 // WriteBars upserts bars in a single transaction through the Store's one
-// session and commits. Bars with the same key are de-duplicated first (the
+// session and commits. No bars is a no-op without a round trip. Bars with the same key are de-duplicated first (the
 // last one wins), since one statement may not touch a row twice. On any
 // error nothing is committed; the error is wrapped ("write bars: ...") and
 // classified by Classify. If the error cost the session, the Store drops it
 // and the next EnsureSession reconnects.
 func (s *Store) WriteBars(ctx context.Context, bars []market.Bar) (WriteResult, error) {
+	if len(bars) == 0 {
+		return WriteResult{}, nil
+	}
 	conn, err := s.session()
 	if err != nil {
 		return WriteResult{}, fmt.Errorf("write bars: %w", err)
