@@ -10,6 +10,7 @@ import (
 // TestWorkerHelpListsEveryVariable checks `worker --help` against the
 // variables the worker actually reads.
 func TestWorkerHelpListsEveryVariable(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	code, out, _ := e.runCmd(t, nil, "worker", "--help")
 	if code != 0 {
@@ -30,6 +31,7 @@ func TestWorkerHelpListsEveryVariable(t *testing.T) {
 // TestInvalidConfigurationIsOneClearLine: exit 2, one line naming the
 // variable, and never a password.
 func TestInvalidConfigurationIsOneClearLine(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for _, tc := range []struct {
 		env  []string
@@ -52,6 +54,7 @@ func TestInvalidConfigurationIsOneClearLine(t *testing.T) {
 }
 
 func TestDatabasePasswordNeverPrinted(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	const canary = "pw-canary-31337"
 	for _, dbURL := range []string{
@@ -68,6 +71,7 @@ func TestDatabasePasswordNeverPrinted(t *testing.T) {
 }
 
 func TestProducerReportsAcceptedAndDuplicates(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	args := []string{"enqueue", "--interval", "1d", "--range", "1mo", "AAPL", "brk-b", "^GSPC", "EURUSD=X", "7203.T"}
 	code, out, errOut := e.runCmd(t, nil, "producer", args...)
@@ -81,6 +85,7 @@ func TestProducerReportsAcceptedAndDuplicates(t *testing.T) {
 }
 
 func TestProducerRejectsBadInputBeforePublishing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for _, args := range [][]string{
 		{"enqueue", "AAPL", "NOT A SYMBOL"},
@@ -99,6 +104,7 @@ func TestProducerRejectsBadInputBeforePublishing(t *testing.T) {
 
 // TestIdleWorkerStopsPromptlyOnSIGTERM: exit 0, session closed.
 func TestIdleWorkerStopsPromptlyOnSIGTERM(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	w := e.startWorker(t, "idle-1")
 	deadline := time.Now().Add(20 * time.Second)

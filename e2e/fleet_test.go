@@ -54,6 +54,7 @@ func symbols(prefix string, n int) []string {
 // processes drain it, and a sampler polling pg_stat_activity every 20ms
 // never sees more than four fleet sessions.
 func TestFleetDrainsBacklogWithOneSessionPerWorker(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	_, js := e.nats.Connect(t)
 	universe := writeUniverse(t, symbols("E", 200))
@@ -101,6 +102,7 @@ func TestFleetDrainsBacklogWithOneSessionPerWorker(t *testing.T) {
 // (the second time without a message id, so JetStream cannot de-duplicate
 // them) and compares a checksum of the whole table, updated_at included.
 func TestApplyingTasksTwiceChangesNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	_, js := e.nats.Connect(t)
 	universe := writeUniverse(t, symbols("I", 20))

@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 	binDir = dir
 	// The binaries carry the race detector too: a race in the worker fails
 	// its process, and the test with it.
-	build := exec.Command("go", "build", "-race", "-o", dir+string(os.PathSeparator), "../cmd/worker", "../cmd/producer")
+	build := exec.Command("go", "build", "-race", "-o", dir+string(os.PathSeparator), "../cmd/worker", "../cmd/producer", "../cmd/fleetctl")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: building the binaries failed:", err)

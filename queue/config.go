@@ -24,6 +24,11 @@ const (
 // Subject is the subject tasks of kind k are published on.
 func Subject(k tasks.Kind) string { return SubjectPrefix + "." + string(k) }
 
+// MaxMessageBytes is the largest message the task stream takes: 16 times
+// tasks.MaxEnvelopeBytes. Anything between the two is refused by the worker
+// and dead-lettered; anything larger is refused at publish.
+const MaxMessageBytes = 16 * tasks.MaxEnvelopeBytes
+
 // ErrInvalidConfig is wrapped by every configuration validation error.
 var ErrInvalidConfig = errors.New("invalid queue configuration")
 
@@ -82,9 +87,11 @@ func (c StreamConfig) jetstream() jetstream.StreamConfig {
 		Storage:     jetstream.FileStorage,
 		Discard:     jetstream.DiscardNew,
 		MaxBytes:    c.MaxBytes,
-		MaxMsgSize:  tasks.MaxEnvelopeBytes,
-		Duplicates:  c.Duplicates,
-		Replicas:    c.Replicas,
+		// Larger than an envelope may be, so that an oversized one reaches a
+		// worker's decoder and is dead-lettered with its reason.
+		MaxMsgSize: MaxMessageBytes,
+		Duplicates: c.Duplicates,
+		Replicas:   c.Replicas,
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"marketfleet/dlq"
 	"marketfleet/market"
 	"marketfleet/source"
 	"marketfleet/tasks"
@@ -104,7 +105,7 @@ func (r *Runner) write(ctx context.Context, items []*item) int {
 	if err == nil {
 		return len(bars)
 	}
-	if act, _ := decide(err); act != actTerm || len(ok) == 1 {
+	if act, _ := classify(err); act != actTerm || len(ok) == 1 {
 		for _, it := range ok {
 			it.err = fmt.Errorf("%s %s: %w", it.task.Kind, it.task.Symbol, err)
 		}
@@ -121,40 +122,71 @@ func (r *Runner) write(ctx context.Context, items []*item) int {
 	return written
 }
 
-// settle acks, naks or terminates every item, acks concurrently and
-// confirmed. It returns how many took each action.
+// settle acks, naks or dead-letters every item, all concurrently (each is
+// a round trip to the server). It returns how many took each action.
 func (r *Runner) settle(ctx context.Context, items []*item) map[action]int {
 	counts := map[action]int{}
+	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, it := range items {
-		act, class := decide(it.err)
-		counts[act]++
-		switch act {
-		case actAck:
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := it.msg.DoubleAck(ctx); err != nil {
-					// Committed but not acked: it will be redelivered and
-					// re-applied, which changes nothing.
-					r.taskLog(r.log.Warn(), it).Err(err).Msg("ack failed after commit")
-				}
-			}()
-		case actRetry:
-			delay := retryDelay(r.cfg.Retry, it.delivered, it.err)
-			r.taskLog(r.log.Warn(), it).Str("class", class).Dur("retry_in", delay).Err(it.err).Msg("task will be retried")
-			if err := it.msg.NakWithDelay(delay); err != nil {
-				r.taskLog(r.log.Warn(), it).Err(err).Msg("nak failed")
-			}
-		case actTerm:
-			r.taskLog(r.log.Error(), it).Str("class", class).Err(it.err).Msg("task failed permanently")
-			if err := it.msg.TermWithReason(reason(class, it.err)); err != nil {
-				r.taskLog(r.log.Warn(), it).Err(err).Msg("term failed")
-			}
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			act := r.settleOne(ctx, it)
+			mu.Lock()
+			counts[act]++
+			mu.Unlock()
+		}()
 	}
 	wg.Wait()
 	return counts
+}
+
+// settleOne carries out the decision on one item and returns what it did.
+func (r *Runner) settleOne(ctx context.Context, it *item) action {
+	act, class := decide(it.err, it.delivered, r.cfg.MaxDeliver)
+	switch act {
+	case actAck:
+		if err := it.msg.DoubleAck(ctx); err != nil {
+			// Committed but not acked: it will be redelivered and re-applied,
+			// which changes nothing.
+			r.taskLog(r.log.Warn(), it).Err(err).Msg("ack failed after commit")
+		}
+	case actRetry:
+		r.retry(it, class)
+	case actTerm:
+		if err := r.dead.Write(ctx, it.msg, r.letter(it, class)); err != nil {
+			// Never terminate what could not be dead-lettered: retry it.
+			r.taskLog(r.log.Warn(), it).Err(err).Msg("dead letter failed; task kept for retry")
+			r.retry(it, class)
+			return actRetry
+		}
+		r.taskLog(r.log.Error(), it).Str("class", class).Err(it.err).Msg("task dead-lettered")
+		if err := it.msg.TermWithReason(reason(class, it.err)); err != nil {
+			// Redelivered later, it fails again and its dead letter is
+			// de-duplicated by message id.
+			r.taskLog(r.log.Warn(), it).Err(err).Msg("term failed")
+		}
+	}
+	return act
+}
+
+func (r *Runner) retry(it *item, class string) {
+	delay := retryDelay(r.cfg.Retry, it.delivered, it.err)
+	r.taskLog(r.log.Warn(), it).Str("class", class).Dur("retry_in", delay).Err(it.err).Msg("task will be retried")
+	if err := it.msg.NakWithDelay(delay); err != nil {
+		r.taskLog(r.log.Warn(), it).Err(err).Msg("nak failed")
+	}
+}
+
+// letter describes a dead item for the dead-letter stream.
+func (r *Runner) letter(it *item, class string) dlq.Letter {
+	l := dlq.Letter{Reason: it.err.Error(), Class: class, Worker: r.cfg.WorkerID,
+		Symbol: it.task.Symbol, Kind: string(it.task.Kind)}
+	if l.Symbol == "" { // the envelope did not decode: say what it claimed
+		l.Symbol, l.Kind = dlq.Peek(it.msg.Data())
+	}
+	return l
 }
 
 func (r *Runner) taskLog(e *zerolog.Event, it *item) *zerolog.Event {

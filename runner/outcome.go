@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"marketfleet/dlq"
 	"marketfleet/internal/backoff"
 	"marketfleet/source"
 	"marketfleet/store"
@@ -16,31 +17,37 @@ type action int
 const (
 	actAck   action = iota // applied and committed: confirmed ack
 	actRetry               // transient failure: NakWithDelay
-	actTerm                // permanent failure: TermWithReason
+	actTerm                // permanent failure: dead letter, then TermWithReason
 )
 
-// Error classes as they appear in logs (field "class").
-const (
-	classInvalid   = "invalid"   // the envelope was refused
-	classNotFound  = "not_found" // the source says the symbol does not exist
-	classRejected  = "rejected"  // the source refused the request
-	classData      = "data"      // the database refused the data
-	classTransient = "transient" // anything that may succeed later
-)
+// classTransient is the class of failures that may succeed later; the
+// permanent classes are the dead-letter classes of package dlq.
+const classTransient = "transient"
 
-// decide is the one place where an error becomes an action.
-func decide(err error) (action, string) {
+// decide is the one place where an error becomes an action. A transient
+// failure on the last delivery JetStream allows (maxDeliver) is final too:
+// the task is dead-lettered with that last error instead of vanishing into
+// a MAX_DELIVERIES advisory.
+func decide(err error, delivered uint64, maxDeliver int) (action, string) {
+	act, class := classify(err)
+	if act == actRetry && maxDeliver > 0 && delivered >= uint64(maxDeliver) {
+		return actTerm, dlq.ClassExhausted
+	}
+	return act, class
+}
+
+func classify(err error) (action, string) {
 	switch {
 	case err == nil:
 		return actAck, ""
 	case errors.Is(err, tasks.ErrInvalid):
-		return actTerm, classInvalid
+		return actTerm, dlq.ClassInvalid
 	case errors.Is(err, source.ErrNotFound):
-		return actTerm, classNotFound
+		return actTerm, dlq.ClassNotFound
 	case errors.Is(err, source.ErrRejected):
-		return actTerm, classRejected
+		return actTerm, dlq.ClassRejected
 	case store.Classify(err) == store.ClassPermanent:
-		return actTerm, classData
+		return actTerm, dlq.ClassData
 	}
 	return actRetry, classTransient
 }

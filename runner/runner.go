@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"marketfleet/dlq"
 	"marketfleet/internal/backoff"
 	"marketfleet/market"
 	"marketfleet/queue"
@@ -27,8 +28,21 @@ type DB interface {
 
 var _ DB = (*store.Store)(nil)
 
+// DeadLetterer stores a task the runner gives up on; *dlq.Writer implements
+// it. Write must return only once the dead letter is safely stored.
+type DeadLetterer interface {
+	Write(ctx context.Context, msg jetstream.Msg, l dlq.Letter) error
+}
+
+var _ DeadLetterer = (*dlq.Writer)(nil)
+
 // Config tunes a Runner. Zero fields take the defaults documented on each.
 type Config struct {
+	// WorkerID names the worker in dead letters. Defaults to "worker".
+	WorkerID string
+	// MaxDeliver is the consumer's MaxDeliver: a transient failure on that
+	// delivery is dead-lettered as "exhausted". Defaults to 10.
+	MaxDeliver int
 	// FetchConcurrency bounds concurrent source requests within a batch.
 	// Defaults to the fetcher's batch size (10).
 	FetchConcurrency int
@@ -49,6 +63,12 @@ type Config struct {
 
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
+	if c.WorkerID == "" {
+		c.WorkerID = "worker"
+	}
+	if c.MaxDeliver == 0 {
+		c.MaxDeliver = 10
+	}
 	if c.FetchConcurrency == 0 {
 		c.FetchConcurrency = 10
 	}
@@ -73,6 +93,8 @@ var ErrInvalidConfig = errors.New("invalid runner configuration")
 
 func (c Config) validate() error {
 	switch {
+	case c.MaxDeliver < 1:
+		return fmt.Errorf("%w: max deliver %d, want >= 1", ErrInvalidConfig, c.MaxDeliver)
 	case c.FetchConcurrency < 1:
 		return fmt.Errorf("%w: fetch concurrency %d, want >= 1", ErrInvalidConfig, c.FetchConcurrency)
 	case c.AckWait < time.Second:
@@ -89,19 +111,23 @@ type Runner struct {
 	fetcher *queue.Fetcher
 	db      DB
 	src     source.Source
+	dead    DeadLetterer
 	log     zerolog.Logger
 	batches uint64
 }
 
-// New returns a Runner that takes batches from fetcher, data from src, and
-// writes through db. It returns an error wrapping ErrInvalidConfig when cfg
-// is invalid.
-func New(fetcher *queue.Fetcher, db DB, src source.Source, cfg Config) (*Runner, error) {
+// New returns a Runner that takes batches from fetcher, data from src,
+// writes through db and stores the tasks it gives up on with dead. It
+// returns an error wrapping ErrInvalidConfig when cfg is invalid.
+func New(fetcher *queue.Fetcher, db DB, src source.Source, dead DeadLetterer, cfg Config) (*Runner, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Runner{cfg: cfg, fetcher: fetcher, db: db, src: src, log: *cfg.Logger}, nil
+	if fetcher == nil || db == nil || src == nil || dead == nil {
+		return nil, fmt.Errorf("%w: fetcher, db, source and dead-letter writer are required", ErrInvalidConfig)
+	}
+	return &Runner{cfg: cfg, fetcher: fetcher, db: db, src: src, dead: dead, log: *cfg.Logger}, nil
 }
 
 // Run processes batches until ctx is cancelled, then finishes the batch in

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
+	"marketfleet/dlq"
 	"marketfleet/internal/backoff"
 	"marketfleet/internal/testenv"
 	"marketfleet/market"
@@ -35,6 +36,7 @@ type bundle struct {
 	cons    jetstream.Consumer
 	db      *store.Store
 	admin   *pgx.Conn
+	dead    *dlq.Admin
 	src     *faultySource
 	retry   backoff.Policy
 	ackWait time.Duration
@@ -51,6 +53,9 @@ func setup(t *testing.T) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := dlq.EnsureStream(ctx, js, dlq.Config{}); err != nil {
+		t.Fatal(err)
+	}
 	dbURL := testenv.NewDatabase(t)
 	db, err := store.Open(ctx, dbURL, store.WithApplicationName("marketfleet-worker/runner-test"))
 	if err != nil {
@@ -60,7 +65,7 @@ func setup(t *testing.T) *bundle {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return &bundle{nc: nc, js: js, cons: cons, db: db, admin: testenv.Connect(t, dbURL),
+	return &bundle{nc: nc, js: js, cons: cons, db: db, admin: testenv.Connect(t, dbURL), dead: dlq.NewAdmin(js, ""),
 		src: newFaultySource(), retry: backoff.Policy{Base: 200 * time.Millisecond, Max: time.Second}, ackWait: 30 * time.Second}
 }
 
@@ -76,7 +81,10 @@ func (b *bundle) start(t *testing.T, cfg runner.Config) (stop func() error) {
 	if cfg.AckWait == 0 {
 		cfg.AckWait = b.ackWait
 	}
-	r, err := runner.New(f, b.db, b.src, cfg)
+	if cfg.WorkerID == "" {
+		cfg.WorkerID = "runner-test"
+	}
+	r, err := runner.New(f, b.db, b.src, dlq.NewWriter(b.js, ""), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,6 +301,54 @@ func TestPermanentFailuresAreTerminatedAndSpareTheBatch(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("termination reasons %q lack %q", joined, want)
 		}
+	}
+	letters, err := b.dead.List(context.Background(), dlq.Filter{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byClass := map[string]dlq.Record{}
+	for _, l := range letters {
+		byClass[l.Class] = l
+	}
+	if len(letters) != 3 || len(byClass) != 3 {
+		t.Fatalf("dead letters = %+v, want one each of invalid, not_found, data", letters)
+	}
+	if r := byClass[dlq.ClassInvalid]; string(r.Payload) != `{"v":99}` || r.Delivered != 1 || r.Worker != "runner-test" {
+		t.Errorf("invalid dead letter = %+v, want the original payload after one delivery", r)
+	}
+	if r := byClass[dlq.ClassNotFound]; r.Symbol != "GONE" || !strings.Contains(r.Reason, "symbol not found") || r.OrigMsgID == "" {
+		t.Errorf("not_found dead letter = %+v", r)
+	}
+	if r := byClass[dlq.ClassData]; r.Symbol != "BADROW" || !strings.Contains(r.Reason, "23514") {
+		t.Errorf("data dead letter = %+v, want BADROW with its SQLSTATE", r)
+	}
+}
+
+func TestTransientFailureOnTheLastDeliveryIsDeadLettered(t *testing.T) {
+	b := setup(t)
+	b.retry = backoff.Policy{Base: 20 * time.Millisecond, Max: 50 * time.Millisecond}
+	if _, err := queue.EnsureConsumer(context.Background(), b.js, queue.DefaultStream, queue.ConsumerConfig{MaxDeliver: 3}); err != nil {
+		t.Fatal(err)
+	}
+	b.src.fail["DOWN"] = []error{errors.New("HTTP 500 (1)"), errors.New("HTTP 500 (2)"), errors.New("HTTP 503 (3)"), errors.New("never reached")}
+	b.publish(t, "DOWN", "UP")
+	stop := b.start(t, runner.Config{MaxDeliver: 3})
+	b.waitEmpty(t, 20*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(b.src.callTimes("DOWN")); n != 3 {
+		t.Fatalf("DOWN fetched %d times, want MaxDeliver = 3", n)
+	}
+	letters, err := b.dead.List(context.Background(), dlq.Filter{Symbol: "down"}, 0)
+	if err != nil || len(letters) != 1 {
+		t.Fatalf("dead letters for DOWN = %+v, %v; want one", letters, err)
+	}
+	if l := letters[0]; l.Class != dlq.ClassExhausted || l.Delivered != 3 || !strings.Contains(l.Reason, "HTTP 503 (3)") {
+		t.Fatalf("dead letter = %+v, want class exhausted after 3 deliveries with the last error", l)
+	}
+	if b.barsOf(t, "UP") != 30 {
+		t.Fatal("UP was not applied")
 	}
 }
 

@@ -27,6 +27,8 @@ type config struct {
 	YahooURL         string        `envconfig:"FLEET_YAHOO_URL" default:"https://query1.finance.yahoo.com" desc:"base URL of the Yahoo chart API"`
 	HTTPTimeout      time.Duration `envconfig:"FLEET_HTTP_TIMEOUT" default:"15s" desc:"timeout of one source HTTP request"`
 	SyntheticLatency time.Duration `envconfig:"FLEET_SYNTHETIC_LATENCY" default:"0s" desc:"simulated fetch latency of the synthetic source"`
+	RetryBase        time.Duration `envconfig:"FLEET_RETRY_BASE" default:"2s" desc:"delay before the first retry of a failed task; doubles per delivery, with jitter"`
+	RetryMax         time.Duration `envconfig:"FLEET_RETRY_MAX" default:"2m" desc:"longest delay between retries of a task"`
 	ShutdownGrace    time.Duration `envconfig:"FLEET_SHUTDOWN_GRACE" default:"25s" desc:"on SIGTERM, time allowed to finish the current batch"`
 	AutoMigrate      bool          `envconfig:"FLEET_AUTO_MIGRATE" default:"true" desc:"apply missing schema migrations at start (under a lock)"`
 	MetricsAddr      string        `envconfig:"FLEET_METRICS_ADDR" desc:"address for /healthz and /readyz, e.g. :9464 (default: off)"`
@@ -69,6 +71,8 @@ func (c *config) Validate() error {
 		return fmt.Errorf("FLEET_HTTP_TIMEOUT=%s: want > 0", c.HTTPTimeout)
 	case c.SyntheticLatency < 0:
 		return fmt.Errorf("FLEET_SYNTHETIC_LATENCY=%s: want >= 0", c.SyntheticLatency)
+	case c.RetryBase < 10*time.Millisecond || c.RetryMax < c.RetryBase:
+		return fmt.Errorf("FLEET_RETRY_BASE=%s, FLEET_RETRY_MAX=%s: want 10ms <= base <= max", c.RetryBase, c.RetryMax)
 	case c.ShutdownGrace <= 0:
 		return fmt.Errorf("FLEET_SHUTDOWN_GRACE=%s: want > 0", c.ShutdownGrace)
 	case c.ShutdownGrace <= c.FetchWait:

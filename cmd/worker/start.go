@@ -11,6 +11,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"marketfleet/cmd/internal/cli"
+	"marketfleet/dlq"
+	"marketfleet/internal/backoff"
 	"marketfleet/queue"
 	"marketfleet/runner"
 	"marketfleet/source"
@@ -55,26 +57,29 @@ func start(ctx context.Context, cfg *config, mode string, stderr io.Writer) erro
 	if mode == "migrate" {
 		return nil
 	}
-	nc, fetcher, err := openQueue(ctx, cfg, log)
+	q, err := openQueue(ctx, cfg, log)
 	if err != nil {
 		return stoppedIsNil(ctx, err)
 	}
-	defer nc.Close()
+	defer q.nc.Close()
 	health.bound.Store(true)
 	src, err := newSource(cfg)
 	if err != nil {
 		return err
 	}
-	r, err := runner.New(fetcher, db, src, runner.Config{
+	r, err := runner.New(q.fetcher, db, src, q.dead, runner.Config{
+		WorkerID:         cfg.WorkerID,
+		MaxDeliver:       cfg.MaxDeliver,
 		FetchConcurrency: cfg.FetchConcurrency,
 		AckWait:          cfg.AckWait,
 		Grace:            cfg.ShutdownGrace,
+		Retry:            backoff.Policy{Base: cfg.RetryBase, Max: cfg.RetryMax},
 		Logger:           &log,
 	})
 	if err != nil {
 		return err
 	}
-	return r.Run(ctx)
+	return cli.RunAll(ctx, r.Run, q.reaper.Run)
 }
 
 // openStore opens the worker's one PostgreSQL session and migrates the
@@ -94,14 +99,23 @@ func openStore(ctx context.Context, cfg *config, log zerolog.Logger, h *health, 
 	return db, nil
 }
 
-// openQueue connects to NATS, ensures the stream and the consumer, and
-// returns the worker's batch fetcher.
-func openQueue(ctx context.Context, cfg *config, log zerolog.Logger) (*nats.Conn, *queue.Fetcher, error) {
+// queueSide is the worker's JetStream side.
+type queueSide struct {
+	nc      *nats.Conn
+	fetcher *queue.Fetcher
+	dead    *dlq.Writer
+	reaper  *dlq.Reaper
+}
+
+// openQueue connects to NATS, ensures the task stream, the consumer and the
+// dead-letter stream, and returns the batch fetcher, the dead-letter writer
+// and the reaper of MAX_DELIVERIES advisories.
+func openQueue(ctx context.Context, cfg *config, log zerolog.Logger) (*queueSide, error) {
 	nc, js, err := cli.ConnectNATS(ctx, cfg.NATSURL, cfg.appName(), log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	fail := func(err error) (*nats.Conn, *queue.Fetcher, error) { nc.Close(); return nil, nil, err }
+	fail := func(err error) (*queueSide, error) { nc.Close(); return nil, err }
 	if _, err := queue.EnsureStream(ctx, js, cfg.StreamConfig()); err != nil {
 		return fail(err)
 	}
@@ -113,7 +127,15 @@ func openQueue(ctx context.Context, cfg *config, log zerolog.Logger) (*nats.Conn
 	if err != nil {
 		return fail(err)
 	}
-	return nc, fetcher, nil
+	if _, err := dlq.EnsureStream(ctx, js, cfg.DLQConfig()); err != nil {
+		return fail(err)
+	}
+	dead := dlq.NewWriter(js, cfg.DLQStream)
+	reaper, err := dlq.NewReaper(ctx, js, dead, cfg.Stream, cfg.Consumer, cfg.StreamReplicas, cfg.WorkerID, log)
+	if err != nil {
+		return fail(err)
+	}
+	return &queueSide{nc: nc, fetcher: fetcher, dead: dead, reaper: reaper}, nil
 }
 
 // stoppedIsNil turns an error caused by a shutdown signal into a clean stop.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
+	"marketfleet/dlq"
 	"marketfleet/queue"
 )
 
@@ -21,6 +22,8 @@ type Common struct {
 	StreamReplicas int           `envconfig:"FLEET_STREAM_REPLICAS" default:"1" desc:"stream replicas: 1 on one server, 3 in a production cluster"`
 	StreamMaxBytes int64         `envconfig:"FLEET_STREAM_MAX_BYTES" default:"1073741824" desc:"stream size cap in bytes; when full, publishing fails instead of dropping tasks"`
 	DedupWindow    time.Duration `envconfig:"FLEET_DEDUP_WINDOW" default:"1h" desc:"window in which a task with the same Nats-Msg-Id is a duplicate"`
+	DLQStream      string        `envconfig:"FLEET_DLQ_STREAM" default:"MARKETFLEET_DLQ" desc:"JetStream stream keeping dead letters"`
+	DLQMaxAge      time.Duration `envconfig:"FLEET_DLQ_MAX_AGE" default:"720h" desc:"how long dead letters are kept"`
 	LogLevel       string        `envconfig:"FLEET_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat      string        `envconfig:"FLEET_LOG_FORMAT" default:"auto" desc:"json, console, or auto (console when stderr is a terminal)"`
 }
@@ -28,6 +31,11 @@ type Common struct {
 // StreamConfig returns the stream settings as the queue package takes them.
 func (c Common) StreamConfig() queue.StreamConfig {
 	return queue.StreamConfig{Name: c.Stream, Replicas: c.StreamReplicas, MaxBytes: c.StreamMaxBytes, Duplicates: c.DedupWindow}
+}
+
+// DLQConfig returns the dead-letter stream settings.
+func (c Common) DLQConfig() dlq.Config {
+	return dlq.Config{Name: c.DLQStream, Replicas: c.StreamReplicas, MaxAge: c.DLQMaxAge}
 }
 
 // Validate checks the shared settings; errors name the variable.
@@ -43,6 +51,10 @@ func (c Common) Validate() error {
 		return fmt.Errorf("FLEET_STREAM_MAX_BYTES=%d: want at least 1048576", c.StreamMaxBytes)
 	case c.DedupWindow < time.Second:
 		return fmt.Errorf("FLEET_DEDUP_WINDOW=%s: want at least 1s", c.DedupWindow)
+	case c.DLQStream == "" || !natsName(c.DLQStream) || c.DLQStream == c.Stream:
+		return fmt.Errorf("FLEET_DLQ_STREAM=%q: want letters, digits, - and _, and not the task stream", c.DLQStream)
+	case c.DLQMaxAge < time.Hour:
+		return fmt.Errorf("FLEET_DLQ_MAX_AGE=%s: want at least 1h", c.DLQMaxAge)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err

@@ -1,0 +1,56 @@
+// Command fleetctl is the operator's tool for the fleet.
+//
+// Usage:
+//
+//	fleetctl dlq list    [filters] [--limit N] [--json]
+//	fleetctl dlq show    SEQ [--json]
+//	fleetctl dlq replay  (SEQ... | --all [filters]) [--force]
+//	fleetctl dlq purge   (SEQ... | --all [filters])
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `usage: fleetctl dlq <command> [flags]
+
+Dead letters are tasks the fleet gave up on: invalid envelopes, unknown
+symbols, data the database refused, and tasks that failed on every allowed
+delivery. Each keeps its original payload and headers and says why it died.
+
+  dlq list    [filters] [--limit N] [--json]   list dead letters, oldest first
+  dlq show    SEQ [--json]                     one dead letter, payload included
+  dlq replay  (SEQ... | --all [filters])       put tasks back on the task stream
+                                               (--force to replay invalid envelopes)
+  dlq purge   (SEQ... | --all [filters])       delete dead letters
+
+Filters: --class C (invalid, not_found, rejected, data, exhausted,
+max_deliveries), --reason TEXT, --symbol S, --older-than D, --newer-than D.
+
+Configuration (environment):
+`
+
+func main() { os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		w := stdout
+		if len(args) == 0 {
+			w = stderr
+		}
+		fmt.Fprint(w, usage)
+		_ = printEnv(w)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	if args[0] != "dlq" {
+		fmt.Fprintf(stderr, "fleetctl: unknown command %q (see fleetctl --help)\n", args[0])
+		return 2
+	}
+	return dlqCommand(ctx, args[1:], stdout, stderr)
+}

@@ -1,0 +1,163 @@
+package dlq
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Headers of a dead letter, besides the original message's own.
+const (
+	HeaderReason     = "Marketfleet-Reason"
+	HeaderClass      = "Marketfleet-Class"
+	HeaderDelivered  = "Marketfleet-Delivered"
+	HeaderWorker     = "Marketfleet-Worker"
+	HeaderDeadAt     = "Marketfleet-Dead-At"
+	HeaderStream     = "Marketfleet-Stream"
+	HeaderStreamSeq  = "Marketfleet-Stream-Seq"
+	HeaderSubject    = "Marketfleet-Subject"
+	HeaderOrigMsgID  = "Marketfleet-Original-Msg-Id"
+	HeaderSymbol     = "Marketfleet-Symbol"
+	HeaderKind       = "Marketfleet-Kind"
+	headerNATSPrefix = "Nats-"
+)
+
+// Error classes of dead letters. The runner's classes plus the two ways a
+// task runs out of deliveries.
+const (
+	ClassInvalid       = "invalid"        // the envelope was refused
+	ClassNotFound      = "not_found"      // the source says the symbol does not exist
+	ClassRejected      = "rejected"       // the source refused the request
+	ClassData          = "data"           // the database refused the data
+	ClassExhausted     = "exhausted"      // transient failures on every allowed delivery
+	ClassMaxDeliveries = "max_deliveries" // the server gave up (ack timeouts); last error unknown
+)
+
+// MaxReasonLen caps the stored reason.
+const MaxReasonLen = 1024
+
+// Letter is what a worker knows about a task it gives up on.
+type Letter struct {
+	// Reason is the error, as a person should read it.
+	Reason string
+	// Class is one of the Class constants.
+	Class string
+	// Worker names who gave up.
+	Worker string
+	// Symbol and Kind, when the envelope could be decoded, for filtering.
+	Symbol, Kind string
+}
+
+// Record is a dead letter as stored.
+type Record struct {
+	// Seq is the record's sequence in the dead-letter stream.
+	Seq uint64 `json:"seq"`
+	// Stream, StreamSeq and Subject say where the task was.
+	Stream    string `json:"stream"`
+	StreamSeq uint64 `json:"stream_seq"`
+	Subject   string `json:"subject"`
+	// OrigMsgID is the task's Nats-Msg-Id.
+	OrigMsgID string    `json:"original_msg_id,omitempty"`
+	Reason    string    `json:"reason"`
+	Class     string    `json:"class"`
+	Delivered uint64    `json:"delivered"`
+	Worker    string    `json:"worker"`
+	DeadAt    time.Time `json:"dead_at"`
+	Symbol    string    `json:"symbol,omitempty"`
+	Kind      string    `json:"kind,omitempty"`
+	// Headers are the task's own headers (Nats-* headers excluded).
+	Headers map[string][]string `json:"headers,omitempty"`
+	// Payload is the task's original body.
+	Payload []byte `json:"payload"`
+}
+
+// newMessage builds the dead letter for a task message.
+func newMessage(subjectPrefix string, src source, l Letter, at time.Time) *nats.Msg {
+	m := nats.NewMsg(subjectPrefix + "." + l.Class)
+	m.Data = src.data
+	for k, vs := range src.header {
+		if strings.HasPrefix(k, headerNATSPrefix) {
+			continue
+		}
+		for _, v := range vs {
+			m.Header.Add(k, v)
+		}
+	}
+	reason := headerSafe(l.Reason)
+	if len(reason) > MaxReasonLen {
+		reason = reason[:MaxReasonLen]
+	}
+	m.Header.Set(HeaderReason, reason)
+	m.Header.Set(HeaderClass, headerSafe(l.Class))
+	m.Header.Set(HeaderDelivered, strconv.FormatUint(src.delivered, 10))
+	m.Header.Set(HeaderWorker, headerSafe(l.Worker))
+	m.Header.Set(HeaderDeadAt, at.UTC().Format(time.RFC3339Nano))
+	m.Header.Set(HeaderStream, src.stream)
+	m.Header.Set(HeaderStreamSeq, strconv.FormatUint(src.seq, 10))
+	m.Header.Set(HeaderSubject, src.subject)
+	if id := src.header.Get(jetstream.MsgIDHeader); id != "" {
+		m.Header.Set(HeaderOrigMsgID, id)
+	}
+	if l.Symbol != "" {
+		m.Header.Set(HeaderSymbol, headerSafe(l.Symbol))
+	}
+	if l.Kind != "" {
+		m.Header.Set(HeaderKind, headerSafe(l.Kind))
+	}
+	m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("dlq:%s:%d", src.stream, src.seq))
+	return m
+}
+
+// source is the task message being dead-lettered.
+type source struct {
+	stream    string
+	seq       uint64
+	subject   string
+	delivered uint64
+	header    nats.Header
+	data      []byte
+}
+
+// parseRecord reads a stored dead letter.
+func parseRecord(seq uint64, h nats.Header, data []byte) (Record, error) {
+	r := Record{
+		Seq: seq, Stream: h.Get(HeaderStream), Subject: h.Get(HeaderSubject), OrigMsgID: h.Get(HeaderOrigMsgID),
+		Reason: h.Get(HeaderReason), Class: h.Get(HeaderClass), Worker: h.Get(HeaderWorker),
+		Symbol: h.Get(HeaderSymbol), Kind: h.Get(HeaderKind), Payload: data,
+	}
+	var err error
+	if r.StreamSeq, err = strconv.ParseUint(h.Get(HeaderStreamSeq), 10, 64); err != nil {
+		return r, fmt.Errorf("dead letter %d: bad %s header", seq, HeaderStreamSeq)
+	}
+	r.Delivered, _ = strconv.ParseUint(h.Get(HeaderDelivered), 10, 64)
+	if r.DeadAt, err = time.Parse(time.RFC3339Nano, h.Get(HeaderDeadAt)); err != nil {
+		return r, fmt.Errorf("dead letter %d: bad %s header", seq, HeaderDeadAt)
+	}
+	for k, vs := range h {
+		if strings.HasPrefix(k, "Marketfleet-") || strings.HasPrefix(k, headerNATSPrefix) {
+			continue
+		}
+		if r.Headers == nil {
+			r.Headers = map[string][]string{}
+		}
+		r.Headers[k] = vs
+	}
+	return r, nil
+}
+
+// headerSafe makes s a valid single-line header value: text that is not
+// printable ASCII is shown Go-quoted, so poison input cannot break the
+// header block or smuggle control characters into a terminal.
+func headerSafe(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			q := strconv.QuoteToASCII(s)
+			return q[1 : len(q)-1]
+		}
+	}
+	return s
+}

@@ -1,0 +1,123 @@
+package dlq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Names.
+const (
+	// DefaultStream is the dead-letter stream's name.
+	DefaultStream = "MARKETFLEET_DLQ"
+	// SubjectPrefix is the root of dead-letter subjects: marketfleet.dlq.<class>.
+	SubjectPrefix = "marketfleet.dlq"
+	// DefaultAdvisoryStream captures MAX_DELIVERIES advisories durably, so
+	// none is missed while no worker runs.
+	DefaultAdvisoryStream = "MARKETFLEET_ADVISORIES"
+	// reaperConsumer is the durable consumer the Reaper reads advisories with.
+	reaperConsumer = "marketfleet-reaper"
+)
+
+// ErrInvalidConfig is wrapped by configuration validation errors.
+var ErrInvalidConfig = errors.New("invalid dead-letter configuration")
+
+// Config describes the dead-letter stream.
+type Config struct {
+	// Name of the stream. Defaults to DefaultStream.
+	Name string
+	// Replicas: 1 on one server, 3 in production. Defaults to 1.
+	Replicas int
+	// MaxAge is how long a dead letter is kept. Defaults to 30 days.
+	MaxAge time.Duration
+	// MaxBytes caps the stream; the oldest dead letters go first. Defaults
+	// to 256 MiB.
+	MaxBytes int64
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.Name == "" {
+		c.Name = DefaultStream
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = 30 * 24 * time.Hour
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = 256 << 20
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Replicas < 1 || c.Replicas > 5:
+		return fmt.Errorf("%w: replicas %d, want 1..5", ErrInvalidConfig, c.Replicas)
+	case c.MaxAge < time.Hour:
+		return fmt.Errorf("%w: max age %s, want at least 1h", ErrInvalidConfig, c.MaxAge)
+	case c.MaxBytes < 1<<20:
+		return fmt.Errorf("%w: max bytes %d, want at least 1 MiB", ErrInvalidConfig, c.MaxBytes)
+	}
+	return nil
+}
+
+// EnsureStream creates or updates the dead-letter stream. Limits retention:
+// dead letters stay until replayed, purged, or older than MaxAge.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, c Config) (jetstream.Stream, error) {
+	c = c.WithDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        c.Name,
+		Description: "marketfleet dead letters: tasks that were terminated or ran out of deliveries",
+		Subjects:    []string{SubjectPrefix + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      c.MaxAge,
+		MaxBytes:    c.MaxBytes,
+		Duplicates:  time.Hour,
+		Replicas:    c.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ensure stream %s: %w", c.Name, err)
+	}
+	return s, nil
+}
+
+// ensureAdvisories creates the stream that captures the MAX_DELIVERIES
+// advisories of the task consumer, and the Reaper's consumer on it.
+func ensureAdvisories(ctx context.Context, js jetstream.JetStream, taskStream, taskConsumer string, replicas int) (jetstream.Consumer, error) {
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        DefaultAdvisoryStream,
+		Description: "MAX_DELIVERIES advisories of the marketfleet task consumer, for the dead-letter reaper",
+		Subjects:    []string{advisorySubject(taskStream, taskConsumer)},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		MaxAge:      7 * 24 * time.Hour,
+		Replicas:    replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ensure stream %s: %w", DefaultAdvisoryStream, err)
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, DefaultAdvisoryStream, jetstream.ConsumerConfig{
+		Durable:   reaperConsumer,
+		AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait:   30 * time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ensure consumer %s: %w", reaperConsumer, err)
+	}
+	return cons, nil
+}
+
+func advisorySubject(stream, consumer string) string {
+	return "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + stream + "." + consumer
+}
