@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"marketfleet/internal/sampler"
 	"marketfleet/internal/testenv"
@@ -54,6 +55,13 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	dbURL := testenv.NewDatabase(t)
 	return &env{nats: testenv.NATS(t), dbURL: dbURL, admin: testenv.Connect(t, dbURL)}
+}
+
+// js returns a JetStream client of the test's server.
+func (e *env) js(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	_, js := e.nats.Connect(t)
+	return js
 }
 
 func (e *env) baseEnv() []string {

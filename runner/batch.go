@@ -101,8 +101,11 @@ func (r *Runner) write(ctx context.Context, items []*item) int {
 	if len(bars) == 0 {
 		return 0
 	}
-	_, err := r.db.WriteBars(ctx, bars)
+	err := r.writeReplaying(ctx, bars)
 	if err == nil {
+		if r.cfg.AfterCommit != nil {
+			r.cfg.AfterCommit(ctx)
+		}
 		return len(bars)
 	}
 	if act, _ := classify(err); act != actTerm || len(ok) == 1 {
@@ -120,6 +123,34 @@ func (r *Runner) write(ctx context.Context, items []*item) int {
 		written += len(it.bars)
 	}
 	return written
+}
+
+// maxReplays bounds how often one batch is replayed on a new session.
+const maxReplays = 5
+
+// writeReplaying writes bars in one transaction. If the write fails because
+// the session was lost (terminated backend, restart, network, a client-side
+// timeout), nothing was committed, or the commit's fate is unknown: it
+// reconnects (with backoff and jitter, closing the old session first) and
+// replays the whole batch, which is safe because the upsert is idempotent.
+// Messages stay covered by InProgress meanwhile. Other errors are returned
+// at once.
+func (r *Runner) writeReplaying(ctx context.Context, bars []market.Bar) error {
+	rctx, cancel := context.WithTimeout(ctx, r.cfg.ReplayWindow)
+	defer cancel()
+	for replay := 0; ; replay++ {
+		wctx, wcancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
+		_, err := r.db.WriteBars(wctx, bars)
+		wcancel()
+		if err == nil || r.db.Up() || replay == maxReplays {
+			return err
+		}
+		r.log.Warn().Uint64("batch", r.batches).Int("replay", replay+1).Err(err).
+			Msg("postgres session lost mid-batch: reconnecting to replay the batch")
+		if err := r.db.EnsureSession(rctx); err != nil {
+			return fmt.Errorf("replay batch: no new session within %s: %w", r.cfg.ReplayWindow, err)
+		}
+	}
 }
 
 // settle acks, naks or dead-letters every item, all concurrently (each is

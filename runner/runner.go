@@ -24,6 +24,8 @@ type DB interface {
 	EnsureSession(ctx context.Context) error
 	// WriteBars upserts bars in one transaction.
 	WriteBars(ctx context.Context, bars []market.Bar) (store.WriteResult, error)
+	// Up reports whether the session is (still) up.
+	Up() bool
 }
 
 var _ DB = (*store.Store)(nil)
@@ -56,6 +58,16 @@ type Config struct {
 	// Retry computes NakWithDelay delays from the delivery count. Defaults
 	// to 2s doubling up to 2m, with jitter.
 	Retry backoff.Policy
+	// WriteTimeout bounds one write of a batch (upsert and commit) on the
+	// client side; pgx then closes the session, and the batch is replayed on
+	// a new one. Defaults to 45s (above the store's 30s statement timeout).
+	WriteTimeout time.Duration
+	// ReplayWindow bounds how long a batch whose session was lost waits for
+	// a new session before its tasks are Nak'ed instead. Defaults to 30s.
+	ReplayWindow time.Duration
+	// AfterCommit, if set, is called after each commit and before the acks.
+	// Fault tests use it to kill a worker at exactly that point.
+	AfterCommit func(ctx context.Context)
 	// Logger receives batch and task events; give it the worker's fields
 	// (e.g. "worker"). Defaults to zerolog.Nop().
 	Logger *zerolog.Logger
@@ -81,6 +93,12 @@ func (c Config) WithDefaults() Config {
 	if c.Retry == (backoff.Policy{}) {
 		c.Retry = backoff.Policy{Base: 2 * time.Second, Max: 2 * time.Minute}
 	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 45 * time.Second
+	}
+	if c.ReplayWindow == 0 {
+		c.ReplayWindow = 30 * time.Second
+	}
 	if c.Logger == nil {
 		nop := zerolog.Nop()
 		c.Logger = &nop
@@ -99,6 +117,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: fetch concurrency %d, want >= 1", ErrInvalidConfig, c.FetchConcurrency)
 	case c.AckWait < time.Second:
 		return fmt.Errorf("%w: ack wait %s, want >= 1s", ErrInvalidConfig, c.AckWait)
+	case c.WriteTimeout < time.Second || c.ReplayWindow < 0:
+		return fmt.Errorf("%w: write timeout %s, replay window %s", ErrInvalidConfig, c.WriteTimeout, c.ReplayWindow)
 	case c.Grace <= 0:
 		return fmt.Errorf("%w: grace %s, want > 0", ErrInvalidConfig, c.Grace)
 	}

@@ -42,7 +42,7 @@ type bundle struct {
 	ackWait time.Duration
 }
 
-func setup(t *testing.T) *bundle {
+func setup(t *testing.T, opts ...store.Option) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	nc, js := testenv.NATS(t).Connect(t)
@@ -57,7 +57,8 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	dbURL := testenv.NewDatabase(t)
-	db, err := store.Open(ctx, dbURL, store.WithApplicationName("marketfleet-worker/runner-test"))
+	db, err := store.Open(ctx, dbURL, append([]store.Option{store.WithApplicationName("marketfleet-worker/runner-test"),
+		store.WithConnectBackoff(backoff.Policy{Base: 20 * time.Millisecond, Max: 200 * time.Millisecond})}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,5 +449,54 @@ func TestSlowBatchSendsInProgress(t *testing.T) {
 	}
 	if n := <-stolen; n != 0 {
 		t.Fatalf("another worker was handed the running task %d times: no InProgress", n)
+	}
+}
+
+// TestLostSessionMidTransactionReplaysTheBatch terminates the worker's
+// backend between the upsert and the commit: the batch is replayed on a new
+// session, without a redelivery and without fetching again.
+func TestLostSessionMidTransactionReplaysTheBatch(t *testing.T) {
+	var b *bundle
+	var once sync.Once
+	var victim uint32
+	b = setup(t, store.WithBeforeCommit(func(context.Context) {
+		once.Do(func() {
+			if err := b.admin.QueryRow(context.Background(),
+				`SELECT pid FROM pg_stat_activity WHERE application_name = 'marketfleet-worker/runner-test'`).Scan(&victim); err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := b.admin.Exec(context.Background(), `SELECT pg_terminate_backend($1)`, victim); err != nil {
+				t.Error(err)
+			}
+		})
+	}))
+	symbols := []string{"R1", "R2", "R3", "R4"}
+	b.publish(t, symbols...)
+	stop := b.start(t, runner.Config{})
+	b.waitEmpty(t, 20*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if victim == 0 {
+		t.Fatal("the backend was never terminated: the fault did not fire")
+	}
+	if pid := b.db.BackendPID(); pid == victim || pid == 0 {
+		t.Fatalf("backend pid %d after the fault, terminated %d: want a new session", pid, victim)
+	}
+	for _, s := range symbols {
+		if n := b.barsOf(t, s); n != 30 {
+			t.Errorf("%s: %d bars, want 30", s, n)
+		}
+		if n := len(b.src.callTimes(s)); n != 1 {
+			t.Errorf("%s fetched %d times, want 1: the batch was redelivered instead of replayed", s, n)
+		}
+	}
+	info, err := b.cons.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumRedelivered != 0 {
+		t.Fatalf("%d redelivered, want 0", info.NumRedelivered)
 	}
 }

@@ -55,6 +55,9 @@ func (s *Store) WriteBars(ctx context.Context, bars []market.Bar) (WriteResult, 
 		tag, err := tx.Exec(ctx, upsertBars, cols.symbol, cols.interval, cols.ts, cols.open, cols.high,
 			cols.low, cols.close, cols.adjClose, cols.volume, cols.source)
 		res.Changed = tag.RowsAffected()
+		if err == nil && s.beforeCommit != nil {
+			s.beforeCommit(ctx)
+		}
 		return err
 	})
 	s.checkLost(err)

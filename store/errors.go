@@ -74,3 +74,20 @@ func SQLState(err error) string {
 	}
 	return ""
 }
+
+// describe reads a connection error for a person.
+func describe(err error) string {
+	switch code := SQLState(err); {
+	case code == CodeTooManyConnections:
+		return "too many connections"
+	case code == CodeCannotConnectNow:
+		return "the server is starting up or shutting down"
+	case code == "28P01" || code == "28000":
+		return "authentication failed"
+	case code == "3D000":
+		return "the database does not exist"
+	case code != "":
+		return "SQLSTATE " + code
+	}
+	return "unreachable"
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,13 +29,17 @@ type Store struct {
 	log     zerolog.Logger
 	backoff backoff.Policy
 	onState func(up bool)
+	// beforeCommit is a fault-test hook; see WithBeforeCommit.
+	beforeCommit func(ctx context.Context)
 }
 
 type options struct {
-	appName string
-	log     zerolog.Logger
-	backoff backoff.Policy
-	onState func(up bool)
+	appName      string
+	log          zerolog.Logger
+	backoff      backoff.Policy
+	onState      func(up bool)
+	stmtTimeout  time.Duration
+	beforeCommit func(ctx context.Context)
 }
 
 // Option configures Open.
@@ -65,13 +70,28 @@ func WithSessionHook(fn func(up bool)) Option {
 	return func(o *options) { o.onState = fn }
 }
 
+// WithStatementTimeout makes the server cancel any statement running longer
+// than d (SQLSTATE 57014, transient) and end a session left idle inside a
+// transaction for 2d, so that a stuck worker cannot hold locks. Defaults to
+// 30s; 0 keeps the server's settings.
+func WithStatementTimeout(d time.Duration) Option {
+	return func(o *options) { o.stmtTimeout = d }
+}
+
+// WithBeforeCommit calls fn inside every WriteBars transaction, after the
+// upsert and before the commit. Fault tests use it to kill or cut off a
+// worker at exactly that point; production code has no reason to.
+func WithBeforeCommit(fn func(ctx context.Context)) Option {
+	return func(o *options) { o.beforeCommit = fn }
+}
+
 // Open parses connString (a postgres:// URL or key=value DSN), then opens the
 // Store's one session, retrying transient failures with backoff until ctx is
 // done. It returns an error wrapping ErrBadConnString when the string cannot
 // be parsed (the message never contains the string, which may hold a
 // password), or the last connection error when ctx ends first.
 func Open(ctx context.Context, connString string, opts ...Option) (*Store, error) {
-	o := options{appName: "marketfleet", log: zerolog.Nop(), backoff: backoff.Default}
+	o := options{appName: "marketfleet", log: zerolog.Nop(), backoff: backoff.Default, stmtTimeout: 30 * time.Second}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -82,6 +102,10 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 		return nil, ErrBadConnString
 	}
 	cfg.RuntimeParams["application_name"] = o.appName
+	if o.stmtTimeout > 0 {
+		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(o.stmtTimeout.Milliseconds(), 10)
+		cfg.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(2*o.stmtTimeout.Milliseconds(), 10)
+	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = DefaultConnectTimeout
 	}
@@ -91,7 +115,7 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 3},
 	}
 	cfg.DialFunc = dialer.DialContext
-	s := &Store{cfg: cfg, log: o.log, backoff: o.backoff, onState: o.onState}
+	s := &Store{cfg: cfg, log: o.log, backoff: o.backoff, onState: o.onState, beforeCommit: o.beforeCommit}
 	if err := s.EnsureSession(ctx); err != nil {
 		return nil, err
 	}
@@ -102,11 +126,16 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 // what is left of the old session and dials a new one, retrying with backoff
 // and jitter until it succeeds or ctx is done (then it returns the last
 // connection error, wrapped). It never holds two sessions.
+//
+// It logs one warning when connecting starts to fail (with the SQLSTATE, and
+// a plain reading of it: "too many connections" for 53300), repeats at debug
+// level while the failure stays the same, and logs the recovery.
 func (s *Store) EnsureSession(ctx context.Context) error {
 	if s.conn != nil && !s.conn.IsClosed() {
 		return nil
 	}
 	s.drop()
+	lastState := "-"
 	for attempt := 1; ; attempt++ {
 		conn, err := pgx.ConnectConfig(ctx, s.cfg)
 		if err == nil {
@@ -119,8 +148,14 @@ func (s *Store) EnsureSession(ctx context.Context) error {
 			return fmt.Errorf("connect to postgres: %w", errors.Join(ctx.Err(), err))
 		}
 		delay := s.backoff.Delay(attempt)
-		s.log.Warn().Str("sqlstate", SQLState(err)).Str("class", Classify(err).String()).Int("attempt", attempt).
-			Dur("retry_in", delay).Err(err).Msg("postgres connect failed")
+		state := SQLState(err)
+		ev := s.log.Debug()
+		if state != lastState {
+			ev = s.log.Warn()
+			lastState = state
+		}
+		ev.Str("sqlstate", state).Int("attempt", attempt).Dur("retry_in", delay).Err(err).
+			Msg("postgres refused the session: " + describe(err) + "; waiting (no tasks are taken meanwhile)")
 		if err := backoff.Sleep(ctx, delay); err != nil {
 			return fmt.Errorf("connect to postgres: %w", err)
 		}

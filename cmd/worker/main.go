@@ -48,7 +48,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "worker: %v\n", err)
 		return 2
 	}
-	if err := start(context.Background(), &cfg, mode, stderr); err != nil {
+	testPause, err := parsePause()
+	if err != nil {
+		fmt.Fprintf(stderr, "worker: invalid configuration: %v\n", err)
+		return 2
+	}
+	if err := start(context.Background(), &cfg, mode, testPause, stderr); err != nil {
 		fmt.Fprintf(stderr, "worker: %v\n", err)
 		return 1
 	}

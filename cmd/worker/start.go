@@ -27,7 +27,7 @@ func printEnv(w io.Writer) error { return cli.PrintEnv(w, &config{}) }
 
 // start wires the worker together and runs it until ctx is cancelled or a
 // signal arrives. Stopped by a signal before the work began, it returns nil.
-func start(ctx context.Context, cfg *config, mode string, stderr io.Writer) error {
+func start(ctx context.Context, cfg *config, mode string, testPause *pause, stderr io.Writer) error {
 	log, err := cli.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return err
@@ -36,6 +36,9 @@ func start(ctx context.Context, cfg *config, mode string, stderr io.Writer) erro
 	ctx, stop := cli.WithSignals(ctx, log)
 	defer stop()
 
+	if testPause != nil {
+		testPause.log = log
+	}
 	health := newHealth()
 	if cfg.MetricsAddr != "" {
 		srv, err := health.serve(cfg.MetricsAddr)
@@ -44,7 +47,7 @@ func start(ctx context.Context, cfg *config, mode string, stderr io.Writer) erro
 		}
 		defer shutdownHTTP(srv)
 	}
-	db, err := openStore(ctx, cfg, log, health, mode == "migrate")
+	db, err := openStore(ctx, cfg, log, health, mode == "migrate", testPause.at("before-commit"))
 	if err != nil {
 		return stoppedIsNil(ctx, err)
 	}
@@ -74,6 +77,8 @@ func start(ctx context.Context, cfg *config, mode string, stderr io.Writer) erro
 		AckWait:          cfg.AckWait,
 		Grace:            cfg.ShutdownGrace,
 		Retry:            backoff.Policy{Base: cfg.RetryBase, Max: cfg.RetryMax},
+		WriteTimeout:     cfg.StatementTimeout + 15*time.Second,
+		AfterCommit:      testPause.at("after-commit"),
 		Logger:           &log,
 	})
 	if err != nil {
@@ -84,9 +89,13 @@ func start(ctx context.Context, cfg *config, mode string, stderr io.Writer) erro
 
 // openStore opens the worker's one PostgreSQL session and migrates the
 // schema when asked to.
-func openStore(ctx context.Context, cfg *config, log zerolog.Logger, h *health, migrate bool) (*store.Store, error) {
-	db, err := store.Open(ctx, cfg.DatabaseURL, store.WithApplicationName(cfg.appName()),
-		store.WithLogger(log), store.WithSessionHook(h.session.Store))
+func openStore(ctx context.Context, cfg *config, log zerolog.Logger, h *health, migrate bool, beforeCommit func(context.Context)) (*store.Store, error) {
+	opts := []store.Option{store.WithApplicationName(cfg.appName()), store.WithLogger(log),
+		store.WithSessionHook(h.session.Store), store.WithStatementTimeout(cfg.StatementTimeout)}
+	if beforeCommit != nil {
+		opts = append(opts, store.WithBeforeCommit(beforeCommit))
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL, opts...)
 	if err != nil {
 		return nil, err
 	}
