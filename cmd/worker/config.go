@@ -29,7 +29,8 @@ type config struct {
 	SyntheticLatency time.Duration `envconfig:"FLEET_SYNTHETIC_LATENCY" default:"0s" desc:"simulated fetch latency of the synthetic source"`
 	RetryBase        time.Duration `envconfig:"FLEET_RETRY_BASE" default:"2s" desc:"delay before the first retry of a failed task; doubles per delivery, with jitter"`
 	RetryMax         time.Duration `envconfig:"FLEET_RETRY_MAX" default:"2m" desc:"longest delay between retries of a task"`
-	StatementTimeout time.Duration `envconfig:"FLEET_STATEMENT_TIMEOUT" default:"30s" desc:"server-side limit on one SQL statement; a batch write also times out 15s later on the client"`
+	StatementTimeout time.Duration `envconfig:"FLEET_STATEMENT_TIMEOUT" default:"30s" desc:"server-side limit on one SQL statement (SQLSTATE 57014, retried)"`
+	WriteTimeout     time.Duration `envconfig:"FLEET_WRITE_TIMEOUT" default:"45s" desc:"client-side limit on one batch write; on expiry the session is replaced and the batch replayed"`
 	ShutdownGrace    time.Duration `envconfig:"FLEET_SHUTDOWN_GRACE" default:"25s" desc:"on SIGTERM, time allowed to finish the current batch"`
 	AutoMigrate      bool          `envconfig:"FLEET_AUTO_MIGRATE" default:"true" desc:"apply missing schema migrations at start (under a lock)"`
 	MetricsAddr      string        `envconfig:"FLEET_METRICS_ADDR" desc:"address for /healthz and /readyz, e.g. :9464 (default: off)"`
@@ -76,6 +77,8 @@ func (c *config) Validate() error {
 		return fmt.Errorf("FLEET_RETRY_BASE=%s, FLEET_RETRY_MAX=%s: want 10ms <= base <= max", c.RetryBase, c.RetryMax)
 	case c.StatementTimeout < 100*time.Millisecond:
 		return fmt.Errorf("FLEET_STATEMENT_TIMEOUT=%s: want at least 100ms", c.StatementTimeout)
+	case c.WriteTimeout < time.Second:
+		return fmt.Errorf("FLEET_WRITE_TIMEOUT=%s: want at least 1s", c.WriteTimeout)
 	case c.ShutdownGrace <= 0:
 		return fmt.Errorf("FLEET_SHUTDOWN_GRACE=%s: want > 0", c.ShutdownGrace)
 	case c.ShutdownGrace <= c.FetchWait:

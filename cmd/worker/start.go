@@ -77,7 +77,7 @@ func start(ctx context.Context, cfg *config, mode string, testPause *pause, stde
 		AckWait:          cfg.AckWait,
 		Grace:            cfg.ShutdownGrace,
 		Retry:            backoff.Policy{Base: cfg.RetryBase, Max: cfg.RetryMax},
-		WriteTimeout:     cfg.StatementTimeout + 15*time.Second,
+		WriteTimeout:     cfg.WriteTimeout,
 		AfterCommit:      testPause.at("after-commit"),
 		Logger:           &log,
 	})
