@@ -35,7 +35,7 @@ func fleetctlJSON(t *testing.T, e *env, args ...string) []dlq.Record {
 func TestPoisonInputIsDeadLetteredAfterOneDelivery(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	_, js := e.nats.Connect(t)
+	js := e.js(t)
 	if code, out, errOut := e.runCmd(t, nil, "producer", "enqueue", "--from", "2024-01-01", "--to", "2024-01-31", "AAPL", "MSFT"); code != 0 {
 		t.Fatalf("producer: %d %s %s", code, out, errOut)
 	}
@@ -156,7 +156,7 @@ func TestSourceFaultsAreRetriedThenDeadLettered(t *testing.T) {
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	e := newEnv(t)
-	_, js := e.nats.Connect(t)
+	js := e.js(t)
 	if code, out, errOut := e.runCmd(t, nil, "producer", "enqueue", "--from", "2020-01-01", "--to", "2020-01-04",
 		"OK", "RATE", "FAIL", "SLOWX", "GONE"); code != 0 {
 		t.Fatalf("producer: %d %s %s", code, out, errOut)

@@ -56,7 +56,7 @@ func symbols(prefix string, n int) []string {
 func TestFleetDrainsBacklogWithOneSessionPerWorker(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	_, js := e.nats.Connect(t)
+	js := e.js(t)
 	universe := writeUniverse(t, symbols("E", 200))
 	code, out, errOut := e.runCmd(t, nil, "producer", "enqueue", "--universe", universe,
 		"--interval", "1d", "--from", "2024-01-01", "--to", "2024-01-31")
@@ -104,7 +104,7 @@ func TestFleetDrainsBacklogWithOneSessionPerWorker(t *testing.T) {
 func TestApplyingTasksTwiceChangesNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	_, js := e.nats.Connect(t)
+	js := e.js(t)
 	universe := writeUniverse(t, symbols("I", 20))
 	if code, out, errOut := e.runCmd(t, nil, "producer", "enqueue", "--universe", universe,
 		"--from", "2024-03-01", "--to", "2024-04-01"); code != 0 {

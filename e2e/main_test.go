@@ -15,14 +15,17 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"marketfleet/internal/sampler"
 	"marketfleet/internal/testenv"
 )
 
-// binDir holds the worker and producer built for this run.
-var binDir string
+// binDir holds the worker, producer and fleetctl built for this run, and
+// natsBin the nats-server built from the pinned module (for tests that
+// SIGKILL a real server process).
+var binDir, natsBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "marketfleet-e2e-")
@@ -39,33 +42,53 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "e2e: building the binaries failed:", err)
 		os.Exit(1)
 	}
+	if natsBin, err = testenv.BuildNATSServer(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
-// env is a test's services: a JetStream server and a fresh database.
+// env is a test's services: a JetStream server (or cluster) and a database.
 type env struct {
-	nats  *testenv.NATSServer
-	dbURL string
-	admin *pgx.Conn
+	natsURL string
+	nats    *testenv.NATSServer // the in-process server, when the test uses one
+	dbURL   string
+	admin   *pgx.Conn
 }
 
+// newEnv gives a test an in-process JetStream server and a fresh database.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	dbURL := testenv.NewDatabase(t)
-	return &env{nats: testenv.NATS(t), dbURL: dbURL, admin: testenv.Connect(t, dbURL)}
+	n := testenv.NATS(t)
+	return newEnvWith(t, n.URL(), testenv.NewDatabase(t), n)
 }
 
-// js returns a JetStream client of the test's server.
+// newEnvWith uses the given servers.
+func newEnvWith(t *testing.T, natsURL, dbURL string, n *testenv.NATSServer) *env {
+	t.Helper()
+	return &env{natsURL: natsURL, nats: n, dbURL: dbURL, admin: testenv.Connect(t, dbURL)}
+}
+
+// js returns a JetStream client of the test's server(s), closed at cleanup.
 func (e *env) js(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	_, js := e.nats.Connect(t)
+	nc, err := nats.Connect(e.natsURL, nats.Name("marketfleet-e2e"), nats.MaxReconnects(-1), nats.ReconnectWait(200*time.Millisecond))
+	if err != nil {
+		t.Fatalf("connect to nats: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return js
 }
 
 func (e *env) baseEnv() []string {
-	return append(os.Environ(), "NATS_URL="+e.nats.URL(), "DATABASE_URL="+e.dbURL, "FLEET_LOG_FORMAT=json")
+	return append(os.Environ(), "NATS_URL="+e.natsURL, "DATABASE_URL="+e.dbURL, "FLEET_LOG_FORMAT=json")
 }
 
 // runCmd runs a binary to completion and returns its exit code and output.
@@ -137,14 +160,28 @@ func (w *worker) stop(t *testing.T, within time.Duration) (code int, took time.D
 }
 
 // sessionSampler polls pg_stat_activity every 20ms for the fleet's sessions
-// in this test's database, on its own connection.
+// in this test's database, on its own connection, which it re-dials when a
+// fault (a server restart) cost it.
 func (e *env) sessionSampler(t *testing.T) (stop func() sampler.Stats) {
 	t.Helper()
-	conn := testenv.Connect(t, e.dbURL)
+	return e.sampleQuery(t, `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name LIKE 'marketfleet-worker/%'`)
+}
+
+// sampleQuery samples a count query every 20ms.
+func (e *env) sampleQuery(t *testing.T, query string) (stop func() sampler.Stats) {
+	t.Helper()
+	var conn *pgx.Conn
 	s := sampler.New(20*time.Millisecond, func(ctx context.Context) (int, error) {
+		if conn == nil || conn.IsClosed() {
+			c, err := pgx.Connect(ctx, e.dbURL)
+			if err != nil {
+				return 0, err
+			}
+			conn = c
+		}
 		var n int
-		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND application_name LIKE 'marketfleet-worker/%'`).Scan(&n)
+		err := conn.QueryRow(ctx, query).Scan(&n)
 		return n, err
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -152,7 +189,13 @@ func (e *env) sessionSampler(t *testing.T) (stop func() sampler.Stats) {
 	go func() { defer close(done); _ = s.Run(ctx) }()
 	var once sync.Once
 	stop = func() sampler.Stats {
-		once.Do(func() { cancel(); <-done })
+		once.Do(func() {
+			cancel()
+			<-done
+			if conn != nil {
+				_ = conn.Close(context.Background())
+			}
+		})
 		return s.Stats()
 	}
 	t.Cleanup(func() { stop() })

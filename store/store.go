@@ -31,6 +31,7 @@ type Store struct {
 	onState func(up bool)
 	// beforeCommit is a fault-test hook; see WithBeforeCommit.
 	beforeCommit func(ctx context.Context)
+	reap         bool
 }
 
 type options struct {
@@ -40,6 +41,7 @@ type options struct {
 	onState      func(up bool)
 	stmtTimeout  time.Duration
 	beforeCommit func(ctx context.Context)
+	reap         bool
 }
 
 // Option configures Open.
@@ -78,6 +80,17 @@ func WithStatementTimeout(d time.Duration) Option {
 	return func(o *options) { o.stmtTimeout = d }
 }
 
+// WithReapStaleSessions makes every new session terminate the other
+// sessions of the same role and application_name in the same database:
+// remnants of this process's earlier sessions that a broken network left
+// open on the server (half-open TCP), which would otherwise hold a
+// connection slot until the server's keepalive noticed. Only for an
+// application_name no other process uses, such as a worker's
+// "marketfleet-worker/<id>". Defaults to off.
+func WithReapStaleSessions() Option {
+	return func(o *options) { o.reap = true }
+}
+
 // WithBeforeCommit calls fn inside every WriteBars transaction, after the
 // upsert and before the commit. Fault tests use it to kill or cut off a
 // worker at exactly that point; production code has no reason to.
@@ -102,6 +115,11 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 		return nil, ErrBadConnString
 	}
 	cfg.RuntimeParams["application_name"] = o.appName
+	// Server-side keepalives: a session whose client vanished without a
+	// word (network partition) is closed within ~30s instead of ~2h.
+	cfg.RuntimeParams["tcp_keepalives_idle"] = "15"
+	cfg.RuntimeParams["tcp_keepalives_interval"] = "5"
+	cfg.RuntimeParams["tcp_keepalives_count"] = "3"
 	if o.stmtTimeout > 0 {
 		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(o.stmtTimeout.Milliseconds(), 10)
 		cfg.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(2*o.stmtTimeout.Milliseconds(), 10)
@@ -115,7 +133,7 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 3},
 	}
 	cfg.DialFunc = dialer.DialContext
-	s := &Store{cfg: cfg, log: o.log, backoff: o.backoff, onState: o.onState, beforeCommit: o.beforeCommit}
+	s := &Store{cfg: cfg, log: o.log, backoff: o.backoff, onState: o.onState, beforeCommit: o.beforeCommit, reap: o.reap}
 	if err := s.EnsureSession(ctx); err != nil {
 		return nil, err
 	}
@@ -140,9 +158,15 @@ func (s *Store) EnsureSession(ctx context.Context) error {
 		conn, err := pgx.ConnectConfig(ctx, s.cfg)
 		if err == nil {
 			s.conn = conn
+			s.reapStale(ctx)
+		}
+		if err == nil && s.Up() {
 			s.log.Info().Uint32("backend_pid", conn.PgConn().PID()).Int("attempt", attempt).Msg("postgres session opened")
 			s.setState(true)
 			return nil
+		}
+		if err == nil {
+			err = ErrNoSession // lost while reaping: dial again
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("connect to postgres: %w", errors.Join(ctx.Err(), err))
@@ -159,6 +183,26 @@ func (s *Store) EnsureSession(ctx context.Context) error {
 		if err := backoff.Sleep(ctx, delay); err != nil {
 			return fmt.Errorf("connect to postgres: %w", err)
 		}
+	}
+}
+
+// reapStale terminates leftovers of this Store's earlier sessions (see
+// WithReapStaleSessions). Failing to reap is logged, not fatal.
+func (s *Store) reapStale(ctx context.Context) {
+	if !s.reap {
+		return
+	}
+	var n int
+	err := s.conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))
+		FROM pg_stat_activity
+		WHERE application_name = current_setting('application_name') AND usename = current_user
+		  AND datname = current_database() AND pid <> pg_backend_pid()`).Scan(&n)
+	s.checkLost(err)
+	switch {
+	case err != nil:
+		s.log.Warn().Err(err).Msg("could not look for stale sessions of this worker")
+	case n > 0:
+		s.log.Warn().Int("sessions", n).Msg("terminated stale sessions of this worker that a broken connection left on the server")
 	}
 }
 

@@ -191,3 +191,37 @@ func bars(symbol string, n int) []market.Bar {
 	}
 	return out
 }
+
+// TestReapStaleSessions: a session the network left half-open on the server
+// (same role, same application_name) is terminated by the next session.
+func TestReapStaleSessions(t *testing.T) {
+	dbURL := testenv.NewDatabase(t)
+	admin := testenv.Connect(t, dbURL)
+	const name = "marketfleet-worker/reap-test"
+	cfg, err := pgx.ParseConfig(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["application_name"] = name
+	ghost, err := pgx.ConnectConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ghost.Close(context.Background())
+	s, err := store.Open(context.Background(), dbURL, store.WithApplicationName(name), store.WithReapStaleSessions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	waitSessions(t, admin, name, 1)
+	if pids := sessions(t, admin, name); pids[0] != s.BackendPID() {
+		t.Fatalf("the surviving session is %d, want the new one %d", pids[0], s.BackendPID())
+	}
+	// Without the option, nothing is reaped.
+	other, err := store.Open(context.Background(), dbURL, store.WithApplicationName(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.Background())
+	waitSessions(t, admin, name, 2)
+}

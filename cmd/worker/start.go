@@ -91,7 +91,8 @@ func start(ctx context.Context, cfg *config, mode string, testPause *pause, stde
 // schema when asked to.
 func openStore(ctx context.Context, cfg *config, log zerolog.Logger, h *health, migrate bool, beforeCommit func(context.Context)) (*store.Store, error) {
 	opts := []store.Option{store.WithApplicationName(cfg.appName()), store.WithLogger(log),
-		store.WithSessionHook(h.session.Store), store.WithStatementTimeout(cfg.StatementTimeout)}
+		store.WithSessionHook(h.session.Store), store.WithStatementTimeout(cfg.StatementTimeout),
+		store.WithReapStaleSessions()}
 	if beforeCommit != nil {
 		opts = append(opts, store.WithBeforeCommit(beforeCommit))
 	}
@@ -124,27 +125,29 @@ func openQueue(ctx context.Context, cfg *config, log zerolog.Logger) (*queueSide
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error) (*queueSide, error) { nc.Close(); return nil, err }
-	if _, err := queue.EnsureStream(ctx, js, cfg.StreamConfig()); err != nil {
-		return fail(err)
-	}
-	cons, err := queue.EnsureConsumer(ctx, js, cfg.Stream, cfg.consumerConfig())
+	q := &queueSide{nc: nc, dead: dlq.NewWriter(js, cfg.DLQStream)}
+	err = cli.Retry(ctx, log, "set up JetStream", func(ctx context.Context) error {
+		if _, err := queue.EnsureStream(ctx, js, cfg.StreamConfig()); err != nil {
+			return err
+		}
+		cons, err := queue.EnsureConsumer(ctx, js, cfg.Stream, cfg.consumerConfig())
+		if err != nil {
+			return err
+		}
+		if q.fetcher, err = queue.NewFetcher(cons, queue.FetcherConfig{Size: cfg.BatchSize, MaxWait: cfg.FetchWait}); err != nil {
+			return err
+		}
+		if _, err := dlq.EnsureStream(ctx, js, cfg.DLQConfig()); err != nil {
+			return err
+		}
+		q.reaper, err = dlq.NewReaper(ctx, js, q.dead, cfg.Stream, cfg.Consumer, cfg.StreamReplicas, cfg.WorkerID, log)
+		return err
+	})
 	if err != nil {
-		return fail(err)
+		nc.Close()
+		return nil, err
 	}
-	fetcher, err := queue.NewFetcher(cons, queue.FetcherConfig{Size: cfg.BatchSize, MaxWait: cfg.FetchWait})
-	if err != nil {
-		return fail(err)
-	}
-	if _, err := dlq.EnsureStream(ctx, js, cfg.DLQConfig()); err != nil {
-		return fail(err)
-	}
-	dead := dlq.NewWriter(js, cfg.DLQStream)
-	reaper, err := dlq.NewReaper(ctx, js, dead, cfg.Stream, cfg.Consumer, cfg.StreamReplicas, cfg.WorkerID, log)
-	if err != nil {
-		return fail(err)
-	}
-	return &queueSide{nc: nc, fetcher: fetcher, dead: dead, reaper: reaper}, nil
+	return q, nil
 }
 
 // stoppedIsNil turns an error caused by a shutdown signal into a clean stop.
