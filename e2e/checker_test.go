@@ -37,13 +37,36 @@ func (e *env) enqueue(t *testing.T, from, to string, symbols ...string) []spec {
 	return specs
 }
 
+// checkOpts are the less common expectations of check.
+type checkOpts struct {
+	poison int                                                     // dead letters that are not accepted tasks (invalid envelopes)
+	bars   func(ctx context.Context, s spec) ([]market.Bar, error) // the bars a task must leave; default: the synthetic source's
+}
+
+// checkOpt sets a checkOpts field.
+type checkOpt func(*checkOpts)
+
+func withPoison(n int) checkOpt { return func(o *checkOpts) { o.poison = n } }
+
+func withBars(f func(ctx context.Context, s spec) ([]market.Bar, error)) checkOpt {
+	return func(o *checkOpts) { o.bars = f }
+}
+
 // check is the promise every fault test ends with: every accepted task is
-// applied with exactly the bars the synthetic source gives (or is a dead
-// letter, when dead lists it), no row is duplicated or unexpected, and the
-// sampler never saw more fleet sessions than workers.
-func (e *env) check(t *testing.T, accepted []spec, dead []string, st sampler.Stats, workers int) {
+// applied with exactly the bars its source gives (or is a dead letter, when
+// dead lists it), no row is duplicated or unexpected, the dead-letter stream
+// holds exactly the dead tasks (and the poison), and the sampler never saw
+// more fleet sessions than workers.
+func (e *env) check(t *testing.T, accepted []spec, dead []string, st sampler.Stats, workers int, opts ...checkOpt) {
 	t.Helper()
 	ctx := context.Background()
+	src := synthetic.New()
+	o := checkOpts{bars: func(ctx context.Context, sp spec) ([]market.Bar, error) {
+		return src.Bars(ctx, source.Request{Symbol: sp.symbol, Interval: market.Interval1d, From: sp.from, To: sp.to})
+	}}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	type key struct {
 		symbol string
 		ts     int64
@@ -74,14 +97,13 @@ func (e *env) check(t *testing.T, accepted []spec, dead []string, st sampler.Sta
 	for _, s := range dead {
 		isDead[s] = true
 	}
-	src := synthetic.New()
 	want := 0
 	var missing []string
 	for _, sp := range accepted {
 		if isDead[sp.symbol] {
 			continue
 		}
-		bars, err := src.Bars(ctx, source.Request{Symbol: sp.symbol, Interval: market.Interval1d, From: sp.from, To: sp.to})
+		bars, err := o.bars(ctx, sp)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,8 +125,17 @@ func (e *env) check(t *testing.T, accepted []spec, dead []string, st sampler.Sta
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(letters) != len(dead) {
-		t.Errorf("%d dead letters, want %d: %+v", len(letters), len(dead), letters)
+	deadSeen := map[string]bool{}
+	for _, l := range letters {
+		deadSeen[l.Symbol] = true
+	}
+	for _, s := range dead {
+		if !deadSeen[s] {
+			t.Errorf("%s is neither applied nor a dead letter", s)
+		}
+	}
+	if len(letters) != len(dead)+o.poison {
+		t.Errorf("%d dead letters, want %d: %+v", len(letters), len(dead)+o.poison, letters)
 	}
 	if st.Samples < 5 || st.Peak > workers || st.Peak < 1 {
 		t.Errorf("session sampler: %d samples, peak %d; want a peak between 1 and %d", st.Samples, st.Peak, workers)

@@ -13,7 +13,10 @@ import (
 	"time"
 
 	"marketfleet/dlq"
+	"marketfleet/market"
 	"marketfleet/queue"
+	"marketfleet/source"
+	"marketfleet/source/yahoo"
 )
 
 func fleetctlJSON(t *testing.T, e *env, args ...string) []dlq.Record {
@@ -54,6 +57,7 @@ func TestPoisonInputIsDeadLetteredAfterOneDelivery(t *testing.T) {
 			t.Fatalf("publish %s: %v", name, err)
 		}
 	}
+	stopSampling := e.sessionSampler(t)
 	w := e.startWorker(t, "poison-1")
 	waitDrained(t, js, 60*time.Second)
 	if code, _ := w.stop(t, 30*time.Second); code != 0 {
@@ -75,13 +79,8 @@ func TestPoisonInputIsDeadLetteredAfterOneDelivery(t *testing.T) {
 			t.Errorf("the %s task is not in the dead-letter stream byte for byte", name)
 		}
 	}
-	var rows, symbols int
-	if err := e.admin.QueryRow(context.Background(), `SELECT count(*), count(DISTINCT symbol) FROM bars`).Scan(&rows, &symbols); err != nil {
-		t.Fatal(err)
-	}
-	if rows != 60 || symbols != 2 {
-		t.Fatalf("bars: %d rows of %d symbols, want 60 of AAPL and MSFT only", rows, symbols)
-	}
+	jan1, jan31 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 1, 31, 0, 0, 0, 0, time.UTC)
+	e.check(t, []spec{{"AAPL", jan1, jan31}, {"MSFT", jan1, jan31}}, nil, stopSampling(), 1, withPoison(len(poison)))
 
 	// The operator's view and actions.
 	code, out, _ := e.runCmd(t, nil, "fleetctl", "dlq", "list", "--class", "invalid")
@@ -157,10 +156,8 @@ func TestSourceFaultsAreRetriedThenDeadLettered(t *testing.T) {
 	defer srv.Close()
 	e := newEnv(t)
 	js := e.js(t)
-	if code, out, errOut := e.runCmd(t, nil, "producer", "enqueue", "--from", "2020-01-01", "--to", "2020-01-04",
-		"OK", "RATE", "FAIL", "SLOWX", "GONE"); code != 0 {
-		t.Fatalf("producer: %d %s %s", code, out, errOut)
-	}
+	specs := e.enqueue(t, "2020-01-01", "2020-01-04", "OK", "RATE", "FAIL", "SLOWX", "GONE")
+	stopSampling := e.sessionSampler(t)
 	w := e.startWorker(t, "faults-1", "FLEET_SOURCE=yahoo", "FLEET_YAHOO_URL="+srv.URL, "FLEET_MAX_DELIVER=3",
 		"FLEET_RETRY_BASE=50ms", "FLEET_RETRY_MAX=200ms", "FLEET_HTTP_TIMEOUT=300ms")
 	waitDrained(t, js, 90*time.Second)
@@ -197,4 +194,15 @@ func TestSourceFaultsAreRetriedThenDeadLettered(t *testing.T) {
 	if n := fake.count("FAIL"); n != 9 {
 		t.Errorf("FAIL requested %d times, want 9", n)
 	}
+	// What the fake served, through the real client, is what must be stored.
+	parse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(body) }))
+	defer parse.Close()
+	client, err := yahoo.New(parse.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.check(t, specs, []string{"FAIL", "SLOWX", "GONE"}, stopSampling(), 1,
+		withBars(func(ctx context.Context, s spec) ([]market.Bar, error) {
+			return client.Bars(ctx, source.Request{Symbol: s.symbol, Interval: market.Interval1d, From: s.from, To: s.to})
+		}))
 }
