@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"marketfleet/queue"
 )
 
 // Names.
@@ -74,7 +76,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, c Config) (jetstr
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	s, err := queue.UpsertStream(ctx, js, jetstream.StreamConfig{
 		Name:        c.Name,
 		Description: "marketfleet dead letters: tasks that were terminated or ran out of deliveries",
 		Subjects:    []string{SubjectPrefix + ".>"},
@@ -95,7 +97,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, c Config) (jetstr
 // ensureAdvisories creates the stream that captures the MAX_DELIVERIES
 // advisories of the task consumer, and the Reaper's consumer on it.
 func ensureAdvisories(ctx context.Context, js jetstream.JetStream, taskStream, taskConsumer string, replicas int) (jetstream.Consumer, error) {
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	_, err := queue.UpsertStream(ctx, js, jetstream.StreamConfig{
 		Name:        DefaultAdvisoryStream,
 		Description: "MAX_DELIVERIES advisories of the marketfleet task consumer, for the dead-letter reaper",
 		Subjects:    []string{advisorySubject(taskStream, taskConsumer)},
@@ -107,7 +109,7 @@ func ensureAdvisories(ctx context.Context, js jetstream.JetStream, taskStream, t
 	if err != nil {
 		return nil, fmt.Errorf("ensure stream %s: %w", DefaultAdvisoryStream, err)
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, DefaultAdvisoryStream, jetstream.ConsumerConfig{
+	cons, err := queue.UpsertConsumer(ctx, js, DefaultAdvisoryStream, jetstream.ConsumerConfig{
 		Durable:   reaperConsumer,
 		AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait:   30 * time.Second,

@@ -38,7 +38,8 @@ func hostPort(t *testing.T, rawURL string) string {
 
 // TestNetworkFaultsOnBothPaths puts a fault-injecting TCP proxy between the
 // workers and PostgreSQL and another between the workers and NATS, then
-// adds latency, resets connections and black-holes each path in turn while
+// adds latency, resets connections and black-holes each path in turn (the
+// postgres black hole outlasts FLEET_WRITE_TIMEOUT, so a write is cut off) while
 // two workers drain a backlog. It also holds a table lock longer than the
 // statement timeout. Results must be exact, with one session per worker.
 //
@@ -72,7 +73,7 @@ func TestNetworkFaultsOnBothPaths(t *testing.T) {
 	step("latency 30ms", 30*20, func() { pgProxy.SetLatency(30 * time.Millisecond); natsProxy.SetLatency(30 * time.Millisecond) })
 	step("reset postgres", 30*60, func() { pgProxy.SetLatency(0); natsProxy.SetLatency(0); pgProxy.Reset() })
 	step("reset nats", 30*100, natsProxy.Reset)
-	step("blackhole postgres 3s", 30*140, func() { pgProxy.Blackhole(); time.Sleep(3 * time.Second); pgProxy.Restore() })
+	step("blackhole postgres 5s", 30*140, func() { pgProxy.Blackhole(); time.Sleep(5 * time.Second); pgProxy.Restore() })
 	step("blackhole nats 3s", 30*180, func() { natsProxy.Blackhole(); time.Sleep(3 * time.Second); natsProxy.Restore() })
 	step("lock bars beyond the statement timeout", 30*220, func() {
 		tx, err := e.admin.Begin(context.Background())

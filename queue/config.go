@@ -102,7 +102,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, c StreamConfig) (
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	s, err := js.CreateOrUpdateStream(ctx, c.jetstream())
+	s, err := UpsertStream(ctx, js, c.jetstream())
 	if err != nil {
 		return nil, fmt.Errorf("ensure stream %s: %w", c.Name, err)
 	}
@@ -160,7 +160,7 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, stream string, 
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+	cons, err := UpsertConsumer(ctx, js, stream, jetstream.ConsumerConfig{
 		Durable:       c.Name,
 		Description:   "marketfleet workers",
 		AckPolicy:     jetstream.AckExplicitPolicy,

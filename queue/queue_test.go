@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"marketfleet/internal/testenv"
@@ -244,5 +245,50 @@ func TestFullStreamRefusesNewTasksAndKeepsQueuedOnes(t *testing.T) {
 	}
 	if info.State.FirstSeq != 1 || info.State.Msgs == 0 || info.State.Msgs != info.State.LastSeq {
 		t.Fatalf("stream state %+v: queued tasks were dropped to make room", info.State)
+	}
+}
+
+// TestEnsureSendsNoUpdateWhenNothingChanged: a fleet restarting does not
+// rewrite the stream configuration on every start; a real change still
+// updates the stream and the consumer.
+func TestEnsureSendsNoUpdateWhenNothingChanged(t *testing.T) {
+	nc, js := testenv.NATS(t).Connect(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	updates := 0
+	sub, err := nc.Subscribe("$JS.EVENT.ADVISORY.*.UPDATED.>", func(*nats.Msg) { mu.Lock(); updates++; mu.Unlock() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	ensure := func(sc queue.StreamConfig, cc queue.ConsumerConfig) jetstream.Consumer {
+		if _, err := queue.EnsureStream(ctx, js, sc); err != nil {
+			t.Fatal(err)
+		}
+		c, err := queue.EnsureConsumer(ctx, js, queue.DefaultStream, cc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	count := func() int {
+		_ = nc.Flush()
+		time.Sleep(200 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		return updates
+	}
+	for i := 0; i < 3; i++ {
+		ensure(queue.StreamConfig{}, queue.ConsumerConfig{})
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("%d stream update advisories for an unchanged configuration, want 0", n)
+	}
+	c := ensure(queue.StreamConfig{MaxBytes: 2 << 30}, queue.ConsumerConfig{AckWait: time.Minute})
+	if n := count(); n != 1 {
+		t.Fatalf("%d stream update advisories after changing MaxBytes, want 1", n)
+	}
+	if got := c.CachedInfo().Config.AckWait; got != time.Minute {
+		t.Fatalf("consumer AckWait = %s after asking for 1m", got)
 	}
 }
