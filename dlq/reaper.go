@@ -50,14 +50,18 @@ type advisory struct {
 // Run handles advisories until ctx is done, then returns nil.
 func (r *Reaper) Run(ctx context.Context) error {
 	for failures := 0; ctx.Err() == nil; {
-		batch, err := r.cons.Fetch(10, jetstream.FetchMaxWait(5*time.Second))
+		// The pull ends at once on shutdown; an advisory it was carrying is
+		// redelivered to another worker's reaper.
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		batch, err := r.cons.Fetch(10, jetstream.FetchContext(fctx))
 		if err == nil {
 			for m := range batch.Messages() {
 				r.handle(ctx, m)
 			}
 			err = batch.Error()
 		}
-		if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
+		cancel()
+		if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			failures++
 			r.log.Warn().Err(err).Msg("dead-letter reaper: fetch advisories")
 			_ = backoff.Sleep(ctx, backoff.Default.Delay(failures))

@@ -24,6 +24,9 @@ const (
 	reaperConsumer = "marketfleet-reaper"
 )
 
+// AdvisoryMaxBytes caps the advisory stream (an advisory is ~300 bytes).
+const AdvisoryMaxBytes = 64 << 20
+
 // ErrInvalidConfig is wrapped by configuration validation errors.
 var ErrInvalidConfig = errors.New("invalid dead-letter configuration")
 
@@ -104,6 +107,7 @@ func ensureAdvisories(ctx context.Context, js jetstream.JetStream, taskStream, t
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
 		MaxAge:      7 * 24 * time.Hour,
+		MaxBytes:    AdvisoryMaxBytes,
 		Replicas:    replicas,
 	})
 	if err != nil {

@@ -118,6 +118,11 @@ func TestIdleWorkerStopsPromptlyOnSIGTERM(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, want 0", code)
 	}
+	// Nothing to finish: the open pull (200ms) ends and the reaper's pull is
+	// cancelled. A few seconds would mean something waits out a timer.
+	if took > 4*time.Second {
+		t.Fatalf("an idle worker took %s to stop", took)
+	}
 	var n int
 	if err := e.admin.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'marketfleet-worker/idle-1'`).Scan(&n); err != nil {
 		t.Fatal(err)
