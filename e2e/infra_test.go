@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"marketfleet/internal/testenv"
 	"marketfleet/queue"
@@ -90,34 +91,57 @@ func TestPostgresRestartsUnderLoad(t *testing.T) {
 	e.check(t, specs, nil, stopSampling(), 2)
 }
 
-// TestNATSServerRestartUnderLoad restarts the (in-process) nats-server on
-// the same store while tasks are being published and consumed.
-func TestNATSServerRestartUnderLoad(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+// underLoad runs two workers (with extra settings) while 300 tasks are
+// published one by one, calls fault once 900 bars are stored, waits until
+// every task is done and checks the promise. It returns the workers' logs.
+func (e *env) underLoad(t *testing.T, prefix string, extra []string, fault func(js jetstream.JetStream)) string {
+	t.Helper()
 	js := e.js(t)
-	if _, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{}); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{Replicas: replicas(extra)}); err != nil {
 		t.Fatal(err)
 	}
 	stopSampling := e.sessionSampler(t)
-	slow := []string{"FLEET_SYNTHETIC_LATENCY=20ms", "FLEET_ACK_WAIT=3s"}
-	workers := []*worker{e.startWorker(t, "nr-1", slow...), e.startWorker(t, "nr-2", slow...)}
-	published := publishLoad(t, js, "NR", 300, 5*time.Millisecond)
+	env := append([]string{"FLEET_SYNTHETIC_LATENCY=20ms", "FLEET_ACK_WAIT=3s"}, extra...)
+	workers := []*worker{e.startWorker(t, prefix+"-1", env...), e.startWorker(t, prefix+"-2", env...)}
+	published := publishLoad(t, js, strings.ToUpper(prefix), 300, 5*time.Millisecond)
 	e.waitProgress(t, 30*30)
-	e.nats.Restart()
+	fault(js)
 	specs := <-published
 	waitDrained(t, js, 120*time.Second)
+	logs := ""
 	for _, w := range workers {
 		w.alive(t)
-		if !strings.Contains(w.logs.String(), "nats reconnected") {
-			t.Errorf("worker %s never reconnected: the restart did not reach it", w.id)
-		}
+		logs += w.logs.String()
 		w.stop(t, 30*time.Second)
 	}
 	if len(specs) != 300 {
 		t.Fatalf("%d tasks accepted, want 300", len(specs))
 	}
 	e.check(t, specs, nil, stopSampling(), 2)
+	return logs
+}
+
+// replicas reads FLEET_STREAM_REPLICAS from worker settings (default 1).
+func replicas(env []string) int {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "FLEET_STREAM_REPLICAS="); ok && v == "3" {
+			return 3
+		}
+	}
+	return 1
+}
+
+// TestNATSServerRestartUnderLoad restarts the (in-process) nats-server on
+// the same store while tasks are being published and consumed.
+func TestNATSServerRestartUnderLoad(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	logs := e.underLoad(t, "nr", nil, func(jetstream.JetStream) { e.nats.Restart() })
+	if strings.Count(logs, "nats reconnected") < 2 {
+		t.Errorf("the workers did not both reconnect: the restart did not reach them")
+	}
 }
 
 // TestNATSServerSIGKILLLosesNoAcceptedTask SIGKILLs a real nats-server
@@ -127,28 +151,14 @@ func TestNATSServerSIGKILLLosesNoAcceptedTask(t *testing.T) {
 	t.Parallel()
 	proc := testenv.StartNATSProcess(t, natsBin)
 	e := newEnvWith(t, proc.URL(), testenv.NewDatabase(t), nil)
-	js := e.js(t)
-	if _, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{}); err != nil {
-		t.Fatal(err)
+	logs := e.underLoad(t, "nk", nil, func(jetstream.JetStream) {
+		proc.Kill()
+		time.Sleep(500 * time.Millisecond)
+		proc.Start()
+	})
+	if strings.Count(logs, "nats reconnected") < 2 {
+		t.Errorf("the workers did not both reconnect: the kill did not reach them")
 	}
-	stopSampling := e.sessionSampler(t)
-	slow := []string{"FLEET_SYNTHETIC_LATENCY=20ms", "FLEET_ACK_WAIT=3s"}
-	workers := []*worker{e.startWorker(t, "nk-1", slow...), e.startWorker(t, "nk-2", slow...)}
-	published := publishLoad(t, js, "NK", 300, 5*time.Millisecond)
-	e.waitProgress(t, 30*30)
-	proc.Kill()
-	time.Sleep(500 * time.Millisecond)
-	proc.Start()
-	specs := <-published
-	waitDrained(t, js, 120*time.Second)
-	for _, w := range workers {
-		w.alive(t)
-		w.stop(t, 30*time.Second)
-	}
-	if len(specs) != 300 {
-		t.Fatalf("%d tasks accepted, want 300", len(specs))
-	}
-	e.check(t, specs, nil, stopSampling(), 2)
 }
 
 // TestClusterLeaderLossUnderLoad runs the fleet on a 3-node JetStream
@@ -158,30 +168,14 @@ func TestClusterLeaderLossUnderLoad(t *testing.T) {
 	t.Parallel()
 	c := testenv.NewNATSCluster(t, 3)
 	e := newEnvWith(t, c.URLs(), testenv.NewDatabase(t), nil)
-	js := e.js(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{Replicas: 3}); err != nil {
-		t.Fatal(err)
-	}
-	stopSampling := e.sessionSampler(t)
-	r3 := []string{"FLEET_STREAM_REPLICAS=3", "FLEET_SYNTHETIC_LATENCY=20ms", "FLEET_ACK_WAIT=3s"}
-	workers := []*worker{e.startWorker(t, "cl-1", r3...), e.startWorker(t, "cl-2", r3...)}
-	published := publishLoad(t, js, "CL", 300, 5*time.Millisecond)
-	e.waitProgress(t, 30*30)
-	leader := c.StreamLeader(t, js, queue.DefaultStream)
-	c.Shutdown(leader)
-	specs := <-published
-	waitDrained(t, js, 120*time.Second)
+	var leader string
+	var js jetstream.JetStream
+	e.underLoad(t, "cl", []string{"FLEET_STREAM_REPLICAS=3"}, func(j jetstream.JetStream) {
+		js = j
+		leader = c.StreamLeader(t, js, queue.DefaultStream)
+		c.Shutdown(leader)
+	})
 	if now := c.StreamLeader(t, js, queue.DefaultStream); now == leader {
 		t.Fatalf("stream leader still %s", leader)
 	}
-	for _, w := range workers {
-		w.alive(t)
-		w.stop(t, 30*time.Second)
-	}
-	if len(specs) != 300 {
-		t.Fatalf("%d tasks accepted, want 300", len(specs))
-	}
-	e.check(t, specs, nil, stopSampling(), 2)
 }

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"marketfleet/cmd/internal/cli"
 )
 
 const usage = `usage: fleetctl dlq <command> [flags]
@@ -36,17 +38,8 @@ Configuration (environment):
 func main() { os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		w := stdout
-		if len(args) == 0 {
-			w = stderr
-		}
-		fmt.Fprint(w, usage)
-		_ = printEnv(w)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
+	if code, handled := cli.Help(args, stdout, stderr, func(w io.Writer) { fmt.Fprint(w, usage); _ = printEnv(w) }); handled {
+		return code
 	}
 	if args[0] != "dlq" {
 		fmt.Fprintf(stderr, "fleetctl: unknown command %q (see fleetctl --help)\n", args[0])

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"marketfleet/cmd/internal/cli"
 )
 
 const usage = `usage: producer enqueue [flags] SYMBOL...
@@ -27,16 +29,8 @@ Flags of enqueue:
 func main() { os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		w := stdout
-		if len(args) == 0 {
-			w = stderr
-		}
-		printUsage(w)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
+	if code, handled := cli.Help(args, stdout, stderr, printUsage); handled {
+		return code
 	}
 	if args[0] != "enqueue" {
 		fmt.Fprintf(stderr, "producer: unknown command %q (see producer --help)\n", args[0])
