@@ -15,6 +15,7 @@ import (
 	"marketfleet/cmd/internal/cli"
 	"marketfleet/internal/sampler"
 	"marketfleet/market"
+	"marketfleet/queue"
 	"marketfleet/store"
 )
 
@@ -27,7 +28,7 @@ const demoDatabase = "marketfleet_demo"
 // demo is one run's wiring.
 type demo struct {
 	o       options
-	stream  string
+	common  cli.Common
 	natsURL string
 	dbURL   string
 	js      jetstream.JetStream
@@ -47,7 +48,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	d := &demo{o: o, stream: common.Stream}
+	d := &demo{o: o, common: common}
 	if d.dbURL, err = demoDatabaseURL(ctx, o); err != nil {
 		return err
 	}
@@ -58,6 +59,12 @@ func run(ctx context.Context, o options) error {
 	defer stopNATS()
 	d.natsURL = natsURL
 	if _, d.js, err = cli.ConnectNATS(ctx, natsURL, "marketfleet-demo", zerolog.Nop()); err != nil {
+		return err
+	}
+	// The stream exists before any worker starts: the demo reads its state
+	// as soon as the fleet holds its sessions, which can be before the
+	// workers have reached NATS.
+	if _, err := queue.EnsureStream(ctx, d.js, common.StreamConfig()); err != nil {
 		return err
 	}
 	if d.db, err = store.Open(ctx, d.dbURL, store.WithApplicationName("marketfleet-demo")); err != nil {
@@ -110,7 +117,7 @@ func (d *demo) enqueueAndWatch(ctx context.Context, procs []*proc) (from, to tim
 	if err := waitSessions(ctx, d.samples, d.o.workers, procs); err != nil {
 		return from, to, 0, err
 	}
-	stream, err := d.js.Stream(ctx, d.stream)
+	stream, err := d.js.Stream(ctx, d.common.Stream)
 	if err != nil {
 		return from, to, 0, err
 	}
