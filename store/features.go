@@ -1,0 +1,259 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"marketfleet/features"
+	"marketfleet/market"
+)
+
+// AllHistory, passed to ReadBars as limitBefore, reads every bar before from.
+const AllHistory = -1
+
+// featureLockSpace is the first key of the transaction-level advisory lock
+// that UpdateFeatures takes per series ("feat" in ASCII); the second key is a
+// hash of the series. Two-key advisory locks never collide with the one-key
+// migration lock.
+const featureLockSpace int32 = 0x66656174
+
+// selectBars returns up to $4 bars of one series before $3 (all of them when
+// $4 is NULL) and every bar at or after $3, in ascending ts order.
+const selectBars = `
+SELECT symbol, "interval", ts, open, high, low, close, adj_close, volume, source FROM (
+    (SELECT * FROM bars WHERE symbol = $1 AND "interval" = $2 AND ts < $3 ORDER BY ts DESC LIMIT $4)
+    UNION ALL
+    (SELECT * FROM bars WHERE symbol = $1 AND "interval" = $2 AND ts >= $3)
+) b ORDER BY ts`
+
+// upsertFeatures writes many feature rows in one statement (columns as
+// arrays, unnest back to rows). A row whose values did not change is left
+// alone, computed_at included.
+const upsertFeatures = `
+INSERT INTO features AS f (symbol, "interval", ts, simple_return, log_return, sma5, sma20, sma50,
+                           ema5, ema20, ema50, rsi14, vol20, volume_z20)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::float8[], $6::float8[],
+                     $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[], $12::float8[],
+                     $13::float8[], $14::float8[])
+ON CONFLICT (symbol, "interval", ts) DO UPDATE SET
+    simple_return = EXCLUDED.simple_return, log_return = EXCLUDED.log_return, sma5 = EXCLUDED.sma5,
+    sma20 = EXCLUDED.sma20, sma50 = EXCLUDED.sma50, ema5 = EXCLUDED.ema5, ema20 = EXCLUDED.ema20,
+    ema50 = EXCLUDED.ema50, rsi14 = EXCLUDED.rsi14, vol20 = EXCLUDED.vol20, volume_z20 = EXCLUDED.volume_z20,
+    computed_at = now()
+WHERE (f.simple_return, f.log_return, f.sma5, f.sma20, f.sma50, f.ema5, f.ema20, f.ema50, f.rsi14, f.vol20, f.volume_z20)
+      IS DISTINCT FROM
+      (EXCLUDED.simple_return, EXCLUDED.log_return, EXCLUDED.sma5, EXCLUDED.sma20, EXCLUDED.sma50, EXCLUDED.ema5,
+       EXCLUDED.ema20, EXCLUDED.ema50, EXCLUDED.rsi14, EXCLUDED.vol20, EXCLUDED.volume_z20)`
+
+// featureDB is what the feature queries need: the session or a transaction.
+type featureDB interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// ReadBars returns bars of one series (symbol at interval iv), in ascending
+// ts order: the limitBefore latest bars that start before from, then every
+// bar that starts at or after from. limitBefore 0 reads none before from;
+// AllHistory (any negative value) reads all of them, which is what exact EMA
+// and RSI need (see package features). The read is one statement, so one
+// snapshot. No bars is an empty result, not an error.
+//
+// It returns an error wrapping market.ErrInvalidInterval for an invalid iv,
+// and otherwise database errors wrapped "read bars SYMBOL IV: ..." and
+// classified by Classify.
+func (s *Store) ReadBars(ctx context.Context, symbol string, iv market.Interval, from time.Time, limitBefore int) ([]market.Bar, error) {
+	if !iv.Valid() {
+		return nil, fmt.Errorf("read bars %s %q: %w", symbol, iv, market.ErrInvalidInterval)
+	}
+	conn, err := s.session()
+	if err != nil {
+		return nil, fmt.Errorf("read bars %s %s: %w", symbol, iv, err)
+	}
+	bars, err := readBars(ctx, conn, symbol, iv, from, limitBefore)
+	s.checkLost(err)
+	if err != nil {
+		return nil, fmt.Errorf("read bars %s %s: %w", symbol, iv, err)
+	}
+	return bars, nil
+}
+
+func readBars(ctx context.Context, db featureDB, symbol string, iv market.Interval, from time.Time, limitBefore int) ([]market.Bar, error) {
+	var limit *int64
+	if limitBefore >= 0 {
+		n := int64(limitBefore)
+		limit = &n
+	}
+	rows, err := db.Query(ctx, selectBars, symbol, string(iv), from, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanBar)
+}
+
+func scanBar(row pgx.CollectableRow) (market.Bar, error) {
+	var b market.Bar
+	var iv string
+	err := row.Scan(&b.Symbol, &iv, &b.TS, &b.Open, &b.High, &b.Low, &b.Close, &b.AdjClose, &b.Volume, &b.Source)
+	b.Interval, b.TS = market.Interval(iv), b.TS.UTC()
+	return b, err
+}
+
+// LastBar returns the start (UTC) of the latest stored bar of symbol at
+// interval iv, and false with a zero time when there is none. It returns an
+// error wrapping market.ErrInvalidInterval for an invalid iv, and otherwise
+// database errors wrapped "last bar SYMBOL IV: ...".
+func (s *Store) LastBar(ctx context.Context, symbol string, iv market.Interval) (time.Time, bool, error) {
+	if !iv.Valid() {
+		return time.Time{}, false, fmt.Errorf("last bar %s %q: %w", symbol, iv, market.ErrInvalidInterval)
+	}
+	conn, err := s.session()
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("last bar %s %s: %w", symbol, iv, err)
+	}
+	var ts *time.Time
+	err = conn.QueryRow(ctx, `SELECT max(ts) FROM bars WHERE symbol = $1 AND "interval" = $2`, symbol, string(iv)).Scan(&ts)
+	s.checkLost(err)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("last bar %s %s: %w", symbol, iv, err)
+	}
+	if ts == nil {
+		return time.Time{}, false, nil
+	}
+	return ts.UTC(), true, nil
+}
+
+// WriteFeatures upserts rows in a single transaction through the Store's one
+// session and returns how many rows it inserted or updated: rows whose values
+// did not change are not rewritten (computed_at keeps its value), so writing
+// the same rows again returns 0. No rows is a no-op without a round trip.
+// Rows with the same (symbol, interval, ts) are de-duplicated first, the last
+// one winning. On any error nothing is committed; the error is wrapped
+// ("write features: ...") and classified by Classify.
+func (s *Store) WriteFeatures(ctx context.Context, rows []features.Row) (int64, error) {
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	conn, err := s.session()
+	if err != nil {
+		return 0, fmt.Errorf("write features: %w", err)
+	}
+	var changed int64
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		var err error
+		changed, err = writeFeatures(ctx, tx, rows)
+		return err
+	})
+	s.checkLost(err)
+	if err != nil {
+		return 0, fmt.Errorf("write features: %w", err)
+	}
+	return changed, nil
+}
+
+func writeFeatures(ctx context.Context, db featureDB, rows []features.Row) (int64, error) {
+	c := featureColumnsOf(dedupeFeatures(rows))
+	tag, err := db.Exec(ctx, upsertFeatures, c.symbol, c.interval, c.ts, c.ret, c.logRet, c.sma5, c.sma20,
+		c.sma50, c.ema5, c.ema20, c.ema50, c.rsi14, c.vol20, c.volumeZ20)
+	return tag.RowsAffected(), err
+}
+
+// UpdateFeatures recomputes the features of one series from from on and
+// writes them; it returns how many feature rows changed. Call it after
+// writing bars, with from the start of the earliest bar written (or any
+// earlier time). It is exact: it reads the whole history of the series (see
+// package features: EMA and RSI depend on every earlier bar), computes, and
+// writes the rows at or after from, including rows after the new bars, whose
+// windows and averages the new bars may change.
+//
+// It runs in one transaction holding an advisory lock on the series, so two
+// workers updating the same series one after the other cannot commit features
+// computed from older bars over newer ones. No bars at or after from is a
+// no-op. Errors are wrapped "update features SYMBOL IV: ..." and wrap
+// market.ErrInvalidInterval, a features error (bars the features package
+// refuses) or a database error classified by Classify.
+func (s *Store) UpdateFeatures(ctx context.Context, symbol string, iv market.Interval, from time.Time) (int64, error) {
+	if !iv.Valid() {
+		return 0, fmt.Errorf("update features %s %q: %w", symbol, iv, market.ErrInvalidInterval)
+	}
+	conn, err := s.session()
+	if err != nil {
+		return 0, fmt.Errorf("update features %s %s: %w", symbol, iv, err)
+	}
+	var changed int64
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		var err error
+		changed, err = updateFeatures(ctx, tx, symbol, iv, from)
+		return err
+	})
+	s.checkLost(err)
+	if err != nil {
+		return 0, fmt.Errorf("update features %s %s: %w", symbol, iv, err)
+	}
+	return changed, nil
+}
+
+func updateFeatures(ctx context.Context, tx pgx.Tx, symbol string, iv market.Interval, from time.Time) (int64, error) {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2 || '/' || $3))`, featureLockSpace, symbol, string(iv))
+	if err != nil {
+		return 0, fmt.Errorf("lock series: %w", err)
+	}
+	// Read after the lock: this statement's snapshot includes every bar
+	// committed before the previous holder released it.
+	bars, err := readBars(ctx, tx, symbol, iv, from, AllHistory)
+	if err != nil {
+		return 0, fmt.Errorf("read bars: %w", err)
+	}
+	rows, err := features.Compute(bars)
+	if err != nil {
+		return 0, err
+	}
+	rows = features.Since(rows, from)
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	return writeFeatures(ctx, tx, rows)
+}
+
+// dedupeFeatures keeps the last row of each key, in first-seen order.
+func dedupeFeatures(rows []features.Row) []features.Row {
+	idx := make(map[market.Key]int, len(rows))
+	out := make([]features.Row, 0, len(rows))
+	for _, r := range rows {
+		k := market.Key{Symbol: r.Symbol, Interval: r.Interval, TS: r.TS.UnixMicro()}
+		if i, ok := idx[k]; ok {
+			out[i] = r
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, r)
+	}
+	return out
+}
+
+type featureColumns struct {
+	symbol, interval                      []string
+	ts                                    []time.Time
+	ret, logRet, sma5, sma20, sma50, ema5 []*float64
+	ema20, ema50, rsi14, vol20, volumeZ20 []*float64
+}
+
+func featureColumnsOf(rows []features.Row) featureColumns {
+	n := len(rows)
+	floats := func() []*float64 { return make([]*float64, n) }
+	c := featureColumns{
+		symbol: make([]string, n), interval: make([]string, n), ts: make([]time.Time, n),
+		ret: floats(), logRet: floats(), sma5: floats(), sma20: floats(), sma50: floats(), ema5: floats(),
+		ema20: floats(), ema50: floats(), rsi14: floats(), vol20: floats(), volumeZ20: floats(),
+	}
+	for i, r := range rows {
+		c.symbol[i], c.interval[i], c.ts[i] = r.Symbol, string(r.Interval), r.TS.UTC()
+		c.ret[i], c.logRet[i], c.sma5[i], c.sma20[i], c.sma50[i] = r.Return, r.LogReturn, r.SMA5, r.SMA20, r.SMA50
+		c.ema5[i], c.ema20[i], c.ema50[i] = r.EMA5, r.EMA20, r.EMA50
+		c.rsi14[i], c.vol20[i], c.volumeZ20[i] = r.RSI14, r.Vol20, r.VolumeZ20
+	}
+	return c
+}
