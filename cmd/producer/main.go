@@ -4,6 +4,8 @@
 //
 //	producer enqueue [--interval 1d] [--range 1mo | --from DATE [--to DATE]] SYMBOL...
 //	producer enqueue --universe FILE [...]
+//	producer backfill [--interval 1d] (--range 10y | --from DATE [--to DATE]) [--window-bars N] SYMBOL...
+//	producer backfill --universe FILE [...]
 //	producer --help
 package main
 
@@ -18,10 +20,21 @@ import (
 
 const usage = `usage: producer enqueue [flags] SYMBOL...
        producer enqueue --universe FILE [flags]
+       producer backfill (--range 10y | --from DATE [--to DATE]) [flags] SYMBOL...
+       producer backfill (--range 10y | --from DATE [--to DATE]) [flags] --universe FILE
 
-Publishes one collect task per symbol on the task stream and prints how many
-were accepted and how many were duplicates of tasks already queued (same
+enqueue publishes one collect task per symbol on the task stream and prints how
+many were accepted and how many were duplicates of tasks already queued (same
 symbol, interval and window within FLEET_DEDUP_WINDOW).
+
+backfill splits a long history into windows of at most --window-bars bars and
+publishes one collect task per symbol and window, newest windows first, with a
+progress bar on stderr. Window boundaries lie on a fixed grid of bars counted
+from 1970, so running the same backfill again, or an overlapping one, makes the
+same windows: within FLEET_DEDUP_WINDOW they are duplicates, not new tasks. It
+validates every task, and refuses more than --max-tasks, before publishing any.
+Ctrl-C stops after the chunk in flight (exit status 130); run the same command
+again to publish the rest.
 
 Flags of enqueue:
 `
@@ -32,11 +45,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code, handled := cli.Help(args, stdout, stderr, printUsage); handled {
 		return code
 	}
-	if args[0] != "enqueue" {
-		fmt.Fprintf(stderr, "producer: unknown command %q (see producer --help)\n", args[0])
-		return 2
+	switch args[0] {
+	case "enqueue":
+		return enqueue(ctx, args[1:], stdout, stderr)
+	case "backfill":
+		return backfill(ctx, args[1:], stdout, stderr)
 	}
-	return enqueue(ctx, args[1:], stdout, stderr)
+	fmt.Fprintf(stderr, "producer: unknown command %q (see producer --help)\n", args[0])
+	return 2
 }
 
 func printUsage(w io.Writer) {
@@ -44,6 +60,10 @@ func printUsage(w io.Writer) {
 	fs, _ := enqueueFlags(io.Discard)
 	fs.SetOutput(w)
 	fs.PrintDefaults()
+	fmt.Fprintln(w, "\nFlags of backfill:")
+	bfs, _ := backfillFlags()
+	bfs.SetOutput(w)
+	bfs.PrintDefaults()
 	fmt.Fprintln(w, "\nConfiguration (environment):")
 	_ = printEnv(w)
 }
