@@ -137,7 +137,9 @@ func TestFetcherBatches(t *testing.T) {
 	if _, err := queue.NewPublisher(js, "").Publish(ctx, collectTasks(25)); err != nil {
 		t.Fatal(err)
 	}
-	f, err := queue.NewFetcher(cons, queue.FetcherConfig{Size: 10, MaxWait: 5 * time.Second})
+	// A generous linger: under a loaded test run the messages of one pull
+	// can arrive more than the default 5ms apart.
+	f, err := queue.NewFetcher(cons, queue.FetcherConfig{Size: 10, MaxWait: 5 * time.Second, Linger: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,6 +68,14 @@ type Config struct {
 	// AfterCommit, if set, is called after each commit and before the acks.
 	// Fault tests use it to kill a worker at exactly that point.
 	AfterCommit func(ctx context.Context)
+	// Housekeeping, if set, is called from the batch loop between batches
+	// (never during one) at most every HousekeepingEvery, while the session
+	// is up: the only place besides a batch where the session may be used,
+	// since it is not safe for concurrent use. The worker computes and
+	// publishes the connection budget there.
+	Housekeeping func(ctx context.Context)
+	// HousekeepingEvery defaults to 5s.
+	HousekeepingEvery time.Duration
 	// Logger receives batch and task events; give it the worker's fields
 	// (e.g. "worker"). Defaults to zerolog.Nop().
 	Logger *zerolog.Logger
@@ -98,6 +106,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.ReplayWindow == 0 {
 		c.ReplayWindow = 30 * time.Second
+	}
+	if c.HousekeepingEvery == 0 {
+		c.HousekeepingEvery = 5 * time.Second
 	}
 	if c.Logger == nil {
 		nop := zerolog.Nop()
@@ -155,14 +166,33 @@ func New(fetcher *queue.Fetcher, db DB, src source.Source, dead DeadLetterer, cf
 // fetches nothing while it has no database session.
 func (r *Runner) Run(ctx context.Context) error {
 	r.log.Info().Msg("worker running")
+	var lastChores time.Time
 	for failures := 0; ctx.Err() == nil; {
 		if err := r.db.EnsureSession(ctx); err != nil {
-			break // only returns an error once ctx is done
+			break // ctx is done, or the connect gate closed (which cancels ctx)
 		}
-		msgs, err := r.fetcher.Next(ctx)
+		if r.cfg.Housekeeping != nil && time.Since(lastChores) >= r.cfg.HousekeepingEvery {
+			r.cfg.Housekeeping(ctx)
+			lastChores = time.Now()
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		// An idle queue must not hold the chores up: the pull waits no
+		// longer than until they are due (the open pull carries over).
+		fctx, fcancel := ctx, context.CancelFunc(func() {})
+		if r.cfg.Housekeeping != nil {
+			fctx, fcancel = context.WithDeadline(ctx, lastChores.Add(r.cfg.HousekeepingEvery))
+		}
+		msgs, err := r.fetcher.Next(fctx)
+		choresDue := fctx.Err() != nil
+		fcancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				break
+			}
+			if choresDue {
+				continue
 			}
 			failures++
 			delay := backoff.Default.Delay(failures)

@@ -15,6 +15,12 @@ var ErrBadConnString = errors.New("invalid PostgreSQL connection string (want po
 // (after it was lost and before EnsureSession restored it). Transient.
 var ErrNoSession = errors.New("no postgres session")
 
+// ErrGateClosed is wrapped by Open and EnsureSession when the connect gate
+// (WithConnectGate) refused a session: for a worker, it no longer holds its
+// budget slot. Transient for the tasks in hand; the worker must not retry
+// before it holds a slot again.
+var ErrGateClosed = errors.New("no session allowed (connect gate closed)")
+
 // SQLSTATE codes the fleet reacts to.
 const (
 	CodeTooManyConnections = "53300" // too_many_connections

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,6 +34,12 @@ type Store struct {
 	// beforeCommit is a fault-test hook; see WithBeforeCommit.
 	beforeCommit func(ctx context.Context)
 	reap         bool
+	gate         func(ctx context.Context) error
+	// live is the session's network connection, for Abort from another
+	// goroutine; guarded by mu.
+	mu      sync.Mutex
+	live    net.Conn
+	aborted atomic.Bool // Abort cut the current session
 }
 
 type options struct {
@@ -42,6 +50,7 @@ type options struct {
 	stmtTimeout  time.Duration
 	beforeCommit func(ctx context.Context)
 	reap         bool
+	gate         func(ctx context.Context) error
 }
 
 // Option configures Open.
@@ -98,6 +107,17 @@ func WithBeforeCommit(fn func(ctx context.Context)) Option {
 	return func(o *options) { o.beforeCommit = fn }
 }
 
+// WithConnectGate makes every connection attempt ask gate first: when gate
+// returns an error, no session is dialed and Open or EnsureSession returns
+// an error wrapping ErrGateClosed and gate's error, without retrying. A
+// worker passes its budget lease here, so that no code path can open a
+// session without holding a slot. gate is asked again once the session is
+// up, and the session is closed at once if the answer has changed. Defaults
+// to none (always open).
+func WithConnectGate(gate func(ctx context.Context) error) Option {
+	return func(o *options) { o.gate = gate }
+}
+
 // Open parses connString (a postgres:// URL or key=value DSN), then opens the
 // Store's one session, retrying transient failures with backoff until ctx is
 // done. It returns an error wrapping ErrBadConnString when the string cannot
@@ -133,7 +153,7 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 3},
 	}
 	cfg.DialFunc = dialer.DialContext
-	s := &Store{cfg: cfg, log: o.log, backoff: o.backoff, onState: o.onState, beforeCommit: o.beforeCommit, reap: o.reap}
+	s := &Store{cfg: cfg, log: o.log, backoff: o.backoff, onState: o.onState, beforeCommit: o.beforeCommit, reap: o.reap, gate: o.gate}
 	if err := s.EnsureSession(ctx); err != nil {
 		return nil, err
 	}
@@ -149,15 +169,22 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 // a plain reading of it: "too many connections" for 53300), repeats at debug
 // level while the failure stays the same, and logs the recovery.
 func (s *Store) EnsureSession(ctx context.Context) error {
-	if s.conn != nil && !s.conn.IsClosed() {
+	if s.Up() {
 		return nil
 	}
 	s.drop()
 	lastState := "-"
 	for attempt := 1; ; attempt++ {
+		if err := s.askGate(ctx); err != nil {
+			return err
+		}
 		conn, err := pgx.ConnectConfig(ctx, s.cfg)
 		if err == nil {
-			s.conn = conn
+			s.adopt(conn)
+			if err := s.askGate(ctx); err != nil {
+				s.drop()
+				return err
+			}
 			s.reapStale(ctx)
 		}
 		if err == nil && s.Up() {
@@ -208,7 +235,7 @@ func (s *Store) reapStale(ctx context.Context) {
 
 // Up reports whether the Store holds a live session, as far as it knows
 // without a round trip.
-func (s *Store) Up() bool { return s.conn != nil && !s.conn.IsClosed() }
+func (s *Store) Up() bool { return s.conn != nil && !s.conn.IsClosed() && !s.aborted.Load() }
 
 // BackendPID is the server process id of the current session, or 0.
 func (s *Store) BackendPID() uint32 {
@@ -218,14 +245,57 @@ func (s *Store) BackendPID() uint32 {
 	return s.conn.PgConn().PID()
 }
 
+// askGate returns nil when there is no gate or it lets a session open.
+func (s *Store) askGate(ctx context.Context) error {
+	if s.gate == nil {
+		return nil
+	}
+	if err := s.gate(ctx); err != nil {
+		return fmt.Errorf("connect to postgres: %w: %w", ErrGateClosed, err)
+	}
+	return nil
+}
+
+// adopt makes conn the Store's session.
+func (s *Store) adopt(conn *pgx.Conn) {
+	s.conn = conn
+	s.mu.Lock()
+	s.live = conn.PgConn().Conn()
+	s.aborted.Store(false)
+	s.mu.Unlock()
+}
+
+// forget clears the session after it was closed.
+func (s *Store) forget() {
+	s.conn = nil
+	s.mu.Lock()
+	s.live = nil
+	s.mu.Unlock()
+	s.setState(false)
+}
+
+// Abort cuts the session's network connection at once. Unlike every other
+// method it is safe to call from any goroutine, while a statement runs: the
+// statement fails, the transaction is rolled back by the server, and the
+// next EnsureSession dials again (if its gate allows). A worker calls it
+// when it loses its budget slot, so that its session is gone before another
+// worker may take the slot. It is a no-op without a session.
+func (s *Store) Abort() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.live != nil {
+		s.aborted.Store(true)
+		_ = s.live.Close()
+	}
+}
+
 // Close ends the session. It is safe to call more than once.
 func (s *Store) Close(ctx context.Context) error {
 	if s.conn == nil {
 		return nil
 	}
 	err := s.conn.Close(ctx)
-	s.conn = nil
-	s.setState(false)
+	s.forget()
 	if err != nil {
 		return fmt.Errorf("close postgres session: %w", err)
 	}
@@ -240,8 +310,7 @@ func (s *Store) drop() {
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
 	_ = s.conn.Close(ctx) // the session is already broken or being replaced
-	s.conn = nil
-	s.setState(false)
+	s.forget()
 }
 
 // session returns the live connection or ErrNoSession.

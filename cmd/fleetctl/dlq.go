@@ -21,6 +21,16 @@ import (
 // config is what fleetctl reads from the environment.
 type config struct {
 	cli.Common
+	cli.Budget
+	DatabaseURL string `envconfig:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/postgres" desc:"PostgreSQL the fleet writes to (fleetctl budget opens one short session)"`
+}
+
+// Validate checks the settings; each error names its variable.
+func (c config) Validate() error {
+	if err := c.Common.Validate(); err != nil {
+		return err
+	}
+	return c.Budget.Validate()
 }
 
 func printEnv(w io.Writer) error { return cli.PrintEnv(w, &config{}) }

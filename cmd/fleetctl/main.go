@@ -6,6 +6,7 @@
 //	fleetctl dlq show    SEQ [--json]
 //	fleetctl dlq replay  (SEQ... | --all [filters]) [--force]
 //	fleetctl dlq purge   (SEQ... | --all [filters])
+//	fleetctl budget      [--json]
 package main
 
 import (
@@ -17,7 +18,12 @@ import (
 	"marketfleet/cmd/internal/cli"
 )
 
-const usage = `usage: fleetctl dlq <command> [flags]
+const usage = `usage: fleetctl budget [--json]
+       fleetctl dlq <command> [flags]
+
+  budget      the connection math, live: max_connections, reserved slots,
+              other applications' sessions, the fleet's slots (held and
+              waiting replicas) and the largest safe replica count
 
 Dead letters are tasks the fleet gave up on: invalid envelopes, unknown
 symbols, data the database refused, and tasks that failed on every allowed
@@ -41,9 +47,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code, handled := cli.Help(args, stdout, stderr, func(w io.Writer) { fmt.Fprint(w, usage); _ = printEnv(w) }); handled {
 		return code
 	}
-	if args[0] != "dlq" {
-		fmt.Fprintf(stderr, "fleetctl: unknown command %q (see fleetctl --help)\n", args[0])
-		return 2
+	switch args[0] {
+	case "dlq":
+		return dlqCommand(ctx, args[1:], stdout, stderr)
+	case "budget":
+		return budgetCommand(ctx, args[1:], stdout, stderr)
 	}
-	return dlqCommand(ctx, args[1:], stdout, stderr)
+	fmt.Fprintf(stderr, "fleetctl: unknown command %q (see fleetctl --help)\n", args[0])
+	return 2
 }

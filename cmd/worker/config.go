@@ -14,6 +14,7 @@ import (
 // config is everything the worker reads from the environment.
 type config struct {
 	cli.Common
+	cli.Budget
 	DatabaseURL      string        `envconfig:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/postgres" desc:"PostgreSQL connection URL or DSN; the worker opens exactly one session"`
 	WorkerID         string        `envconfig:"FLEET_WORKER_ID" desc:"worker name in logs and application_name marketfleet-worker/<id> (default <hostname>-<pid>)"`
 	BatchSize        int           `envconfig:"FLEET_BATCH_SIZE" default:"10" desc:"tasks per batch (1..1000); one transaction per batch"`
@@ -41,6 +42,9 @@ var workerIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,43}$`)
 // Validate checks the settings; each error names its variable.
 func (c *config) Validate() error {
 	if err := c.Common.Validate(); err != nil {
+		return err
+	}
+	if err := c.Budget.Validate(); err != nil {
 		return err
 	}
 	if c.WorkerID == "" {

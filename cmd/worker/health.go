@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-// health backs /healthz (the process serves HTTP) and /readyz (it holds its
-// PostgreSQL session and is bound to the consumer).
+// health backs /healthz (the process serves HTTP) and /readyz (it holds a
+// connection slot and its PostgreSQL session, and is bound to the consumer).
 type health struct {
+	slot    atomic.Bool
 	session atomic.Bool
 	bound   atomic.Bool
 }
@@ -24,6 +25,8 @@ func (h *health) serve(addr string) (*http.Server, error) {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		switch {
+		case !h.slot.Load():
+			http.Error(w, "waiting for a connection slot", http.StatusServiceUnavailable)
 		case !h.session.Load():
 			http.Error(w, "no postgres session", http.StatusServiceUnavailable)
 		case !h.bound.Load():

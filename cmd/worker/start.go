@@ -5,16 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
 	"marketfleet/cmd/internal/cli"
 	"marketfleet/dlq"
-	"marketfleet/internal/backoff"
 	"marketfleet/queue"
-	"marketfleet/runner"
+	"marketfleet/slots"
 	"marketfleet/source"
 	"marketfleet/source/synthetic"
 	"marketfleet/source/yahoo"
@@ -35,6 +33,9 @@ func start(ctx context.Context, cfg *config, mode string, testPause *pause, stde
 	log = log.With().Str("worker", cfg.WorkerID).Logger()
 	ctx, stop := cli.WithSignals(ctx, log)
 	defer stop()
+	if mode == "migrate" {
+		return stoppedIsNil(ctx, migrate(ctx, cfg, log))
+	}
 
 	if testPause != nil {
 		testPause.log = log
@@ -47,19 +48,6 @@ func start(ctx context.Context, cfg *config, mode string, testPause *pause, stde
 		}
 		defer shutdownHTTP(srv)
 	}
-	db, err := openStore(ctx, cfg, log, health, mode == "migrate", testPause.at("before-commit"))
-	if err != nil {
-		return stoppedIsNil(ctx, err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = db.Close(cctx)
-		log.Info().Msg("postgres session closed")
-	}()
-	if mode == "migrate" {
-		return nil
-	}
 	q, err := openQueue(ctx, cfg, log)
 	if err != nil {
 		return stoppedIsNil(ctx, err)
@@ -70,29 +58,29 @@ func start(ctx context.Context, cfg *config, mode string, testPause *pause, stde
 	if err != nil {
 		return err
 	}
-	r, err := runner.New(q.fetcher, db, src, q.dead, runner.Config{
-		WorkerID:         cfg.WorkerID,
-		MaxDeliver:       cfg.MaxDeliver,
-		FetchConcurrency: cfg.FetchConcurrency,
-		AckWait:          cfg.AckWait,
-		Grace:            cfg.ShutdownGrace,
-		Retry:            backoff.Policy{Base: cfg.RetryBase, Max: cfg.RetryMax},
-		WriteTimeout:     cfg.WriteTimeout,
-		AfterCommit:      testPause.at("after-commit"),
-		Logger:           &log,
-	})
+	m := &member{cfg: cfg, log: log, health: health, q: q, src: src, pause: testPause}
+	return cli.RunAll(ctx, m.run, q.reaper.Run)
+}
+
+// migrate applies the schema migrations through a session of its own
+// (application_name marketfleet-migrate: an operator's session, like psql,
+// not one of the fleet's) and returns.
+func migrate(ctx context.Context, cfg *config, log zerolog.Logger) error {
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.WithApplicationName("marketfleet-migrate"), store.WithLogger(log))
 	if err != nil {
 		return err
 	}
-	return cli.RunAll(ctx, r.Run, q.reaper.Run)
+	defer db.Close(context.Background())
+	_, err = db.Migrate(ctx)
+	return err
 }
 
-// openStore opens the worker's one PostgreSQL session and migrates the
-// schema when asked to.
-func openStore(ctx context.Context, cfg *config, log zerolog.Logger, h *health, migrate bool, beforeCommit func(context.Context)) (*store.Store, error) {
+// openStore opens the worker's one PostgreSQL session, which gate must
+// allow, and migrates the schema when configured to.
+func openStore(ctx context.Context, cfg *config, log zerolog.Logger, h *health, gate func(context.Context) error, beforeCommit func(context.Context)) (*store.Store, error) {
 	opts := []store.Option{store.WithApplicationName(cfg.appName()), store.WithLogger(log),
 		store.WithSessionHook(h.session.Store), store.WithStatementTimeout(cfg.StatementTimeout),
-		store.WithReapStaleSessions()}
+		store.WithReapStaleSessions(), store.WithConnectGate(gate)}
 	if beforeCommit != nil {
 		opts = append(opts, store.WithBeforeCommit(beforeCommit))
 	}
@@ -100,7 +88,7 @@ func openStore(ctx context.Context, cfg *config, log zerolog.Logger, h *health, 
 	if err != nil {
 		return nil, err
 	}
-	if cfg.AutoMigrate || migrate {
+	if cfg.AutoMigrate {
 		if _, err := db.Migrate(ctx); err != nil {
 			_ = db.Close(context.Background())
 			return nil, err
@@ -115,11 +103,13 @@ type queueSide struct {
 	fetcher *queue.Fetcher
 	dead    *dlq.Writer
 	reaper  *dlq.Reaper
+	slots   *slots.Table
 }
 
-// openQueue connects to NATS, ensures the task stream, the consumer and the
-// dead-letter stream, and returns the batch fetcher, the dead-letter writer
-// and the reaper of MAX_DELIVERIES advisories.
+// openQueue connects to NATS, ensures the task stream, the consumer, the
+// dead-letter stream and the slot bucket, and returns the batch fetcher, the
+// dead-letter writer, the reaper of MAX_DELIVERIES advisories and the slot
+// table.
 func openQueue(ctx context.Context, cfg *config, log zerolog.Logger) (*queueSide, error) {
 	nc, js, err := cli.ConnectNATS(ctx, cfg.NATSURL, cfg.appName(), log)
 	if err != nil {
@@ -140,7 +130,10 @@ func openQueue(ctx context.Context, cfg *config, log zerolog.Logger) (*queueSide
 		if _, err := dlq.EnsureStream(ctx, js, cfg.DLQConfig()); err != nil {
 			return err
 		}
-		q.reaper, err = dlq.NewReaper(ctx, js, q.dead, cfg.Stream, cfg.Consumer, cfg.StreamReplicas, cfg.WorkerID, log)
+		if q.reaper, err = dlq.NewReaper(ctx, js, q.dead, cfg.Stream, cfg.Consumer, cfg.StreamReplicas, cfg.WorkerID, log); err != nil {
+			return err
+		}
+		q.slots, err = slots.Open(ctx, js, cfg.SlotsConfig(cfg.Budget), log)
 		return err
 	})
 	if err != nil {

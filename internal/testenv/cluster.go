@@ -273,12 +273,20 @@ func (c *NATSCluster) waitMetaLeader() {
 		c.t.Fatalf("testenv: jetstream on nats cluster: %v", err)
 	}
 	c.waitFor("a JetStream meta leader", func() error {
-		leader := false
-		for _, srv := range c.running() {
-			leader = leader || srv.JetStreamIsLeader()
+		running := c.running()
+		var leader *server.Server
+		for _, srv := range running {
+			if srv.JetStreamIsLeader() {
+				leader = srv
+			}
 		}
-		if !leader {
+		if leader == nil {
 			return fmt.Errorf("no node is the JetStream meta leader")
+		}
+		// Placement needs every peer online with stats at the leader, or
+		// an R3 stream created now fails with "no suitable peers".
+		if peers := leader.JetStreamClusterPeers(); len(peers) < len(running) {
+			return fmt.Errorf("the meta leader sees %d of %d peers", len(peers), len(running))
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

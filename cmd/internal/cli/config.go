@@ -10,8 +10,10 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
+	"marketfleet/budget"
 	"marketfleet/dlq"
 	"marketfleet/queue"
+	"marketfleet/slots"
 )
 
 // Common is the configuration every command shares. Embed it in a command's
@@ -124,4 +126,38 @@ func PrintEnv(w io.Writer, spec any) error {
 		return err
 	}
 	return tw.Flush()
+}
+
+// Budget is the connection-budget configuration shared by the worker (which
+// enforces it) and fleetctl (which shows it).
+type Budget struct {
+	MaxSessions int           `envconfig:"FLEET_MAX_SESSIONS" default:"0" desc:"cap on the PostgreSQL sessions the whole fleet holds; the budget computed from the server wins when lower (0: no cap)"`
+	DBReserve   int           `envconfig:"FLEET_DB_RESERVE" default:"20" desc:"sessions kept free for other applications (dashboards, APIs, psql) when computing the budget"`
+	SlotsBucket string        `envconfig:"FLEET_SLOTS_BUCKET" default:"MARKETFLEET_SLOTS" desc:"NATS KV bucket of the connection slots"`
+	SlotTTL     time.Duration `envconfig:"FLEET_SLOT_TTL" default:"15s" desc:"a dead worker's slot is free again after this long; renewed every TTL/5"`
+}
+
+// Validate checks the budget settings; errors name the variable.
+func (b Budget) Validate() error {
+	switch {
+	case b.MaxSessions < 0:
+		return fmt.Errorf("FLEET_MAX_SESSIONS=%d: want >= 0 (0: no cap)", b.MaxSessions)
+	case b.DBReserve < 0:
+		return fmt.Errorf("FLEET_DB_RESERVE=%d: want >= 0", b.DBReserve)
+	case b.SlotsBucket == "" || !natsName(b.SlotsBucket):
+		return fmt.Errorf("FLEET_SLOTS_BUCKET=%q: want letters, digits, - and _", b.SlotsBucket)
+	case b.SlotTTL < time.Second:
+		return fmt.Errorf("FLEET_SLOT_TTL=%s: want at least 1s", b.SlotTTL)
+	}
+	return nil
+}
+
+// SlotsConfig returns the slot table settings.
+func (c Common) SlotsConfig(b Budget) slots.Config {
+	return slots.Config{Bucket: b.SlotsBucket, Replicas: c.StreamReplicas, TTL: b.SlotTTL}
+}
+
+// BudgetConfig returns the budget arithmetic settings.
+func (b Budget) BudgetConfig() budget.Config {
+	return budget.Config{Reserve: b.DBReserve, Cap: b.MaxSessions}
 }
