@@ -171,7 +171,7 @@ func TestReaperDeadLettersTasksTheServerGaveUpOn(t *testing.T) {
 	f := setup(t, queue.ConsumerConfig{MaxDeliver: 2, AckWait: time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	reaper, err := dlq.NewReaper(ctx, f.js, f.w, queue.DefaultStream, queue.DefaultConsumer, 1, "reaper-test", zerolog.Nop())
+	reaper, err := dlq.NewReaper(ctx, f.js, f.w, queue.DefaultStream, 1, "reaper-test", zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

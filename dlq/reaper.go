@@ -30,10 +30,11 @@ type Reaper struct {
 	log        zerolog.Logger
 }
 
-// NewReaper ensures the advisory stream and consumer for the task stream's
-// consumer and returns a Reaper writing through w.
-func NewReaper(ctx context.Context, js jetstream.JetStream, w *Writer, taskStream, taskConsumer string, replicas int, worker string, log zerolog.Logger) (*Reaper, error) {
-	cons, err := ensureAdvisories(ctx, js, taskStream, taskConsumer, replicas)
+// NewReaper ensures the advisory stream (capturing the advisories of every
+// consumer of taskStream) and its consumer, and returns a Reaper writing
+// through w.
+func NewReaper(ctx context.Context, js jetstream.JetStream, w *Writer, taskStream string, replicas int, worker string, log zerolog.Logger) (*Reaper, error) {
+	cons, err := ensureAdvisories(ctx, js, taskStream, replicas)
 	if err != nil {
 		return nil, err
 	}

@@ -98,12 +98,13 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, c Config) (jetstr
 }
 
 // ensureAdvisories creates the stream that captures the MAX_DELIVERIES
-// advisories of the task consumer, and the Reaper's consumer on it.
-func ensureAdvisories(ctx context.Context, js jetstream.JetStream, taskStream, taskConsumer string, replicas int) (jetstream.Consumer, error) {
+// advisories of every consumer of the task stream (normal and priority),
+// and the Reaper's consumer on it.
+func ensureAdvisories(ctx context.Context, js jetstream.JetStream, taskStream string, replicas int) (jetstream.Consumer, error) {
 	_, err := queue.UpsertStream(ctx, js, jetstream.StreamConfig{
 		Name:        DefaultAdvisoryStream,
-		Description: "MAX_DELIVERIES advisories of the marketfleet task consumer, for the dead-letter reaper",
-		Subjects:    []string{advisorySubject(taskStream, taskConsumer)},
+		Description: "MAX_DELIVERIES advisories of the marketfleet task consumers, for the dead-letter reaper",
+		Subjects:    []string{advisorySubject(taskStream, "*")},
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
 		MaxAge:      7 * 24 * time.Hour,

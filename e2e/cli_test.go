@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -25,6 +26,16 @@ func TestWorkerHelpListsEveryVariable(t *testing.T) {
 	}
 	if !strings.Contains(out, "FLEET_BATCH_SIZE         10") {
 		t.Errorf("worker --help does not show the batch size default:\n%s", out)
+	}
+	// The README's configuration table documents every variable.
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`(?m)^((?:FLEET|NATS|DATABASE)_[A-Z_]+)\s`).FindAllStringSubmatch(out, -1) {
+		if !strings.Contains(string(readme), "| `"+m[1]+"` |") {
+			t.Errorf("README.md's configuration table lacks %s", m[1])
+		}
 	}
 }
 

@@ -225,7 +225,7 @@ func TestDuplicatePublishInsideTheWindowIsOneTask(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	js := e.js(t)
-	window := []string{"FLEET_DEDUP_WINDOW=2s"}
+	window := []string{"FLEET_DEDUP_WINDOW=2s", "FLEET_FEATURES=false"} // count collect tasks only
 	args := []string{"enqueue", "--from", "2024-05-01", "--to", "2024-06-01", "DUP"}
 	for i, want := range []string{"1 accepted, 0 duplicates", "0 accepted, 1 duplicates"} {
 		if code, out, errOut := e.runCmd(t, window, "producer", args...); code != 0 || !strings.Contains(out, want) {
@@ -260,7 +260,7 @@ func TestTaskSlowerThanAckWaitIsDeliveredOnce(t *testing.T) {
 	js := e.js(t)
 	specs := e.enqueue(t, "2024-01-01", "2024-01-31", "SLOW")
 	stopSampling := e.sessionSampler(t)
-	slow := []string{"FLEET_ACK_WAIT=2s", "FLEET_SYNTHETIC_LATENCY=5s"}
+	slow := []string{"FLEET_ACK_WAIT=2s", "FLEET_SYNTHETIC_LATENCY=5s", "FLEET_FEATURES=false"}
 	a := e.startWorker(t, "slow-a", slow...)
 	b := e.startWorker(t, "slow-b", slow...)
 	waitDrained(t, js, 60*time.Second)

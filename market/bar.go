@@ -33,3 +33,15 @@ type Key struct {
 func (b Bar) Key() Key {
 	return Key{Symbol: b.Symbol, Interval: b.Interval, TS: b.TS.UnixMicro()}
 }
+
+// Series identifies the bars of one symbol at one interval.
+type Series struct {
+	Symbol   string
+	Interval Interval
+}
+
+// String is "SYMBOL/INTERVAL".
+func (s Series) String() string { return s.Symbol + "/" + string(s.Interval) }
+
+// Series returns the series the bar belongs to.
+func (b Bar) Series() Series { return Series{Symbol: b.Symbol, Interval: b.Interval} }

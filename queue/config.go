@@ -17,12 +17,27 @@ const (
 	DefaultStream = "MARKETFLEET_TASKS"
 	// DefaultConsumer is the workers' durable pull consumer.
 	DefaultConsumer = "marketfleet-workers"
+	// DefaultPriorityConsumer is the workers' durable pull consumer of
+	// high-priority tasks.
+	DefaultPriorityConsumer = "marketfleet-workers-priority"
 	// SubjectPrefix is the root of task subjects: marketfleet.tasks.<kind>.
 	SubjectPrefix = "marketfleet.tasks"
+	// PrioritySubjectPrefix is the root of high-priority task subjects:
+	// marketfleet.priority.<kind>. Same stream, own consumer.
+	PrioritySubjectPrefix = "marketfleet.priority"
 )
 
-// Subject is the subject tasks of kind k are published on.
+// Subject is the subject normal tasks of kind k are published on.
 func Subject(k tasks.Kind) string { return SubjectPrefix + "." + string(k) }
+
+// SubjectOf is the subject t is published on: its kind under
+// PrioritySubjectPrefix for a high-priority task, else Subject(t.Kind).
+func SubjectOf(t tasks.Task) string {
+	if t.Priority == tasks.PriorityHigh {
+		return PrioritySubjectPrefix + "." + string(t.Kind)
+	}
+	return Subject(t.Kind)
+}
 
 // MaxMessageBytes is the largest message the task stream takes: 16 times
 // tasks.MaxEnvelopeBytes. Anything between the two is refused by the worker
@@ -82,7 +97,7 @@ func (c StreamConfig) jetstream() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        c.Name,
 		Description: "marketfleet tasks: one message per unit of work, removed when acknowledged",
-		Subjects:    []string{SubjectPrefix + ".>"},
+		Subjects:    []string{SubjectPrefix + ".>", PrioritySubjectPrefix + ".>"},
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		Discard:     jetstream.DiscardNew,
@@ -122,12 +137,19 @@ type ConsumerConfig struct {
 	// MaxAckPending caps unacknowledged tasks across the whole fleet.
 	// Defaults to 1000.
 	MaxAckPending int
+	// Priority makes it the consumer of high-priority tasks (subjects under
+	// PrioritySubjectPrefix) instead of normal ones. Its Name then defaults
+	// to DefaultPriorityConsumer.
+	Priority bool
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
 func (c ConsumerConfig) WithDefaults() ConsumerConfig {
 	if c.Name == "" {
 		c.Name = DefaultConsumer
+		if c.Priority {
+			c.Name = DefaultPriorityConsumer
+		}
 	}
 	if c.AckWait == 0 {
 		c.AckWait = 30 * time.Second
@@ -160,14 +182,18 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, stream string, 
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
+	filter, desc := SubjectPrefix+".>", "marketfleet workers"
+	if c.Priority {
+		filter, desc = PrioritySubjectPrefix+".>", "marketfleet workers, high-priority tasks"
+	}
 	cons, err := UpsertConsumer(ctx, js, stream, jetstream.ConsumerConfig{
 		Durable:       c.Name,
-		Description:   "marketfleet workers",
+		Description:   desc,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       c.AckWait,
 		MaxDeliver:    c.MaxDeliver,
 		MaxAckPending: c.MaxAckPending,
-		FilterSubject: SubjectPrefix + ".>",
+		FilterSubject: filter,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {

@@ -20,13 +20,19 @@ import (
 // of waiting for the pull to expire. Messages that arrive on the same pull
 // after Next returned are the start of the next batch.
 //
+// With a Priority consumer, every new pull is preceded by a no-wait fetch
+// from it: high-priority tasks overtake the normal backlog within one batch
+// (or one MaxWait on an idle queue), at the cost of one round trip per
+// batch.
+//
 // A Fetcher is not safe for concurrent use.
 type Fetcher struct {
-	cons    jetstream.Consumer
-	size    int
-	maxWait time.Duration
-	linger  time.Duration
-	cur     jetstream.MessageBatch // the open pull request, nil when none
+	cons     jetstream.Consumer
+	priority jetstream.Consumer // nil: none
+	size     int
+	maxWait  time.Duration
+	linger   time.Duration
+	cur      jetstream.MessageBatch // the open pull request, nil when none
 }
 
 // FetcherConfig tunes a Fetcher.
@@ -39,6 +45,9 @@ type FetcherConfig struct {
 	// Linger is how long Next waits for more messages after the first one
 	// of a batch. Defaults to 5ms.
 	Linger time.Duration
+	// Priority, if set, is the consumer of high-priority tasks, drained
+	// before cons. Defaults to none.
+	Priority jetstream.Consumer
 }
 
 // NewFetcher returns a Fetcher on cons. It returns an error wrapping
@@ -61,7 +70,7 @@ func NewFetcher(cons jetstream.Consumer, c FetcherConfig) (*Fetcher, error) {
 	case c.Linger < 0:
 		return nil, fmt.Errorf("%w: linger %s, want >= 0", ErrInvalidConfig, c.Linger)
 	}
-	return &Fetcher{cons: cons, size: c.Size, maxWait: c.MaxWait, linger: c.Linger}, nil
+	return &Fetcher{cons: cons, priority: c.Priority, size: c.Size, maxWait: c.MaxWait, linger: c.Linger}, nil
 }
 
 // Next blocks until at least one message is available and returns up to
@@ -73,6 +82,9 @@ func (f *Fetcher) Next(ctx context.Context) ([]jetstream.Msg, error) {
 	var out []jetstream.Msg
 	for len(out) == 0 {
 		if f.cur == nil {
+			if urgent := f.urgent(); len(urgent) > 0 {
+				return urgent, nil
+			}
 			b, err := f.cons.Fetch(f.size, jetstream.FetchMaxWait(f.maxWait))
 			if err != nil {
 				return nil, fmt.Errorf("fetch: %w", err)
@@ -93,6 +105,24 @@ func (f *Fetcher) Next(ctx context.Context) ([]jetstream.Msg, error) {
 		}
 	}
 	return f.fill(out), nil
+}
+
+// urgent returns the high-priority tasks waiting now, without waiting for
+// any. An error here (the priority consumer missing, a timeout) is not the
+// normal pull's business: the next batch asks again.
+func (f *Fetcher) urgent() []jetstream.Msg {
+	if f.priority == nil {
+		return nil
+	}
+	b, err := f.priority.FetchNoWait(f.size)
+	if err != nil {
+		return nil
+	}
+	var out []jetstream.Msg
+	for m := range b.Messages() {
+		out = append(out, m)
+	}
+	return out
 }
 
 // fill adds messages already arriving on the open pull, for up to Linger.

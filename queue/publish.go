@@ -56,7 +56,7 @@ func (p *Publisher) Publish(ctx context.Context, ts []tasks.Task) (Result, error
 		if err != nil {
 			return Result{}, fmt.Errorf("publish %s: %w", t.Symbol, err)
 		}
-		msgs[i] = &nats.Msg{Subject: Subject(t.Kind), Data: data, Header: nats.Header{}}
+		msgs[i] = &nats.Msg{Subject: SubjectOf(t), Data: data, Header: nats.Header{}}
 		msgs[i].Header.Set(jetstream.MsgIDHeader, t.MsgID())
 	}
 	var res Result

@@ -13,6 +13,7 @@ import (
 	"marketfleet/dlq"
 	"marketfleet/market"
 	"marketfleet/source"
+	"marketfleet/store"
 	"marketfleet/tasks"
 )
 
@@ -25,13 +26,22 @@ type item struct {
 	seq       uint64 // stream sequence
 	delivered uint64 // delivery count, 1 on first delivery
 	task      tasks.Task
+	from      time.Time // where a collect task starts fetching (incremental: later than task.From)
 	bars      []market.Bar
+	locked    bool  // holds its series lock
 	err       error // nil: apply; else the reason it cannot be applied now
 }
 
-// runBatch takes msgs from delivery to settlement: decode, fetch
-// concurrently, write in one transaction, then ack, nak or term every
-// message exactly once.
+func (it *item) ok() bool { return it.err == nil }
+
+func (it *item) series() market.Series {
+	return market.Series{Symbol: it.task.Symbol, Interval: it.task.Interval}
+}
+
+// runBatch takes msgs from delivery to settlement: decode, lock each task's
+// series fleet-wide, narrow incremental tasks, fetch concurrently, write the
+// bars in one transaction, update features, enqueue follow-ups, unlock, then
+// ack, nak or term every message exactly once.
 func (r *Runner) runBatch(ctx context.Context, msgs []jetstream.Msg) {
 	r.batches++
 	start := time.Now()
@@ -40,8 +50,13 @@ func (r *Runner) runBatch(ctx context.Context, msgs []jetstream.Msg) {
 	stopProgress := r.progress(msgs)
 
 	items := decodeAll(msgs)
+	r.lock(bctx, items)
+	r.narrow(bctx, items)
 	r.fetchAll(bctx, items)
-	written := r.write(bctx, items)
+	changes, written := r.write(bctx, items)
+	r.updateFeatures(bctx, items)
+	r.followUp(bctx, items, changes)
+	r.unlock(bctx, items)
 
 	stopProgress()
 	counts := r.settle(bctx, items)
@@ -58,23 +73,24 @@ func decodeAll(msgs []jetstream.Msg) []*item {
 			it.seq, it.delivered = md.Sequence.Stream, md.NumDelivered
 		}
 		it.task, it.err = tasks.Decode(m.Data())
+		it.from = it.task.From
 		items[i] = it
 	}
 	return items
 }
 
-// fetchAll fetches the bars of every decodable task, at most
+// fetchAll fetches the bars of every collect task still ok, at most
 // FetchConcurrency at once. A failed fetch marks only its own item.
 func (r *Runner) fetchAll(ctx context.Context, items []*item) {
 	var g errgroup.Group
 	g.SetLimit(r.cfg.FetchConcurrency)
 	for _, it := range items {
-		if it.err != nil {
+		if !it.ok() || it.task.Kind != tasks.KindCollect || !it.from.Before(it.task.To) {
 			continue
 		}
 		g.Go(func() error {
 			t := it.task
-			bars, err := r.src.Bars(ctx, source.Request{Symbol: t.Symbol, Interval: t.Interval, From: t.From, To: t.To})
+			bars, err := r.src.Bars(ctx, source.Request{Symbol: t.Symbol, Interval: t.Interval, From: it.from, To: t.To})
 			if err != nil {
 				it.err = fmt.Errorf("%s %s %s: %w", t.Kind, t.Symbol, t.Interval, err)
 				return nil
@@ -86,70 +102,85 @@ func (r *Runner) fetchAll(ctx context.Context, items []*item) {
 	_ = g.Wait() // every goroutine returns nil; errors live on the items
 }
 
-// write upserts the bars of every item still ok in one transaction. If the
-// database refuses the data, it writes the items one by one so that only the
-// offending task fails. It returns the number of bars committed.
-func (r *Runner) write(ctx context.Context, items []*item) int {
-	var ok []*item
-	var bars []market.Bar
-	for _, it := range items {
-		if it.err == nil {
-			ok = append(ok, it)
-			bars = append(bars, it.bars...)
-		}
-	}
-	if len(bars) == 0 {
-		return 0
-	}
-	err := r.writeReplaying(ctx, bars)
+// write upserts the bars of every item still ok in one transaction and
+// returns what changed per series and the number of bars committed. If the
+// database refuses the data, it writes the items one by one so that only
+// the offending task fails.
+func (r *Runner) write(ctx context.Context, items []*item) ([]store.SeriesChange, int) {
+	res, n, err := r.writeReplaying(ctx, items)
 	if err == nil {
-		if r.cfg.AfterCommit != nil {
+		if n > 0 && r.cfg.AfterCommit != nil {
 			r.cfg.AfterCommit(ctx)
 		}
-		return len(bars)
+		return res.Series, n
 	}
+	ok := withBars(items)
 	if act, _ := classify(err); act != actTerm || len(ok) == 1 {
 		for _, it := range ok {
 			it.err = fmt.Errorf("%s %s: %w", it.task.Kind, it.task.Symbol, err)
 		}
-		return 0
+		return nil, 0
 	}
+	var changes []store.SeriesChange
 	written := 0
 	for _, it := range ok {
-		if _, err := r.db.WriteBars(ctx, it.bars); err != nil {
+		res, err := r.db.WriteBars(ctx, it.bars)
+		if err != nil {
 			it.err = fmt.Errorf("%s %s: %w", it.task.Kind, it.task.Symbol, err)
 			continue
 		}
+		changes = append(changes, res.Series...)
 		written += len(it.bars)
 	}
-	return written
+	return changes, written
+}
+
+// withBars returns the items still ok that have bars to write.
+func withBars(items []*item) []*item {
+	var out []*item
+	for _, it := range items {
+		if it.ok() && len(it.bars) > 0 {
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 // maxReplays bounds how often one batch is replayed on a new session.
 const maxReplays = 5
 
-// writeReplaying writes bars in one transaction. If the write fails because
-// the session was lost (terminated backend, restart, network, a client-side
-// timeout), nothing was committed, or the commit's fate is unknown: it
-// reconnects (with backoff and jitter, closing the old session first) and
-// replays the whole batch, which is safe because the upsert is idempotent.
-// Messages stay covered by InProgress meanwhile. Other errors are returned
-// at once.
-func (r *Runner) writeReplaying(ctx context.Context, bars []market.Bar) error {
+// writeReplaying writes the bars of the items in one transaction. If the
+// write fails because the session was lost (terminated backend, restart,
+// network, a client-side timeout), nothing was committed, or the commit's
+// fate is unknown: it reconnects (with backoff and jitter, closing the old
+// session first), takes the series locks again (the old session's died with
+// it; an item whose series another worker took meanwhile is left out and
+// retried later), and replays the batch, which is safe because the upsert
+// is idempotent. Messages stay covered by InProgress meanwhile. Other errors
+// are returned at once.
+func (r *Runner) writeReplaying(ctx context.Context, items []*item) (store.WriteResult, int, error) {
 	rctx, cancel := context.WithTimeout(ctx, r.cfg.ReplayWindow)
 	defer cancel()
 	for replay := 0; ; replay++ {
+		var bars []market.Bar
+		for _, it := range withBars(items) {
+			bars = append(bars, it.bars...)
+		}
+		if len(bars) == 0 {
+			return store.WriteResult{}, 0, nil
+		}
 		wctx, wcancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
-		_, err := r.db.WriteBars(wctx, bars)
+		res, err := r.db.WriteBars(wctx, bars)
 		wcancel()
 		if err == nil || r.db.Up() || replay == maxReplays {
-			return err
+			return res, len(bars), err
 		}
 		r.log.Warn().Uint64("batch", r.batches).Int("replay", replay+1).Err(err).
 			Msg("postgres session lost mid-batch: reconnecting to replay the batch")
 		if err := r.db.EnsureSession(rctx); err != nil {
-			return fmt.Errorf("replay batch: no new session within %s: %w", r.cfg.ReplayWindow, err)
+			return store.WriteResult{}, 0, fmt.Errorf("replay batch: no new session within %s: %w", r.cfg.ReplayWindow, err)
 		}
+		r.lock(rctx, items)
 	}
 }
 

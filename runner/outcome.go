@@ -2,9 +2,11 @@ package runner
 
 import (
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"marketfleet/dlq"
+	"marketfleet/features"
 	"marketfleet/internal/backoff"
 	"marketfleet/source"
 	"marketfleet/store"
@@ -24,6 +26,9 @@ const (
 // permanent classes are the dead-letter classes of package dlq.
 const classTransient = "transient"
 
+// classBusy is the class of tasks whose series was busy: retried soon.
+const classBusy = "busy"
+
 // decide is the one place where an error becomes an action. A transient
 // failure on the last delivery JetStream allows (maxDeliver) is final too:
 // the task is dead-lettered with that last error instead of vanishing into
@@ -40,22 +45,32 @@ func classify(err error) (action, string) {
 	switch {
 	case err == nil:
 		return actAck, ""
+	case errors.Is(err, ErrBusy):
+		return actRetry, classBusy
 	case errors.Is(err, tasks.ErrInvalid):
 		return actTerm, dlq.ClassInvalid
 	case errors.Is(err, source.ErrNotFound):
 		return actTerm, dlq.ClassNotFound
 	case errors.Is(err, source.ErrRejected):
 		return actTerm, dlq.ClassRejected
-	case store.Classify(err) == store.ClassPermanent:
+	case store.Classify(err) == store.ClassPermanent,
+		errors.Is(err, features.ErrBadBar), errors.Is(err, features.ErrUnsorted), errors.Is(err, features.ErrMixedSeries):
 		return actTerm, dlq.ClassData
 	}
 	return actRetry, classTransient
 }
 
+// busyDelay is the least delay before a busy task is retried; the jitter
+// adds up to as much again.
+const busyDelay = time.Second
+
 // retryDelay is the NakWithDelay delay for a task that failed transiently on
 // its delivered-th delivery: the backoff policy's jittered delay, or the
 // source's Retry-After when that is longer.
 func retryDelay(p backoff.Policy, delivered uint64, err error) time.Duration {
+	if errors.Is(err, ErrBusy) { // the other task holds it for about a batch
+		return busyDelay + rand.N(busyDelay)
+	}
 	d := p.Delay(int(min(delivered, 64)))
 	var ra *source.RetryAfterError
 	if errors.As(err, &ra) && ra.After > d {

@@ -15,6 +15,7 @@ import (
 	"marketfleet/queue"
 	"marketfleet/source"
 	"marketfleet/store"
+	"marketfleet/tasks"
 )
 
 // DB is what the runner needs from the worker's single session; *store.Store
@@ -26,7 +27,23 @@ type DB interface {
 	WriteBars(ctx context.Context, bars []market.Bar) (store.WriteResult, error)
 	// Up reports whether the session is (still) up.
 	Up() bool
+	// LockSeries tries to take the fleet-wide lock of each series.
+	LockSeries(ctx context.Context, series []market.Series) ([]bool, error)
+	// UnlockSeries releases every series lock the session holds.
+	UnlockSeries(ctx context.Context) error
+	// LastBars returns the start of the latest stored bar per series.
+	LastBars(ctx context.Context, series []market.Series) (map[market.Series]time.Time, error)
+	// UpdateFeatures recomputes a series' features from from on.
+	UpdateFeatures(ctx context.Context, symbol string, iv market.Interval, from time.Time) (int64, error)
 }
+
+// Enqueuer publishes follow-up tasks; *queue.Publisher implements it.
+// Publish must return only once every task is stored (or a duplicate).
+type Enqueuer interface {
+	Publish(ctx context.Context, ts []tasks.Task) (queue.Result, error)
+}
+
+var _ Enqueuer = (*queue.Publisher)(nil)
 
 var _ DB = (*store.Store)(nil)
 
@@ -65,6 +82,9 @@ type Config struct {
 	// ReplayWindow bounds how long a batch whose session was lost waits for
 	// a new session before its tasks are Nak'ed instead. Defaults to 30s.
 	ReplayWindow time.Duration
+	// FollowUps, if set, receives the features task of every collect task
+	// that stored new or changed bars. Defaults to none (no features).
+	FollowUps Enqueuer
 	// AfterCommit, if set, is called after each commit and before the acks.
 	// Fault tests use it to kill a worker at exactly that point.
 	AfterCommit func(ctx context.Context)

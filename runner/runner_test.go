@@ -190,13 +190,14 @@ type faultySource struct {
 	mu     sync.Mutex
 	fail   map[string][]error // errors to return, in order, before succeeding
 	calls  map[string][]time.Time
+	reqs   map[string][]source.Request
 	hook   func(symbol string)
 	mangle map[string]func([]market.Bar) []market.Bar
 }
 
 func newFaultySource() *faultySource {
 	return &faultySource{inner: synthetic.New(), fail: map[string][]error{}, calls: map[string][]time.Time{},
-		mangle: map[string]func([]market.Bar) []market.Bar{}}
+		reqs: map[string][]source.Request{}, mangle: map[string]func([]market.Bar) []market.Bar{}}
 }
 
 func (f *faultySource) Name() string { return "synthetic" }
@@ -204,6 +205,7 @@ func (f *faultySource) Name() string { return "synthetic" }
 func (f *faultySource) Bars(ctx context.Context, req source.Request) ([]market.Bar, error) {
 	f.mu.Lock()
 	f.calls[req.Symbol] = append(f.calls[req.Symbol], time.Now())
+	f.reqs[req.Symbol] = append(f.reqs[req.Symbol], req)
 	var err error
 	if errs := f.fail[req.Symbol]; len(errs) > 0 {
 		err, f.fail[req.Symbol] = errs[0], errs[1:]
@@ -221,6 +223,12 @@ func (f *faultySource) Bars(ctx context.Context, req source.Request) ([]market.B
 		bars = mangle(bars)
 	}
 	return bars, err
+}
+
+func (f *faultySource) requests(symbol string) []source.Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]source.Request(nil), f.reqs[symbol]...)
 }
 
 func (f *faultySource) callTimes(symbol string) []time.Time {

@@ -15,16 +15,20 @@ import (
 // A row whose values did not change is left alone, so re-applying a task
 // leaves the table, updated_at included, exactly as it was.
 const upsertBars = `
-INSERT INTO bars AS b (symbol, "interval", ts, open, high, low, close, adj_close, volume, source)
-SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::float8[],
-                     $6::float8[], $7::float8[], $8::float8[], $9::int8[], $10::text[])
-ON CONFLICT (symbol, "interval", ts) DO UPDATE SET
-    open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
-    adj_close = EXCLUDED.adj_close, volume = EXCLUDED.volume, source = EXCLUDED.source,
-    updated_at = now()
-WHERE (b.open, b.high, b.low, b.close, b.adj_close, b.volume, b.source)
-      IS DISTINCT FROM
-      (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.adj_close, EXCLUDED.volume, EXCLUDED.source)`
+WITH up AS (
+    INSERT INTO bars AS b (symbol, "interval", ts, open, high, low, close, adj_close, volume, source)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::float8[],
+                         $6::float8[], $7::float8[], $8::float8[], $9::int8[], $10::text[])
+    ON CONFLICT (symbol, "interval", ts) DO UPDATE SET
+        open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+        adj_close = EXCLUDED.adj_close, volume = EXCLUDED.volume, source = EXCLUDED.source,
+        updated_at = now()
+    WHERE (b.open, b.high, b.low, b.close, b.adj_close, b.volume, b.source)
+          IS DISTINCT FROM
+          (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.adj_close, EXCLUDED.volume, EXCLUDED.source)
+    RETURNING symbol, "interval", ts
+)
+SELECT symbol, "interval", min(ts), max(ts), count(*) FROM up GROUP BY symbol, "interval"`
 
 // WriteResult tells what WriteBars did.
 type WriteResult struct {
@@ -33,6 +37,18 @@ type WriteResult struct {
 	// Changed is the number of rows inserted or updated; unchanged rows are
 	// not rewritten.
 	Changed int64
+	// Series lists, per series, the rows inserted or updated: what a
+	// features update must start from. Series with no change are absent.
+	Series []SeriesChange
+}
+
+// SeriesChange is what one write changed in one series.
+type SeriesChange struct {
+	market.Series
+	// First and Last are the starts of the earliest and latest bars changed.
+	First, Last time.Time
+	// Rows is the number of rows inserted or updated.
+	Rows int64
 }
 
 // WriteBars upserts bars in a single transaction through the Store's one
@@ -52,9 +68,15 @@ func (s *Store) WriteBars(ctx context.Context, bars []market.Bar) (WriteResult, 
 	cols := columnsOf(dedupe(bars))
 	res := WriteResult{Rows: len(cols.symbol)}
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, upsertBars, cols.symbol, cols.interval, cols.ts, cols.open, cols.high,
+		rows, err := tx.Query(ctx, upsertBars, cols.symbol, cols.interval, cols.ts, cols.open, cols.high,
 			cols.low, cols.close, cols.adjClose, cols.volume, cols.source)
-		res.Changed = tag.RowsAffected()
+		if err != nil {
+			return err
+		}
+		res.Series, err = pgx.CollectRows(rows, scanSeriesChange)
+		for _, c := range res.Series {
+			res.Changed += c.Rows
+		}
 		if err == nil && s.beforeCommit != nil {
 			s.beforeCommit(ctx)
 		}
@@ -106,4 +128,12 @@ func columnsOf(bars []market.Bar) columns {
 		c.adjClose[i], c.volume[i] = b.AdjClose, b.Volume
 	}
 	return c
+}
+
+func scanSeriesChange(row pgx.CollectableRow) (SeriesChange, error) {
+	var c SeriesChange
+	var iv string
+	err := row.Scan(&c.Symbol, &iv, &c.First, &c.Last, &c.Rows)
+	c.Interval, c.First, c.Last = market.Interval(iv), c.First.UTC(), c.Last.UTC()
+	return c, err
 }

@@ -12,11 +12,17 @@ import (
 	"marketfleet/market"
 )
 
-// Version is the envelope schema version this build writes.
+// Version is the envelope schema version this build writes for tasks that
+// use no field added after version 1; Encode writes VersionPriority for the
+// others, so that workers of an older build keep running the plain tasks of
+// a newer producer.
 const Version = 1
 
+// VersionPriority added the optional fields priority and incremental.
+const VersionPriority = 2
+
 // SupportedVersions are the schema versions this build can read.
-var SupportedVersions = []int{1}
+var SupportedVersions = []int{1, 2}
 
 // MaxEnvelopeBytes caps the size of an encoded envelope. Real envelopes are
 // about 250 bytes.
@@ -37,8 +43,24 @@ type Kind string
 // upserts them into the bars table.
 const KindCollect Kind = "collect"
 
+// KindFeatures recomputes the features of one symbol and interval from the
+// start of its window on (store.UpdateFeatures). Workers enqueue it after a
+// collect task stored new bars.
+const KindFeatures Kind = "features"
+
 // Kinds lists every kind this build can run.
-var Kinds = []Kind{KindCollect}
+var Kinds = []Kind{KindCollect, KindFeatures}
+
+// Priority orders work. The zero value is normal.
+type Priority string
+
+const (
+	// PriorityNormal tasks wait their turn in the backlog.
+	PriorityNormal Priority = ""
+	// PriorityHigh tasks (on-demand requests) go on their own subject and
+	// consumer, which workers drain before the normal backlog.
+	PriorityHigh Priority = "high"
+)
 
 // Valid reports whether k is a known kind.
 func (k Kind) Valid() bool {
@@ -76,6 +98,14 @@ type Task struct {
 	// RequestedAt is when the request was made. It is informational and not
 	// part of the message id.
 	RequestedAt time.Time `json:"requested_at"`
+	// Priority is PriorityNormal (omitted) or PriorityHigh (version 2).
+	Priority Priority `json:"priority,omitempty"`
+	// Incremental collect tasks start at the last stored bar of the series
+	// (minus one bar of overlap) when that is later than From, instead of
+	// fetching the whole window every time (version 2). Scheduled tasks are
+	// incremental; on-demand and backfill tasks are not, so that they see
+	// revised history.
+	Incremental bool `json:"incremental,omitempty"`
 }
 
 // NewCollect returns a version-1 collect task for symbol at iv over
@@ -94,12 +124,34 @@ func NewCollect(symbol string, iv market.Interval, from, to time.Time, requested
 	}
 }
 
+// NewFeatures returns a features task for symbol at iv, recomputing from
+// the start of [from, to) on (to is the end of the newest bar written).
+func NewFeatures(symbol string, iv market.Interval, from, to time.Time, requestedBy string, at time.Time) Task {
+	t := NewCollect(symbol, iv, from, to, requestedBy, at)
+	t.Kind = KindFeatures
+	return t
+}
+
 // MsgID is the task's JetStream de-duplication id (the Nats-Msg-Id header):
-// a function of kind, symbol, interval and window only, so the same request
-// published twice within the stream's duplicate window is stored once.
+// a function of kind, symbol, interval and window only (and of a high
+// priority, so that an on-demand request is never swallowed by the same
+// window queued behind the backlog), so the same request published twice
+// within the stream's duplicate window is stored once.
 func (t Task) MsgID() string {
-	return fmt.Sprintf("%s:%s:%s:%s/%s", t.Kind, t.Symbol, t.Interval,
+	id := fmt.Sprintf("%s:%s:%s:%s/%s", t.Kind, t.Symbol, t.Interval,
 		t.From.UTC().Format(time.RFC3339), t.To.UTC().Format(time.RFC3339))
+	if t.Priority == PriorityHigh {
+		id = "high:" + id
+	}
+	return id
+}
+
+// wantVersion is the schema version t needs.
+func (t Task) wantVersion() int {
+	if t.Priority != PriorityNormal || t.Incremental {
+		return VersionPriority
+	}
+	return Version
 }
 
 // Validate checks every field and returns an error wrapping ErrInvalid that
@@ -110,6 +162,12 @@ func (t Task) Validate() error {
 	}
 	if !t.Kind.Valid() {
 		return invalid("kind", "unknown kind %q (want one of %v)", t.Kind, Kinds)
+	}
+	switch {
+	case t.Priority != PriorityNormal && t.Priority != PriorityHigh:
+		return invalid("priority", "unknown priority %q (want high, or none for normal)", t.Priority)
+	case t.Incremental && t.Kind != KindCollect:
+		return invalid("incremental", "only collect tasks can be incremental")
 	}
 	if err := market.ValidateSymbol(t.Symbol); err != nil {
 		return invalid("symbol", "%v", err)
@@ -149,8 +207,13 @@ func validateRequester(s string) error {
 	return nil
 }
 
-// Encode validates t and returns its JSON envelope.
+// Encode validates t and returns its JSON envelope. It writes the lowest
+// schema version that holds t's fields (see Version), whatever t.Version
+// says.
 func Encode(t Task) ([]byte, error) {
+	if versionSupported(t.Version) {
+		t.Version = t.wantVersion()
+	}
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
@@ -181,6 +244,9 @@ func Decode(data []byte) (Task, error) {
 	t.From, t.To, t.RequestedAt = t.From.UTC(), t.To.UTC(), t.RequestedAt.UTC()
 	if err := t.Validate(); err != nil {
 		return Task{}, err
+	}
+	if t.Version < t.wantVersion() {
+		return Task{}, invalid("v", "priority and incremental need schema version %d", VersionPriority)
 	}
 	return t, nil
 }

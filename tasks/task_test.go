@@ -44,7 +44,11 @@ func TestDecodeRejects(t *testing.T) {
 		{"trailing data", validJSON + `{}`, "envelope"},
 		{"too large", validJSON + strings.Repeat(" ", MaxEnvelopeBytes), "envelope"},
 		{"version 0", replace(`"v":1`, `"v":0`), "v"},
-		{"version 2", replace(`"v":1`, `"v":2`), "v"},
+		{"version 3", replace(`"v":1`, `"v":3`), "v"},
+		{"priority in version 1", replace(`"v":1,`, `"v":1,"priority":"high",`), "v"},
+		{"incremental in version 1", replace(`"v":1,`, `"v":1,"incremental":true,`), "v"},
+		{"unknown priority", replace(`"v":1,`, `"v":2,"priority":"urgent",`), "priority"},
+		{"incremental features", replace(`"v":1,"kind":"collect"`, `"v":2,"kind":"features","incremental":true`), "incremental"},
 		{"version missing", replace(`"v":1,`, ``), "v"},
 		{"unknown kind", replace(`"collect"`, `"delete"`), "kind"},
 		{"lower-case symbol", replace(`"AAPL"`, `"aapl"`), "symbol"},
@@ -133,5 +137,39 @@ func TestEncodeRejectsInvalid(t *testing.T) {
 	task.Symbol = "bad symbol"
 	if _, err := Encode(task); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Encode(invalid) = %v, want ErrInvalid", err)
+	}
+}
+
+func TestVersion2Fields(t *testing.T) {
+	plain := valid()
+	b, err := Encode(plain)
+	if err != nil || !strings.HasPrefix(string(b), `{"v":1,`) {
+		t.Fatalf("a task without version-2 fields encodes as %s (%v), want version 1", b, err)
+	}
+	high := valid()
+	high.Priority, high.Incremental = PriorityHigh, true
+	b, err = Encode(high)
+	if err != nil || !strings.HasPrefix(string(b), `{"v":2,`) || !strings.Contains(string(b), `"priority":"high","incremental":true`) {
+		t.Fatalf("Encode(high, incremental) = %s, %v", b, err)
+	}
+	got, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	high.Version = VersionPriority
+	if got != high {
+		t.Fatalf("round trip = %+v, want %+v", got, high)
+	}
+	if plain.MsgID() == high.MsgID() || !strings.HasPrefix(high.MsgID(), "high:") {
+		t.Fatalf("message ids %q and %q: a high-priority task must not be a duplicate of the normal one", plain.MsgID(), high.MsgID())
+	}
+	inc := valid()
+	inc.Incremental = true
+	if inc.MsgID() != plain.MsgID() {
+		t.Fatalf("incremental changed the message id: %q vs %q", inc.MsgID(), plain.MsgID())
+	}
+	f := NewFeatures("AAPL", "1d", plain.From, plain.To, "worker", plain.RequestedAt)
+	if f.Validate() != nil || !strings.HasPrefix(f.MsgID(), "features:AAPL:1d:") {
+		t.Fatalf("features task %+v: %v, id %q", f, f.Validate(), f.MsgID())
 	}
 }

@@ -6,6 +6,7 @@
 //	producer enqueue --universe FILE [...]
 //	producer backfill [--interval 1d] (--range 10y | --from DATE [--to DATE]) [--window-bars N] SYMBOL...
 //	producer backfill --universe FILE [...]
+//	producer schedule --universe FILE [--interval 1d] [--market-hours] [--eod 16:30] [--lookback N] [--once]
 //	producer --help
 package main
 
@@ -22,6 +23,7 @@ const usage = `usage: producer enqueue [flags] SYMBOL...
        producer enqueue --universe FILE [flags]
        producer backfill (--range 10y | --from DATE [--to DATE]) [flags] SYMBOL...
        producer backfill (--range 10y | --from DATE [--to DATE]) [flags] --universe FILE
+       producer schedule --universe FILE [--market-hours] [--once] [flags]
 
 enqueue publishes one collect task per symbol on the task stream and prints how
 many were accepted and how many were duplicates of tasks already queued (same
@@ -35,6 +37,15 @@ same windows: within FLEET_DEDUP_WINDOW they are duplicates, not new tasks. It
 validates every task, and refuses more than --max-tasks, before publishing any.
 Ctrl-C stops after the chunk in flight (exit status 130); run the same command
 again to publish the rest.
+
+schedule runs until SIGINT or SIGTERM and enqueues each universe entry once
+per bar of its interval, when the bar closes, for the window of the last
+--lookback bars. With --market-hours, intraday bars are enqueued only during
+NYSE regular sessions and daily and longer bars at --eod New York time of
+each trading date. Windows depend only on the bar, so two schedulers, or a
+restart, enqueue each once within FLEET_DEDUP_WINDOW; a start publishes the
+ticks of that window again, as duplicates. --once publishes the ticks due
+now and exits.
 
 Flags of enqueue:
 `
@@ -50,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return enqueue(ctx, args[1:], stdout, stderr)
 	case "backfill":
 		return backfill(ctx, args[1:], stdout, stderr)
+	case "schedule":
+		return newScheduler().run(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "producer: unknown command %q (see producer --help)\n", args[0])
 	return 2
@@ -64,6 +77,10 @@ func printUsage(w io.Writer) {
 	bfs, _ := backfillFlags()
 	bfs.SetOutput(w)
 	bfs.PrintDefaults()
+	fmt.Fprintln(w, "\nFlags of schedule:")
+	sfs, _ := scheduleFlags()
+	sfs.SetOutput(w)
+	sfs.PrintDefaults()
 	fmt.Fprintln(w, "\nConfiguration (environment):")
 	_ = printEnv(w)
 }

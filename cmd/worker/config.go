@@ -2,13 +2,16 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"time"
 
 	"marketfleet/cmd/internal/cli"
 	"marketfleet/queue"
+	"marketfleet/ratelimit"
 )
 
 // config is everything the worker reads from the environment.
@@ -26,6 +29,8 @@ type config struct {
 	MaxAckPending    int           `envconfig:"FLEET_MAX_ACK_PENDING" default:"1000" desc:"unacknowledged tasks allowed across the whole fleet"`
 	Source           string        `envconfig:"FLEET_SOURCE" default:"synthetic" desc:"market data source: synthetic (offline) or yahoo"`
 	YahooURL         string        `envconfig:"FLEET_YAHOO_URL" default:"https://query1.finance.yahoo.com" desc:"base URL of the Yahoo chart API"`
+	SourceRate       string        `envconfig:"FLEET_SOURCE_RATE" default:"auto" desc:"requests per second the whole fleet may send to the source, shared through NATS KV; auto: 5 for yahoo, unlimited for synthetic; 0: unlimited"`
+	SourceBurst      int           `envconfig:"FLEET_SOURCE_BURST" default:"0" desc:"requests that may go back to back after a pause (0: the rate, rounded up)"`
 	HTTPTimeout      time.Duration `envconfig:"FLEET_HTTP_TIMEOUT" default:"15s" desc:"timeout of one source HTTP request"`
 	SyntheticLatency time.Duration `envconfig:"FLEET_SYNTHETIC_LATENCY" default:"0s" desc:"simulated fetch latency of the synthetic source"`
 	RetryBase        time.Duration `envconfig:"FLEET_RETRY_BASE" default:"2s" desc:"delay before the first retry of a failed task; doubles per delivery, with jitter"`
@@ -33,6 +38,7 @@ type config struct {
 	StatementTimeout time.Duration `envconfig:"FLEET_STATEMENT_TIMEOUT" default:"30s" desc:"server-side limit on one SQL statement (SQLSTATE 57014, retried)"`
 	WriteTimeout     time.Duration `envconfig:"FLEET_WRITE_TIMEOUT" default:"45s" desc:"client-side limit on one batch write; on expiry the session is replaced and the batch replayed"`
 	ShutdownGrace    time.Duration `envconfig:"FLEET_SHUTDOWN_GRACE" default:"25s" desc:"on SIGTERM, time allowed to finish the current batch"`
+	Features         bool          `envconfig:"FLEET_FEATURES" default:"true" desc:"after a collection stored new bars, enqueue a features task for that symbol and interval"`
 	AutoMigrate      bool          `envconfig:"FLEET_AUTO_MIGRATE" default:"true" desc:"apply missing schema migrations at start (under a lock)"`
 	MetricsAddr      string        `envconfig:"FLEET_METRICS_ADDR" desc:"address for /healthz and /readyz, e.g. :9464 (default: off)"`
 }
@@ -88,6 +94,12 @@ func (c *config) Validate() error {
 	case c.ShutdownGrace <= c.FetchWait:
 		return fmt.Errorf("FLEET_SHUTDOWN_GRACE=%s: want more than FLEET_FETCH_WAIT (%s)", c.ShutdownGrace, c.FetchWait)
 	}
+	if _, err := c.sourceRate(); err != nil {
+		return err
+	}
+	if c.SourceBurst < 0 {
+		return fmt.Errorf("FLEET_SOURCE_BURST=%d: want >= 0", c.SourceBurst)
+	}
 	switch c.Source {
 	case "synthetic":
 	case "yahoo":
@@ -101,9 +113,34 @@ func (c *config) Validate() error {
 	return nil
 }
 
-func (c *config) consumerConfig() queue.ConsumerConfig {
-	return queue.ConsumerConfig{Name: c.Consumer, AckWait: c.AckWait, MaxDeliver: c.MaxDeliver, MaxAckPending: c.MaxAckPending}
+// consumerConfig is the normal consumer's settings, or the high-priority
+// consumer's (named FLEET_CONSUMER + "-priority").
+func (c *config) consumerConfig(priority bool) queue.ConsumerConfig {
+	name := c.Consumer
+	if priority {
+		name += "-priority"
+	}
+	return queue.ConsumerConfig{Name: name, AckWait: c.AckWait, MaxDeliver: c.MaxDeliver, MaxAckPending: c.MaxAckPending, Priority: priority}
 }
 
 // appName is the worker's application_name in pg_stat_activity.
 func (c *config) appName() string { return "marketfleet-worker/" + c.WorkerID }
+
+// defaultYahooRate is FLEET_SOURCE_RATE=auto for the yahoo source: well
+// under what Yahoo tolerates from one client.
+const defaultYahooRate = 5
+
+// sourceRate is FLEET_SOURCE_RATE in requests per second, 0 for unlimited.
+func (c *config) sourceRate() (float64, error) {
+	if c.SourceRate == "auto" {
+		if c.Source == "yahoo" {
+			return defaultYahooRate, nil
+		}
+		return 0, nil
+	}
+	r, err := strconv.ParseFloat(c.SourceRate, 64)
+	if err != nil || r < 0 || r > ratelimit.MaxRate || math.IsNaN(r) {
+		return 0, fmt.Errorf("FLEET_SOURCE_RATE=%q: want auto, 0 (unlimited) or requests per second up to %g", c.SourceRate, ratelimit.MaxRate)
+	}
+	return r, nil
+}

@@ -107,7 +107,12 @@ func (m *member) hold(ctx context.Context, lease *slots.Lease) error {
 		_ = db.Close(cctx)
 		m.log.Info().Msg("postgres session closed")
 	}()
+	var followUps runner.Enqueuer
+	if m.cfg.Features {
+		followUps = m.q.tasks
+	}
 	r, err := runner.New(m.q.fetcher, db, m.src, m.q.dead, runner.Config{
+		FollowUps:        followUps,
 		WorkerID:         m.cfg.WorkerID,
 		MaxDeliver:       m.cfg.MaxDeliver,
 		FetchConcurrency: m.cfg.FetchConcurrency,

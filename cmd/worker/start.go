@@ -7,11 +7,13 @@ import (
 	"net/http"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"marketfleet/cmd/internal/cli"
 	"marketfleet/dlq"
 	"marketfleet/queue"
+	"marketfleet/ratelimit"
 	"marketfleet/slots"
 	"marketfleet/source"
 	"marketfleet/source/synthetic"
@@ -54,9 +56,9 @@ func start(ctx context.Context, cfg *config, mode string, testPause *pause, stde
 	}
 	defer q.nc.Close()
 	health.bound.Store(true)
-	src, err := newSource(cfg)
+	src, err := newSource(ctx, cfg, q.js, log)
 	if err != nil {
-		return err
+		return stoppedIsNil(ctx, err)
 	}
 	m := &member{cfg: cfg, log: log, health: health, q: q, src: src, pause: testPause}
 	return cli.RunAll(ctx, m.run, q.reaper.Run)
@@ -100,10 +102,12 @@ func openStore(ctx context.Context, cfg *config, log zerolog.Logger, h *health, 
 // queueSide is the worker's JetStream side.
 type queueSide struct {
 	nc      *nats.Conn
+	js      jetstream.JetStream
 	fetcher *queue.Fetcher
 	dead    *dlq.Writer
 	reaper  *dlq.Reaper
 	slots   *slots.Table
+	tasks   *queue.Publisher // follow-up tasks
 }
 
 // openQueue connects to NATS, ensures the task stream, the consumer, the
@@ -115,22 +119,27 @@ func openQueue(ctx context.Context, cfg *config, log zerolog.Logger) (*queueSide
 	if err != nil {
 		return nil, err
 	}
-	q := &queueSide{nc: nc, dead: dlq.NewWriter(js, cfg.DLQStream)}
+	q := &queueSide{nc: nc, js: js, dead: dlq.NewWriter(js, cfg.DLQStream), tasks: queue.NewPublisher(js, cfg.Stream)}
 	err = cli.Retry(ctx, log, "set up JetStream", func(ctx context.Context) error {
 		if _, err := queue.EnsureStream(ctx, js, cfg.StreamConfig()); err != nil {
 			return err
 		}
-		cons, err := queue.EnsureConsumer(ctx, js, cfg.Stream, cfg.consumerConfig())
+		cons, err := queue.EnsureConsumer(ctx, js, cfg.Stream, cfg.consumerConfig(false))
 		if err != nil {
 			return err
 		}
-		if q.fetcher, err = queue.NewFetcher(cons, queue.FetcherConfig{Size: cfg.BatchSize, MaxWait: cfg.FetchWait}); err != nil {
+		urgent, err := queue.EnsureConsumer(ctx, js, cfg.Stream, cfg.consumerConfig(true))
+		if err != nil {
+			return err
+		}
+		q.fetcher, err = queue.NewFetcher(cons, queue.FetcherConfig{Size: cfg.BatchSize, MaxWait: cfg.FetchWait, Priority: urgent})
+		if err != nil {
 			return err
 		}
 		if _, err := dlq.EnsureStream(ctx, js, cfg.DLQConfig()); err != nil {
 			return err
 		}
-		if q.reaper, err = dlq.NewReaper(ctx, js, q.dead, cfg.Stream, cfg.Consumer, cfg.StreamReplicas, cfg.WorkerID, log); err != nil {
+		if q.reaper, err = dlq.NewReaper(ctx, js, q.dead, cfg.Stream, cfg.StreamReplicas, cfg.WorkerID, log); err != nil {
 			return err
 		}
 		q.slots, err = slots.Open(ctx, js, cfg.SlotsConfig(cfg.Budget), log)
@@ -151,9 +160,26 @@ func stoppedIsNil(ctx context.Context, err error) error {
 	return err
 }
 
-func newSource(cfg *config) (source.Source, error) {
-	if cfg.Source == "yahoo" {
-		return yahoo.New(cfg.YahooURL, yahoo.WithHTTPClient(&http.Client{Timeout: cfg.HTTPTimeout}))
+// newSource returns the configured source, throttled by the fleet-wide
+// rate limit when FLEET_SOURCE_RATE sets one: every HTTP attempt of the
+// yahoo client (its retries included), every fetch of the synthetic one.
+func newSource(ctx context.Context, cfg *config, js jetstream.JetStream, log zerolog.Logger) (source.Source, error) {
+	rate, _ := cfg.sourceRate() // validated
+	var limit source.Waiter
+	if rate > 0 {
+		l, err := ratelimit.Open(ctx, js, ratelimit.Config{Key: "source." + cfg.Source, Rate: rate, Burst: cfg.SourceBurst,
+			Replicas: cfg.StreamReplicas, Name: cfg.WorkerID}, log)
+		if err != nil {
+			return nil, fmt.Errorf("FLEET_SOURCE_RATE: %w", err)
+		}
+		limit = l
 	}
-	return synthetic.New(synthetic.WithLatency(cfg.SyntheticLatency)), nil
+	if cfg.Source == "yahoo" {
+		return yahoo.New(cfg.YahooURL, yahoo.WithHTTPClient(&http.Client{Timeout: cfg.HTTPTimeout}), yahoo.WithLimiter(limit))
+	}
+	var src source.Source = synthetic.New(synthetic.WithLatency(cfg.SyntheticLatency))
+	if limit != nil {
+		src = source.Throttled(src, limit)
+	}
+	return src, nil
 }

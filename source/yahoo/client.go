@@ -43,6 +43,7 @@ type Client struct {
 	userAgent     string
 	maxBody       int64            // tests lower it
 	now           func() time.Time // for HTTP-date Retry-After; tests replace it
+	limit         source.Waiter    // nil: unthrottled
 }
 
 // Option configures a Client.
@@ -56,6 +57,13 @@ func WithHTTPClient(hc *http.Client) Option {
 			c.http = hc
 		}
 	}
+}
+
+// WithLimiter makes every HTTP attempt, retries included, wait for w
+// first (a fleet-wide rate limit). The wait does not count against the HTTP
+// timeout. A Wait error fails the call without a request. Defaults to none.
+func WithLimiter(w source.Waiter) Option {
+	return func(c *Client) { c.limit = w }
 }
 
 // WithRetry sets the total number of attempts per Bars call for retryable

@@ -31,6 +31,11 @@ type response struct {
 // caller's job.
 func (c *Client) fetch(ctx context.Context, u string) (*response, error) {
 	for attempt := 1; ; attempt++ {
+		if c.limit != nil {
+			if err := c.limit.Wait(ctx); err != nil {
+				return nil, fmt.Errorf("rate limit: %w", err)
+			}
+		}
 		resp, wait, hasWait, err := c.attempt(ctx, u)
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, fmt.Errorf("fetch: %w", ctxErr)

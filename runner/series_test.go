@@ -1,0 +1,200 @@
+package runner_test
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+
+	"marketfleet/dlq"
+	"marketfleet/market"
+	"marketfleet/queue"
+	"marketfleet/runner"
+	"marketfleet/tasks"
+)
+
+func (b *bundle) publishTasks(t *testing.T, ts ...tasks.Task) {
+	t.Helper()
+	if _, err := queue.NewPublisher(b.js, "").Publish(context.Background(), ts); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (b *bundle) lastSeq(t *testing.T) uint64 {
+	t.Helper()
+	s, err := b.js.Stream(context.Background(), queue.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.LastSeq
+}
+
+// A collect task that stores new bars enqueues a features task; the worker
+// runs it through the same session; the stored features match references
+// computed independently by SQL window functions over the stored bars. A
+// collect task that changes nothing enqueues nothing.
+func TestCollectEnqueuesFeaturesThatMatchASQLReference(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	stop := b.start(t, runner.Config{FollowUps: queue.NewPublisher(b.js, "")})
+	task := tasks.NewCollect("FEAT", market.Interval1d, day0, day0.AddDate(0, 0, 90), "runner-test", time.Now())
+	b.publishTasks(t, task)
+	b.waitEmpty(t, 20*time.Second)
+	if seq := b.lastSeq(t); seq != 2 {
+		t.Fatalf("stream sequence %d after one collect task, want 2 (the collect and its features task)", seq)
+	}
+	var rows, bars int
+	if err := b.admin.QueryRow(ctx, `SELECT (SELECT count(*) FROM features WHERE symbol = 'FEAT'),
+		(SELECT count(*) FROM bars WHERE symbol = 'FEAT')`).Scan(&rows, &bars); err != nil {
+		t.Fatal(err)
+	}
+	if rows == 0 || rows != bars {
+		t.Fatalf("%d feature rows for %d bars", rows, bars)
+	}
+	// Independent references: SQL window functions over the stored bars.
+	refs, err := b.admin.Query(ctx, `
+		WITH p AS (
+		    SELECT ts, coalesce(adj_close, close) AS px, volume,
+		           row_number() OVER w AS n,
+		           ln(coalesce(adj_close, close) / lag(coalesce(adj_close, close)) OVER w) AS lr
+		    FROM bars WHERE symbol = 'FEAT' WINDOW w AS (ORDER BY ts))
+		SELECT p.ts, p.n,
+		       avg(p.px) OVER (ORDER BY p.ts ROWS 4 PRECEDING) AS sma5,
+		       avg(p.px) OVER (ORDER BY p.ts ROWS 19 PRECEDING) AS sma20,
+		       stddev_samp(p.lr) OVER (ORDER BY p.ts ROWS 19 PRECEDING) AS vol20,
+		       f.sma5, f.sma20, f.vol20, f.log_return, p.lr
+		FROM p JOIN features f ON f.symbol = 'FEAT' AND f.ts = p.ts ORDER BY p.ts`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer refs.Close()
+	checked := 0
+	for refs.Next() {
+		var ts time.Time
+		var n int
+		var sma5, sma20 float64
+		var vol20, fSMA5, fSMA20, fVol20, fLR, lr *float64
+		if err := refs.Scan(&ts, &n, &sma5, &sma20, &vol20, &fSMA5, &fSMA20, &fVol20, &fLR, &lr); err != nil {
+			t.Fatal(err)
+		}
+		closeTo(t, ts, "sma5", n >= 5, sma5, fSMA5)
+		closeTo(t, ts, "sma20", n >= 20, sma20, fSMA20)
+		if n >= 21 {
+			closeTo(t, ts, "vol20", true, *vol20, fVol20)
+		}
+		if lr != nil {
+			closeTo(t, ts, "log_return", true, *lr, fLR)
+		}
+		checked++
+	}
+	if checked != rows {
+		t.Fatalf("checked %d rows of %d", checked, rows)
+	}
+
+	// The same window again (no message id: not a JetStream duplicate)
+	// changes no bar, so no features task follows.
+	before := b.lastSeq(t)
+	data, err := tasks.Encode(task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.js.Publish(ctx, queue.Subject(tasks.KindCollect), data); err != nil {
+		t.Fatal(err)
+	}
+	b.waitEmpty(t, 20*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if seq := b.lastSeq(t); seq != before+1 {
+		t.Fatalf("stream sequence %d after a collect that changed nothing, want %d (no follow-up)", seq, before+1)
+	}
+}
+
+func closeTo(t *testing.T, ts time.Time, name string, defined bool, want float64, got *float64) {
+	t.Helper()
+	switch {
+	case !defined && got != nil:
+		t.Errorf("%s %s = %v, want NULL (not enough history)", ts.Format(time.DateOnly), name, *got)
+	case defined && got == nil:
+		t.Errorf("%s %s is NULL, want %v", ts.Format(time.DateOnly), name, want)
+	case defined && math.Abs(*got-want) > 1e-9*math.Max(1, math.Abs(want)):
+		t.Errorf("%s %s = %v, want %v", ts.Format(time.DateOnly), name, *got, want)
+	}
+}
+
+// An incremental task fetches from the last stored bar (one bar of
+// overlap), not its whole window; a plain task fetches its whole window.
+func TestIncrementalTaskStartsAtTheLastStoredBar(t *testing.T) {
+	b := setup(t)
+	stop := b.start(t, runner.Config{})
+	b.publishTasks(t, tasks.NewCollect("INC", market.Interval1d, day0, day0.AddDate(0, 0, 20), "runner-test", time.Now()))
+	b.waitEmpty(t, 20*time.Second)
+	inc := tasks.NewCollect("INC", market.Interval1d, day0, day0.AddDate(0, 0, 30), "runner-test", time.Now())
+	inc.Incremental = true
+	b.publishTasks(t, inc)
+	b.waitEmpty(t, 20*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	reqs := b.src.requests("INC")
+	if len(reqs) != 2 {
+		t.Fatalf("%d fetches, want 2", len(reqs))
+	}
+	var last time.Time
+	if err := b.admin.QueryRow(context.Background(), `SELECT max(ts) FROM bars WHERE symbol = 'INC' AND ts < $1`, day0.AddDate(0, 0, 20)).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	if want := last.AddDate(0, 0, -1); !reqs[1].From.Equal(want) || !reqs[1].To.Equal(day0.AddDate(0, 0, 30)) {
+		t.Fatalf("incremental fetch %s..%s, want %s (one bar before the last stored %s)..%s",
+			reqs[1].From, reqs[1].To, want, last, day0.AddDate(0, 0, 30))
+	}
+	if !reqs[0].From.Equal(day0) {
+		t.Fatalf("plain fetch from %s, want the whole window from %s", reqs[0].From, day0)
+	}
+	if n := b.barsOf(t, "INC"); n != 30 {
+		t.Fatalf("%d bars, want 30", n)
+	}
+}
+
+// A task whose series another session holds waits (short Naks, no dead
+// letter, no fetch) and runs once the series is free.
+func TestBusySeriesWaitsForItsLock(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	if _, err := b.admin.Exec(ctx, `SELECT pg_advisory_lock($1, hashtext('BUSY/1d'))`, int32(0x636f6c6c)); err != nil {
+		t.Fatal(err)
+	}
+	stop := b.start(t, runner.Config{})
+	b.publish(t, "BUSY", "FREE")
+	time.Sleep(2500 * time.Millisecond)
+	if n := len(b.src.callTimes("BUSY")); n != 0 {
+		t.Fatalf("BUSY fetched %d times while its series was locked by another session", n)
+	}
+	if n := b.barsOf(t, "FREE"); n != 30 {
+		t.Fatalf("FREE has %d bars: a busy task held up its batch", n)
+	}
+	info, err := b.cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumRedelivered == 0 && info.NumAckPending == 0 && info.NumPending == 0 {
+		t.Fatal("the busy task is neither pending nor being retried")
+	}
+	if _, err := b.admin.Exec(ctx, `SELECT pg_advisory_unlock($1, hashtext('BUSY/1d'))`, int32(0x636f6c6c)); err != nil {
+		t.Fatal(err)
+	}
+	b.waitEmpty(t, 20*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.barsOf(t, "BUSY"); n != 30 {
+		t.Fatalf("BUSY has %d bars after its series was freed, want 30", n)
+	}
+	if letters, err := b.dead.List(ctx, dlq.Filter{}, 0); err != nil || len(letters) != 0 {
+		t.Fatalf("dead letters %v (%v): a busy task must be retried, not dead-lettered", letters, err)
+	}
+}

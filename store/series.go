@@ -1,0 +1,101 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"marketfleet/market"
+)
+
+// seriesLockSpace is the first key of the session-level advisory locks that
+// make a series' tasks exclusive across the fleet ("coll" in ASCII); the
+// second key is a hash of the series. Two-key locks never collide with the
+// one-key migration lock, and this space differs from the features lock's.
+const seriesLockSpace int32 = 0x636f6c6c
+
+// LockSeries tries, in one round trip, to take the fleet-wide lock of each
+// series (a session-level advisory lock, so it needs no open transaction and
+// dies with the session: a crashed worker never leaves one behind). It
+// reports which it took; a false means another session holds it: another
+// worker is running a task of that series. Different series may share a lock
+// by hash collision, which only delays one of them. Release them all with
+// UnlockSeries.
+func (s *Store) LockSeries(ctx context.Context, series []market.Series) ([]bool, error) {
+	if len(series) == 0 {
+		return nil, nil
+	}
+	conn, err := s.session()
+	if err != nil {
+		return nil, fmt.Errorf("lock series: %w", err)
+	}
+	symbols, intervals := seriesColumns(series)
+	rows, err := conn.Query(ctx, `SELECT pg_try_advisory_lock($1, hashtext(s || '/' || i))
+		FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(s, i, n) ORDER BY n`,
+		seriesLockSpace, symbols, intervals)
+	var took []bool
+	if err == nil {
+		took, err = pgx.CollectRows(rows, pgx.RowTo[bool])
+	}
+	s.checkLost(err)
+	if err != nil {
+		return nil, fmt.Errorf("lock series: %w", err)
+	}
+	return took, nil
+}
+
+// UnlockSeries releases every series lock the session holds. Without a
+// session there is nothing to release (the locks died with it).
+func (s *Store) UnlockSeries(ctx context.Context) error {
+	conn, err := s.session()
+	if err != nil {
+		return nil
+	}
+	_, err = conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
+	s.checkLost(err)
+	if err != nil {
+		return fmt.Errorf("unlock series: %w", err)
+	}
+	return nil
+}
+
+// LastBars returns, in one round trip, the start of the latest stored bar of
+// each series that has any (UTC); series without bars are absent.
+func (s *Store) LastBars(ctx context.Context, series []market.Series) (map[market.Series]time.Time, error) {
+	out := make(map[market.Series]time.Time, len(series))
+	if len(series) == 0 {
+		return out, nil
+	}
+	conn, err := s.session()
+	if err != nil {
+		return nil, fmt.Errorf("last bars: %w", err)
+	}
+	symbols, intervals := seriesColumns(series)
+	rows, err := conn.Query(ctx, `SELECT u.s, u.i, last.ts
+		FROM unnest($1::text[], $2::text[]) AS u(s, i),
+		LATERAL (SELECT max(ts) AS ts FROM bars WHERE symbol = u.s AND "interval" = u.i) last
+		WHERE last.ts IS NOT NULL`, symbols, intervals)
+	if err == nil {
+		var sym, iv string
+		var ts time.Time
+		_, err = pgx.ForEachRow(rows, []any{&sym, &iv, &ts}, func() error {
+			out[market.Series{Symbol: sym, Interval: market.Interval(iv)}] = ts.UTC()
+			return nil
+		})
+	}
+	s.checkLost(err)
+	if err != nil {
+		return nil, fmt.Errorf("last bars: %w", err)
+	}
+	return out, nil
+}
+
+func seriesColumns(series []market.Series) (symbols, intervals []string) {
+	symbols, intervals = make([]string, len(series)), make([]string, len(series))
+	for i, s := range series {
+		symbols[i], intervals[i] = s.Symbol, string(s.Interval)
+	}
+	return symbols, intervals
+}
