@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin
 SHELL   := /usr/bin/env bash
 
-.PHONY: all build nats-server demo test fuzz lint vet fmt services clean
+.PHONY: all build nats-server nats-cli demo test fuzz lint vet fmt services clean
 
 all: build
 
@@ -17,6 +17,14 @@ build:
 nats-server: $(BIN)/nats-server
 $(BIN)/nats-server: go.mod go.sum
 	$(GO) build -o $(BIN)/nats-server github.com/nats-io/nats-server/v2
+
+# The stock nats CLI (natscli), to send on-demand requests:
+#   bin/nats req marketfleet.request.collect '{"symbols":["AAPL"],"range":"5d"}'
+# The e2e tests build the same version.
+NATSCLI_VERSION := v0.5.0
+nats-cli: $(BIN)/nats
+$(BIN)/nats:
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/nats-io/natscli/nats@$(NATSCLI_VERSION)
 
 # Runs the demo: 50 symbols, 3 workers, synthetic data, against
 # $DATABASE_URL if set, else a local PostgreSQL started if needed.

@@ -129,6 +129,9 @@ func (a *Admin) Get(ctx context.Context, seq uint64) (Record, error) {
 // then deletes the dead letter. It reports whether the task stream took it
 // as new (false: a duplicate of an earlier replay).
 func (a *Admin) Replay(ctx context.Context, r Record) (bool, error) {
+	if r.Stream == RequestStream {
+		return false, fmt.Errorf("replay dead letter %d: %w", r.Seq, ErrNotReplayable)
+	}
 	m := nats.NewMsg(r.Subject)
 	m.Data = r.Payload
 	for k, vs := range r.Headers {

@@ -24,8 +24,13 @@ import (
 
 // binDir holds the worker, producer and fleetctl built for this run, and
 // natsBin the nats-server built from the pinned module (for tests that
-// SIGKILL a real server process).
+// SIGKILL a real server process). The stock nats CLI is built there too
+// (natsCLI), for the on-demand requests users send with it.
 var binDir, natsBin string
+
+// natsCLIVersion is the natscli release the tests use; the Makefile's
+// nats-cli target builds the same one.
+const natsCLIVersion = "v0.5.0"
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "marketfleet-e2e-")
@@ -44,6 +49,13 @@ func TestMain(m *testing.M) {
 	}
 	if natsBin, err = testenv.BuildNATSServer(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	cli := exec.Command("go", "install", "github.com/nats-io/natscli/nats@"+natsCLIVersion)
+	cli.Env = append(os.Environ(), "GOBIN="+dir)
+	cli.Stdout, cli.Stderr = os.Stderr, os.Stderr
+	if err := cli.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: building the nats CLI failed:", err)
 		os.Exit(1)
 	}
 	code := m.Run()

@@ -43,6 +43,19 @@ type Result struct {
 	Duplicates int
 }
 
+// Outcome is what the task stream did with one task of PublishEach.
+type Outcome struct {
+	// MsgID is the task's de-duplication id (tasks.Task.MsgID).
+	MsgID string
+	// Duplicate is true when the stream already held a message with MsgID
+	// within its de-duplication window and did not store the task again;
+	// false when it stored the task as a new message.
+	Duplicate bool
+	// Seq is the stream sequence the server reported: the new message's,
+	// or for a duplicate the original's.
+	Seq uint64
+}
+
 // Publish validates and enqueues ts, each with its Nats-Msg-Id, and waits for
 // every confirmation. Publishes are pipelined (up to DefaultPublishWindow
 // awaiting acks); a publish that fails is retried with the same message id,
@@ -50,21 +63,37 @@ type Result struct {
 // before anything is sent (the error wraps tasks.ErrInvalid). On a publish
 // failure it returns what was confirmed so far and the error.
 func (p *Publisher) Publish(ctx context.Context, ts []tasks.Task) (Result, error) {
-	msgs := make([]*nats.Msg, len(ts))
-	for i, t := range ts {
-		data, err := tasks.Encode(t)
-		if err != nil {
-			return Result{}, fmt.Errorf("publish %s: %w", t.Symbol, err)
-		}
-		msgs[i] = &nats.Msg{Subject: SubjectOf(t), Data: data, Header: nats.Header{}}
-		msgs[i].Header.Set(jetstream.MsgIDHeader, t.MsgID())
+	_, res, err := p.PublishEach(ctx, ts)
+	return res, err
+}
+
+// PublishEach is Publish reporting what happened to each task: outcomes[i]
+// belongs to ts[i]. It validates, pipelines and retries exactly as Publish
+// does and returns the same errors. On a publish failure the outcomes are
+// those confirmed before it, a prefix of ts (Result counts the same), and
+// the tasks after it may or may not have been stored: publishing ts again is
+// safe, since the stream de-duplicates by message id.
+func (p *Publisher) PublishEach(ctx context.Context, ts []tasks.Task) ([]Outcome, Result, error) {
+	msgs, err := encodeAll(ts)
+	if err != nil {
+		return nil, Result{}, err
 	}
 	var res Result
+	out := make([]Outcome, 0, len(msgs))
+	settle := func(in inflight) error {
+		ack, err := p.settle(ctx, in)
+		if err != nil {
+			return err
+		}
+		out = append(out, Outcome{MsgID: in.msg.Header.Get(jetstream.MsgIDHeader), Duplicate: ack.Duplicate, Seq: ack.Sequence})
+		res.count(ack.Duplicate)
+		return nil
+	}
 	pending := make([]inflight, 0, p.window)
 	for _, m := range msgs {
 		if len(pending) == p.window {
-			if err := p.settle(ctx, pending[0], &res); err != nil {
-				return res, err
+			if err := settle(pending[0]); err != nil {
+				return out, res, err
 			}
 			pending = pending[1:]
 		}
@@ -72,11 +101,34 @@ func (p *Publisher) Publish(ctx context.Context, ts []tasks.Task) (Result, error
 		pending = append(pending, inflight{msg: m, fut: f, err: err})
 	}
 	for _, in := range pending {
-		if err := p.settle(ctx, in, &res); err != nil {
-			return res, err
+		if err := settle(in); err != nil {
+			return out, res, err
 		}
 	}
-	return res, nil
+	return out, res, nil
+}
+
+// encodeAll validates and encodes ts into messages carrying their subject
+// and message id; the first invalid task fails it.
+func encodeAll(ts []tasks.Task) ([]*nats.Msg, error) {
+	msgs := make([]*nats.Msg, len(ts))
+	for i, t := range ts {
+		data, err := tasks.Encode(t)
+		if err != nil {
+			return nil, fmt.Errorf("publish %s: %w", t.Symbol, err)
+		}
+		msgs[i] = &nats.Msg{Subject: SubjectOf(t), Data: data, Header: nats.Header{}}
+		msgs[i].Header.Set(jetstream.MsgIDHeader, t.MsgID())
+	}
+	return msgs, nil
+}
+
+func (r *Result) count(duplicate bool) {
+	if duplicate {
+		r.Duplicates++
+	} else {
+		r.Accepted++
+	}
 }
 
 type inflight struct {
@@ -87,7 +139,7 @@ type inflight struct {
 
 // settle waits for one async publish and falls back to a synchronous publish
 // with retries (same message id) when it failed.
-func (p *Publisher) settle(ctx context.Context, in inflight, res *Result) error {
+func (p *Publisher) settle(ctx context.Context, in inflight) (*jetstream.PubAck, error) {
 	var ack *jetstream.PubAck
 	err := in.err
 	if err == nil {
@@ -95,21 +147,13 @@ func (p *Publisher) settle(ctx context.Context, in inflight, res *Result) error 
 		case ack = <-in.fut.Ok():
 		case err = <-in.fut.Err():
 		case <-ctx.Done():
-			return fmt.Errorf("publish %s: %w", in.msg.Header.Get(jetstream.MsgIDHeader), ctx.Err())
+			return nil, fmt.Errorf("publish %s: %w", in.msg.Header.Get(jetstream.MsgIDHeader), ctx.Err())
 		}
 	}
 	if err != nil {
-		ack, err = p.publishSync(ctx, in.msg)
-		if err != nil {
-			return err
-		}
+		return p.publishSync(ctx, in.msg)
 	}
-	if ack.Duplicate {
-		res.Duplicates++
-	} else {
-		res.Accepted++
-	}
-	return nil
+	return ack, nil
 }
 
 func (p *Publisher) publishSync(ctx context.Context, m *nats.Msg) (*jetstream.PubAck, error) {

@@ -158,23 +158,6 @@ func followUpWindow(it *item, changed map[market.Series]store.SeriesChange) (fir
 	if it.delivered <= 1 || len(it.bars) == 0 {
 		return first, last, false
 	}
-	first, last = it.bars[0].TS, it.bars[0].TS
-	for _, b := range it.bars {
-		first, last = minTime(first, b.TS), maxTime(last, b.TS)
-	}
-	return first, last, true
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
+	// Sources return bars oldest first.
+	return it.bars[0].TS, it.bars[len(it.bars)-1].TS, true
 }

@@ -14,6 +14,7 @@ import (
 	"marketfleet/dlq"
 	"marketfleet/queue"
 	"marketfleet/ratelimit"
+	"marketfleet/requests"
 	"marketfleet/slots"
 	"marketfleet/source"
 	"marketfleet/source/synthetic"
@@ -60,8 +61,14 @@ func start(ctx context.Context, cfg *config, mode string, testPause *pause, stde
 	if err != nil {
 		return stoppedIsNil(ctx, err)
 	}
+	svc, err := requests.New(q.nc, requests.Config{Publisher: q.tasks, DeadLetters: q.dead, WorkerID: cfg.WorkerID, Logger: &log})
+	if err != nil {
+		return err
+	}
 	m := &member{cfg: cfg, log: log, health: health, q: q, src: src, pause: testPause}
-	return cli.RunAll(ctx, m.run, q.reaper.Run)
+	// Every worker serves on-demand requests, waiting replicas too: they
+	// need NATS only.
+	return cli.RunAll(ctx, m.run, q.reaper.Run, svc.Run)
 }
 
 // migrate applies the schema migrations through a session of its own
