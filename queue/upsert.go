@@ -75,3 +75,21 @@ func UpsertConsumer(ctx context.Context, js jetstream.JetStream, stream string, 
 	}
 	return c, nil
 }
+
+// EnsureKeyValue opens the KV bucket cfg.Bucket, creating it with cfg when
+// it does not exist; it is safe to race (a bucket created meanwhile is
+// opened). An existing bucket is used as it is: its settings are not
+// updated.
+func EnsureKeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) { // created meanwhile
+			kv, err = js.KeyValue(ctx, cfg.Bucket)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", cfg.Bucket, err)
+	}
+	return kv, nil
+}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"marketfleet/queue"
 )
 
 // Limiter is one worker's handle on a fleet-wide limit. It is safe for
@@ -61,21 +63,15 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, log zerolog.L
 }
 
 func openBucket(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.KeyValue, error) {
-	kv, err := js.KeyValue(ctx, cfg.Bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      cfg.Bucket,
-			Description: "marketfleet fleet-wide rate limits: one key per limited data source",
-			History:     1,
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) { // created meanwhile
-			kv, err = js.KeyValue(ctx, cfg.Bucket)
-		}
-	}
+	kv, err := queue.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      cfg.Bucket,
+		Description: "marketfleet fleet-wide rate limits: one key per limited data source",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("open rate limit bucket %s: %w", cfg.Bucket, err)
+		return nil, fmt.Errorf("rate limit: %w", err)
 	}
 	return kv, nil
 }

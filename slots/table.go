@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"marketfleet/queue"
 )
 
 // DefaultBucket is the KV bucket of the slots.
@@ -96,22 +98,16 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, log zerolog.L
 	if err != nil {
 		return nil, err
 	}
-	kv, err := js.KeyValue(ctx, cfg.Bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:         cfg.Bucket,
-			Description:    "marketfleet connection budget: one key per PostgreSQL session the fleet may hold",
-			History:        1,
-			Storage:        jetstream.FileStorage,
-			Replicas:       cfg.Replicas,
-			LimitMarkerTTL: time.Minute,
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) { // created meanwhile
-			kv, err = js.KeyValue(ctx, cfg.Bucket)
-		}
-	}
+	kv, err := queue.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{
+		Bucket:         cfg.Bucket,
+		Description:    "marketfleet connection budget: one key per PostgreSQL session the fleet may hold",
+		History:        1,
+		Storage:        jetstream.FileStorage,
+		Replicas:       cfg.Replicas,
+		LimitMarkerTTL: time.Minute,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("open slot bucket %s: %w", cfg.Bucket, err)
+		return nil, fmt.Errorf("slots: %w", err)
 	}
 	return &Table{js: js, kv: kv, cfg: cfg, prefix: "$KV." + cfg.Bucket + ".", log: log}, nil
 }

@@ -10,12 +10,23 @@
 // or dials PostgreSQL anywhere but here.
 //
 // A Store is not safe for concurrent use, exactly like the *pgx.Conn it wraps:
-// one goroutine (the worker's batch loop) owns it.
+// one goroutine (the worker's batch loop) owns it. The one exception is
+// Abort, which cuts the session's socket from any goroutine (a worker that
+// lost its budget slot). WithConnectGate makes every dial ask a gate first
+// (the worker's slot lease), so no code path can open a session the fleet's
+// budget does not allow.
+//
+// Besides the bars upsert (which reports, per series, the bars it changed),
+// a Store reads what the fleet needs through the same session: the server's
+// connection limits and sessions by application (ServerLimits), the last
+// stored bar per series (LastBars), the fleet-wide series locks
+// (LockSeries, session-level advisory locks that die with the session), and
+// keeps the features table current (UpdateFeatures).
 //
 // The schema lives in migrations/ as numbered SQL files embedded in the
 // binary; Migrate applies the missing ones in one transaction under an
 // advisory lock, so many workers starting together migrate once.
 //
-// Errors are classified by SQLSTATE, never by text: see IsTransient in
+// Errors are classified by SQLSTATE, never by text: see Classify in
 // errors.go.
 package store
