@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin
 SHELL   := /usr/bin/env bash
 
-.PHONY: all build nats-server nats-cli demo test fuzz lint vet fmt services clean
+.PHONY: all build nats-server nats-cli demo test fuzz lint vet fmt services clean promtool monitoring
 
 all: build
 
@@ -38,9 +38,19 @@ demo: build nats-server
 # Every test, with the race detector, against a real PostgreSQL (started
 # if needed) and in-process nats-servers. $MARKETFLEET_TEST_DATABASE_URL
 # overrides the server; DATABASE_URL is never used by tests.
-test:
+test: promtool
 	@admin=$${MARKETFLEET_TEST_DATABASE_URL:-$$(env -u DATABASE_URL scripts/postgres.sh up)} && \
 		MARKETFLEET_TEST_DATABASE_URL="$$admin" $(GO) test -race -count=1 ./...
+
+# promtool checks and unit-tests the alert rules (go test ./deploy/monitoring
+# fails without it); scripts/promtool.sh installs Debian's prometheus package
+# when it is missing.
+promtool:
+	@scripts/promtool.sh >/dev/null
+
+# The monitoring checks alone: alert rules, their unit tests, the dashboard.
+monitoring: promtool
+	$(GO) test -count=1 ./deploy/monitoring
 
 fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzDecode -fuzztime=30s ./tasks

@@ -57,5 +57,6 @@ func (w *Writer) WriteRequest(ctx context.Context, msg *nats.Msg, l Letter) erro
 	if err != nil {
 		return fmt.Errorf("dead-letter request on %s: %w", msg.Subject, err)
 	}
+	w.confirmed(l)
 	return nil
 }

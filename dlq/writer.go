@@ -13,18 +13,39 @@ const writeTimeout = 10 * time.Second
 
 // Writer stores dead letters. It is safe for concurrent use.
 type Writer struct {
-	js     jetstream.JetStream
-	stream string
-	now    func() time.Time
+	js      jetstream.JetStream
+	stream  string
+	now     func() time.Time
+	written func(l Letter)
+}
+
+// WriterOption configures NewWriter.
+type WriterOption func(*Writer)
+
+// WithWrittenHook calls fn after every dead letter the server confirmed
+// (duplicates of one already stored included), for a metric. Defaults to
+// none.
+func WithWrittenHook(fn func(l Letter)) WriterOption {
+	return func(w *Writer) { w.written = fn }
 }
 
 // NewWriter returns a Writer into the dead-letter stream named stream
 // (DefaultStream if empty), which EnsureStream must have created.
-func NewWriter(js jetstream.JetStream, stream string) *Writer {
+func NewWriter(js jetstream.JetStream, stream string, opts ...WriterOption) *Writer {
 	if stream == "" {
 		stream = DefaultStream
 	}
-	return &Writer{js: js, stream: stream, now: time.Now}
+	w := &Writer{js: js, stream: stream, now: time.Now}
+	for _, opt := range opts {
+		opt(w)
+	}
+	return w
+}
+
+func (w *Writer) confirmed(l Letter) {
+	if w.written != nil {
+		w.written(l)
+	}
 }
 
 // Write stores the dead letter of msg and waits until the server confirms
@@ -51,5 +72,6 @@ func (w *Writer) write(ctx context.Context, src source, l Letter) error {
 	if err != nil {
 		return fmt.Errorf("dead-letter %s seq %d: %w", src.stream, src.seq, err)
 	}
+	w.confirmed(l)
 	return nil
 }

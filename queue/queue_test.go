@@ -294,3 +294,42 @@ func TestEnsureSendsNoUpdateWhenNothingChanged(t *testing.T) {
 		t.Fatalf("consumer AckWait = %s after asking for 1m", got)
 	}
 }
+
+func TestBacklogOfReportsTheOldestWaitingTask(t *testing.T) {
+	js, cons := setup(t)
+	ctx := context.Background()
+	b, err := queue.BacklogOf(ctx, js, queue.DefaultStream, queue.DefaultConsumer)
+	if err != nil || b.Pending != 0 || !b.OldestWaiting.IsZero() {
+		t.Fatalf("empty backlog = %+v, %v", b, err)
+	}
+	if _, err := queue.NewPublisher(js, "").Publish(ctx, collectTasks(5)); err != nil {
+		t.Fatal(err)
+	}
+	first := time.Now()
+	time.Sleep(50 * time.Millisecond)
+	if _, err := queue.NewPublisher(js, "").Publish(ctx, collectTasks(8)[5:]); err != nil {
+		t.Fatal(err)
+	}
+	// Deliver (and settle) the first two: the oldest waiting is the third.
+	f, err := queue.NewFetcher(cons, queue.FetcherConfig{Size: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := f.Next(ctx)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("fetch: %d, %v", len(msgs), err)
+	}
+	for _, m := range msgs {
+		_ = m.DoubleAck(ctx)
+	}
+	b, err = queue.BacklogOf(ctx, js, queue.DefaultStream, queue.DefaultConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Pending != 6 || b.OldestWaiting.IsZero() || b.OldestWaiting.After(first) || time.Since(b.OldestWaiting) > 10*time.Second {
+		t.Fatalf("backlog = %+v, want 6 pending, the oldest published before %s", b, first)
+	}
+	if _, err := queue.BacklogOf(ctx, js, queue.DefaultStream, "nobody"); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Fatalf("missing consumer: %v, want ErrConsumerNotFound", err)
+	}
+}

@@ -32,6 +32,7 @@ func (s *Service) handle(ctx context.Context, m *nats.Msg) {
 		s.unavailable(m, len(ts), res, err, began)
 		return
 	}
+	s.handled("accepted")
 	s.log.Info().Str("requested_by", ts[0].RequestedBy).Int("symbols", len(ts)).
 		Str("interval", string(ts[0].Interval)).Int("accepted", res.Accepted).Int("duplicates", res.Duplicates).
 		Dur("took", time.Since(began)).Msg("collection request")
@@ -42,6 +43,7 @@ func (s *Service) handle(ctx context.Context, m *nats.Msg) {
 // The dead letter comes first, so that a requester who sees the error can
 // find it; a failure to write it is logged and does not change the answer.
 func (s *Service) refuse(ctx context.Context, m *nats.Msg, reason error, began time.Time) {
+	s.handled("invalid")
 	l := dlq.Letter{Reason: reason.Error(), Class: dlq.ClassInvalid, Worker: s.cfg.WorkerID, Kind: string(tasks.KindCollect)}
 	if err := s.cfg.DeadLetters.WriteRequest(ctx, m, l); err != nil {
 		s.log.Error().Err(err).Str("reason", reason.Error()).Int("bytes", len(m.Data)).
@@ -56,11 +58,18 @@ func (s *Service) refuse(ctx context.Context, m *nats.Msg, reason error, began t
 // unavailable answers a valid request whose tasks could not all be
 // published. It is not dead-lettered: sending it again is the remedy.
 func (s *Service) unavailable(m *nats.Msg, n int, res queue.Result, err error, began time.Time) {
+	s.handled("failed")
 	s.log.Warn().Err(err).Int("symbols", n).Int("accepted", res.Accepted).Int("duplicates", res.Duplicates).
 		Dur("took", time.Since(began)).Msg("collection request not published")
 	msg := fmt.Sprintf("publish tasks: %v (%d of %d confirmed before the failure; sending the request again is safe)",
 		err, res.Accepted+res.Duplicates, n)
 	s.respond(m, ErrorReply{Error: msg, Retryable: true})
+}
+
+func (s *Service) handled(outcome string) {
+	if s.cfg.Handled != nil {
+		s.cfg.Handled(outcome)
+	}
 }
 
 // respond sends v as JSON to m's reply subject, if it has one.

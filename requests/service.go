@@ -65,6 +65,9 @@ type Config struct {
 	// Now is the clock that stamps tasks and ends relative ranges.
 	// Defaults to time.Now.
 	Now func() time.Time
+	// Handled, if set, is told the outcome of every request: "accepted",
+	// "invalid" or "failed" (not published), for a metric.
+	Handled func(outcome string)
 }
 
 // WithDefaults returns c with zero fields set to their defaults.

@@ -28,8 +28,12 @@ type item struct {
 	task      tasks.Task
 	from      time.Time // where a collect task starts fetching (incremental: later than task.From)
 	bars      []market.Bar
-	locked    bool  // holds its series lock
-	err       error // nil: apply; else the reason it cannot be applied now
+	locked    bool      // holds its series lock
+	err       error     // nil: apply; else the reason it cannot be applied now
+	published time.Time // when the stream stored the message
+	settled   time.Time // when its settlement was sent
+	act       action    // what settle did
+	class     string    // the error class, "" when applied
 }
 
 func (it *item) ok() bool { return it.err == nil }
@@ -63,6 +67,7 @@ func (r *Runner) runBatch(ctx context.Context, msgs []jetstream.Msg) {
 	r.log.Debug().Uint64("batch", r.batches).Int("tasks", len(items)).Int("bars", written).
 		Int("ok", counts[actAck]).Int("retried", counts[actRetry]).Int("terminated", counts[actTerm]).
 		Dur("took", time.Since(start)).Msg("batch done")
+	r.observe(items, start, written, changes)
 }
 
 func decodeAll(msgs []jetstream.Msg) []*item {
@@ -70,7 +75,7 @@ func decodeAll(msgs []jetstream.Msg) []*item {
 	for i, m := range msgs {
 		it := &item{msg: m}
 		if md, err := m.Metadata(); err == nil {
-			it.seq, it.delivered = md.Sequence.Stream, md.NumDelivered
+			it.seq, it.delivered, it.published = md.Sequence.Stream, md.NumDelivered, md.Timestamp
 		}
 		it.task, it.err = tasks.Decode(m.Data())
 		it.from = it.task.From
@@ -195,6 +200,7 @@ func (r *Runner) settle(ctx context.Context, items []*item) map[action]int {
 		go func() {
 			defer wg.Done()
 			act := r.settleOne(ctx, it)
+			it.act, it.settled = act, time.Now()
 			mu.Lock()
 			counts[act]++
 			mu.Unlock()
@@ -207,6 +213,7 @@ func (r *Runner) settle(ctx context.Context, items []*item) map[action]int {
 // settleOne carries out the decision on one item and returns what it did.
 func (r *Runner) settleOne(ctx context.Context, it *item) action {
 	act, class := decide(it.err, it.delivered, r.cfg.MaxDeliver)
+	it.class = class
 	switch act {
 	case actAck:
 		if err := it.msg.DoubleAck(ctx); err != nil {

@@ -75,7 +75,8 @@ type Config struct {
 	// Retry computes NakWithDelay delays from the delivery count. Defaults
 	// to 2s doubling up to 2m, with jitter.
 	Retry backoff.Policy
-	// WriteTimeout bounds one write of a batch (upsert and commit) on the
+	// WriteTimeout bounds one write of a batch (upsert and commit), and each
+	// other statement of a batch (series locks, last bars, features), on the
 	// client side; pgx then closes the session, and the batch is replayed on
 	// a new one. Defaults to 45s (above the store's 30s statement timeout).
 	WriteTimeout time.Duration
@@ -85,6 +86,9 @@ type Config struct {
 	// FollowUps, if set, receives the features task of every collect task
 	// that stored new or changed bars. Defaults to none (no features).
 	FollowUps Enqueuer
+	// Observer, if set, is told about every settled task and batch (for
+	// metrics). Defaults to none.
+	Observer Observer
 	// AfterCommit, if set, is called after each commit and before the acks.
 	// Fault tests use it to kill a worker at exactly that point.
 	AfterCommit func(ctx context.Context)
@@ -196,6 +200,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			lastChores = time.Now()
 			if ctx.Err() != nil {
 				break
+			}
+			if !r.db.Up() { // the chores found the session gone: no fetch without one
+				continue
 			}
 		}
 		// An idle queue must not hold the chores up: the pull waits no

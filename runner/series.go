@@ -37,7 +37,9 @@ func (r *Runner) lock(ctx context.Context, items []*item) {
 		seen[s] = true
 		want, series = append(want, it), append(series, s)
 	}
-	took, err := r.db.LockSeries(ctx, series)
+	lctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
+	took, err := r.db.LockSeries(lctx, series)
+	cancel()
 	for i, it := range want {
 		switch {
 		case err != nil:
@@ -54,7 +56,9 @@ func (r *Runner) lock(ctx context.Context, items []*item) {
 func (r *Runner) unlock(ctx context.Context, items []*item) {
 	for _, it := range items {
 		if it.locked {
-			if err := r.db.UnlockSeries(ctx); err != nil {
+			uctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
+			defer cancel()
+			if err := r.db.UnlockSeries(uctx); err != nil {
 				r.log.Warn().Err(err).Msg("could not release the series locks; the next batch releases them")
 			}
 			return
@@ -77,7 +81,9 @@ func (r *Runner) narrow(ctx context.Context, items []*item) {
 	if len(inc) == 0 {
 		return
 	}
-	last, err := r.db.LastBars(ctx, series)
+	lctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
+	defer cancel()
+	last, err := r.db.LastBars(lctx, series)
 	if err != nil {
 		r.log.Warn().Err(err).Msg("could not read the last stored bars: fetching whole windows")
 		return

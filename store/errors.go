@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -96,4 +97,19 @@ func describe(err error) string {
 		return "SQLSTATE " + code
 	}
 	return "unreachable"
+}
+
+// FailureClass names the kind of a failed connection attempt with few
+// values, for a metric label: the SQLSTATE class (the first two characters,
+// such as "53" insufficient resources, "57" operator intervention, "28"
+// invalid authorization, "08" connection exception), "canceled" when the
+// context ended, or "network".
+func FailureClass(err error) string {
+	switch code := SQLState(err); {
+	case len(code) == 5:
+		return code[:2]
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "canceled"
+	}
+	return "network"
 }

@@ -68,3 +68,19 @@ func (s *Store) EnsureDatabase(ctx context.Context, name string) (bool, error) {
 	}
 	return !exists, nil
 }
+
+// Ping checks the session with a round trip, so that a session the server
+// ended while it was idle (terminated backend, restart) is noticed, dropped
+// and reported (WithSessionHook) now rather than at the next write.
+func (s *Store) Ping(ctx context.Context) error {
+	conn, err := s.session()
+	if err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	err = conn.Ping(ctx)
+	s.checkLost(err)
+	if err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	return nil
+}

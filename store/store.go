@@ -35,11 +35,13 @@ type Store struct {
 	beforeCommit func(ctx context.Context)
 	reap         bool
 	gate         func(ctx context.Context) error
+	onConnect    func(err error, replacing bool)
 	// live is the session's network connection, for Abort from another
 	// goroutine; guarded by mu.
 	mu      sync.Mutex
 	live    net.Conn
 	aborted atomic.Bool // Abort cut the current session
+	opened  int         // sessions opened so far
 }
 
 type options struct {
@@ -51,6 +53,7 @@ type options struct {
 	beforeCommit func(ctx context.Context)
 	reap         bool
 	gate         func(ctx context.Context) error
+	onConnect    func(err error, replacing bool)
 }
 
 // Option configures Open.
@@ -118,6 +121,13 @@ func WithConnectGate(gate func(ctx context.Context) error) Option {
 	return func(o *options) { o.gate = gate }
 }
 
+// WithConnectHook calls fn after every connection attempt with its error
+// (nil on success) and whether the session replaces a lost one (false for
+// the first session of the Store), for metrics. Defaults to none.
+func WithConnectHook(fn func(err error, replacing bool)) Option {
+	return func(o *options) { o.onConnect = fn }
+}
+
 // Open parses connString (a postgres:// URL or key=value DSN), then opens the
 // Store's one session, retrying transient failures with backoff until ctx is
 // done. It returns an error wrapping ErrBadConnString when the string cannot
@@ -153,7 +163,7 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 3},
 	}
 	cfg.DialFunc = dialer.DialContext
-	s := &Store{cfg: cfg, log: o.log, backoff: o.backoff, onState: o.onState, beforeCommit: o.beforeCommit, reap: o.reap, gate: o.gate}
+	s := &Store{cfg: cfg, log: o.log, backoff: o.backoff, onState: o.onState, beforeCommit: o.beforeCommit, reap: o.reap, gate: o.gate, onConnect: o.onConnect}
 	if err := s.EnsureSession(ctx); err != nil {
 		return nil, err
 	}
@@ -179,7 +189,11 @@ func (s *Store) EnsureSession(ctx context.Context) error {
 			return err
 		}
 		conn, err := pgx.ConnectConfig(ctx, s.cfg)
+		if s.onConnect != nil {
+			s.onConnect(err, s.opened > 0)
+		}
 		if err == nil {
+			s.opened++
 			s.adopt(conn)
 			if err := s.askGate(ctx); err != nil {
 				s.drop()

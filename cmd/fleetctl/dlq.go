@@ -22,13 +22,17 @@ import (
 type config struct {
 	cli.Common
 	cli.Budget
-	DatabaseURL string `envconfig:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/postgres" desc:"PostgreSQL the fleet writes to (fleetctl budget opens one short session)"`
+	DatabaseURL string `envconfig:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/postgres" desc:"PostgreSQL the fleet writes to (fleetctl budget and status open one short session)"`
+	Consumer    string `envconfig:"FLEET_CONSUMER" default:"marketfleet-workers" desc:"the workers' durable consumer (fleetctl status also reads <name>-priority)"`
 }
 
 // Validate checks the settings; each error names its variable.
 func (c config) Validate() error {
 	if err := c.Common.Validate(); err != nil {
 		return err
+	}
+	if c.Consumer == "" || strings.ContainsAny(c.Consumer, " .*>") {
+		return fmt.Errorf("FLEET_CONSUMER=%q: want a consumer name (no spaces, dots or wildcards)", c.Consumer)
 	}
 	return c.Budget.Validate()
 }

@@ -7,6 +7,7 @@
 //	fleetctl dlq replay  (SEQ... | --all [filters]) [--force]
 //	fleetctl dlq purge   (SEQ... | --all [filters])
 //	fleetctl budget      [--json]
+//	fleetctl status      [--json] [--watch[=2s]] [--stale N] [--timeout D]
 package main
 
 import (
@@ -18,8 +19,20 @@ import (
 	"marketfleet/cmd/internal/cli"
 )
 
-const usage = `usage: fleetctl budget [--json]
+const usage = `usage: fleetctl status [--json] [--watch[=2s]] [--stale N] [--timeout D]
+       fleetctl budget [--json]
        fleetctl dlq <command> [flags]
+
+  status      is everything fine? One screen: a verdict (OK, WARN or CRIT
+              with reasons), the task backlog per consumer and its oldest
+              waiting task, dead letters by class and reason, connection
+              slots, PostgreSQL sessions against max_connections (WARN
+              above 80%), the failure rate of the last hour and the N
+              stalest series (--stale, default 10). --watch redraws every
+              interval until interrupted; --json for scripts. Exits 1 when
+              NATS or PostgreSQL cannot be reached (with --watch: shown in
+              the report, asked again next time). It reads the consumers
+              FLEET_CONSUMER (default marketfleet-workers) and <it>-priority.
 
   budget      the connection math, live: max_connections, reserved slots,
               other applications' sessions, the fleet's slots (held and
@@ -52,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return dlqCommand(ctx, args[1:], stdout, stderr)
 	case "budget":
 		return budgetCommand(ctx, args[1:], stdout, stderr)
+	case "status":
+		return statusCommand(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "fleetctl: unknown command %q (see fleetctl --help)\n", args[0])
 	return 2

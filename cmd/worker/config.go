@@ -40,7 +40,7 @@ type config struct {
 	ShutdownGrace    time.Duration `envconfig:"FLEET_SHUTDOWN_GRACE" default:"25s" desc:"on SIGTERM, time allowed to finish the current batch"`
 	Features         bool          `envconfig:"FLEET_FEATURES" default:"true" desc:"after a collection stored new bars, enqueue a features task for that symbol and interval"`
 	AutoMigrate      bool          `envconfig:"FLEET_AUTO_MIGRATE" default:"true" desc:"apply missing schema migrations at start (under a lock)"`
-	MetricsAddr      string        `envconfig:"FLEET_METRICS_ADDR" desc:"address for /healthz and /readyz, e.g. :9464 (default: off)"`
+	MetricsAddr      string        `envconfig:"FLEET_METRICS_ADDR" desc:"address for /metrics (Prometheus), /healthz and /readyz, e.g. :9464 (default: off)"`
 }
 
 var workerIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,43}$`)

@@ -9,17 +9,20 @@ import (
 )
 
 // health backs /healthz (the process serves HTTP) and /readyz (it holds a
-// connection slot and its PostgreSQL session, and is bound to the consumer).
+// connection slot and its PostgreSQL session, the schema is migrated, and it
+// is bound to the consumer).
 type health struct {
-	slot    atomic.Bool
+	slot    atomic.Bool // holds a slot, its session opened and migrated, the batch loop running
 	session atomic.Bool
 	bound   atomic.Bool
 }
 
 func newHealth() *health { return &health{} }
 
-func (h *health) serve(addr string) (*http.Server, error) {
+// serve answers /healthz, /readyz and, with metrics, /metrics on addr.
+func (h *health) serve(addr string, metrics http.Handler) (*http.Server, error) {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

@@ -12,6 +12,7 @@ import (
 
 	"marketfleet/cmd/internal/cli"
 	"marketfleet/dlq"
+	"marketfleet/metrics"
 	"marketfleet/queue"
 	"marketfleet/ratelimit"
 	"marketfleet/requests"
@@ -44,28 +45,30 @@ func start(ctx context.Context, cfg *config, mode string, testPause *pause, stde
 		testPause.log = log
 	}
 	health := newHealth()
+	mx := metrics.NewWorker()
 	if cfg.MetricsAddr != "" {
-		srv, err := health.serve(cfg.MetricsAddr)
+		srv, err := health.serve(cfg.MetricsAddr, mx.Handler())
 		if err != nil {
 			return fmt.Errorf("FLEET_METRICS_ADDR=%s: %w", cfg.MetricsAddr, err)
 		}
 		defer shutdownHTTP(srv)
 	}
-	q, err := openQueue(ctx, cfg, log)
+	q, err := openQueue(ctx, cfg, log, mx)
 	if err != nil {
 		return stoppedIsNil(ctx, err)
 	}
 	defer q.nc.Close()
 	health.bound.Store(true)
-	src, err := newSource(ctx, cfg, q.js, log)
+	src, err := newSource(ctx, cfg, q.js, log, mx)
 	if err != nil {
 		return stoppedIsNil(ctx, err)
 	}
-	svc, err := requests.New(q.nc, requests.Config{Publisher: q.tasks, DeadLetters: q.dead, WorkerID: cfg.WorkerID, Logger: &log})
+	svc, err := requests.New(q.nc, requests.Config{Publisher: q.tasks, DeadLetters: q.dead, WorkerID: cfg.WorkerID, Logger: &log,
+		Handled: func(outcome string) { mx.Requests.WithLabelValues(outcome).Inc() }})
 	if err != nil {
 		return err
 	}
-	m := &member{cfg: cfg, log: log, health: health, q: q, src: src, pause: testPause}
+	m := &member{cfg: cfg, log: log, health: health, q: q, src: src, pause: testPause, mx: mx, counts: newTaskCounts(cfg.WorkerID)}
 	// Every worker serves on-demand requests, waiting replicas too: they
 	// need NATS only.
 	return cli.RunAll(ctx, m.run, q.reaper.Run, svc.Run)
@@ -86,10 +89,10 @@ func migrate(ctx context.Context, cfg *config, log zerolog.Logger) error {
 
 // openStore opens the worker's one PostgreSQL session, which gate must
 // allow, and migrates the schema when configured to.
-func openStore(ctx context.Context, cfg *config, log zerolog.Logger, h *health, gate func(context.Context) error, beforeCommit func(context.Context)) (*store.Store, error) {
+func openStore(ctx context.Context, cfg *config, log zerolog.Logger, h *health, mx *metrics.Worker, gate func(context.Context) error, beforeCommit func(context.Context)) (*store.Store, error) {
 	opts := []store.Option{store.WithApplicationName(cfg.appName()), store.WithLogger(log),
-		store.WithSessionHook(h.session.Store), store.WithStatementTimeout(cfg.StatementTimeout),
-		store.WithReapStaleSessions(), store.WithConnectGate(gate)}
+		store.WithSessionHook(sessionHook(h, mx)), store.WithConnectHook(connectHook(mx)),
+		store.WithStatementTimeout(cfg.StatementTimeout), store.WithReapStaleSessions(), store.WithConnectGate(gate)}
 	if beforeCommit != nil {
 		opts = append(opts, store.WithBeforeCommit(beforeCommit))
 	}
@@ -121,12 +124,16 @@ type queueSide struct {
 // dead-letter stream and the slot bucket, and returns the batch fetcher, the
 // dead-letter writer, the reaper of MAX_DELIVERIES advisories and the slot
 // table.
-func openQueue(ctx context.Context, cfg *config, log zerolog.Logger) (*queueSide, error) {
-	nc, js, err := cli.ConnectNATS(ctx, cfg.NATSURL, cfg.appName(), log)
+func openQueue(ctx context.Context, cfg *config, log zerolog.Logger, mx *metrics.Worker) (*queueSide, error) {
+	nc, js, err := cli.ConnectNATS(ctx, cfg.NATSURL, cfg.appName(), log, cli.NATSHooks{
+		Connected:   func(up bool) { mx.NATSConnected.Set(b2f(up)) },
+		Reconnected: mx.NATSReconnects.Inc,
+	})
 	if err != nil {
 		return nil, err
 	}
-	q := &queueSide{nc: nc, js: js, dead: dlq.NewWriter(js, cfg.DLQStream), tasks: queue.NewPublisher(js, cfg.Stream)}
+	dead := dlq.NewWriter(js, cfg.DLQStream, dlq.WithWrittenHook(func(l dlq.Letter) { mx.DeadLetters.WithLabelValues(l.Class).Inc() }))
+	q := &queueSide{nc: nc, js: js, dead: dead, tasks: queue.NewPublisher(js, cfg.Stream)}
 	err = cli.Retry(ctx, log, "set up JetStream", func(ctx context.Context) error {
 		if _, err := queue.EnsureStream(ctx, js, cfg.StreamConfig()); err != nil {
 			return err
@@ -170,7 +177,7 @@ func stoppedIsNil(ctx context.Context, err error) error {
 // newSource returns the configured source, throttled by the fleet-wide
 // rate limit when FLEET_SOURCE_RATE sets one: every HTTP attempt of the
 // yahoo client (its retries included), every fetch of the synthetic one.
-func newSource(ctx context.Context, cfg *config, js jetstream.JetStream, log zerolog.Logger) (source.Source, error) {
+func newSource(ctx context.Context, cfg *config, js jetstream.JetStream, log zerolog.Logger, mx *metrics.Worker) (source.Source, error) {
 	rate, _ := cfg.sourceRate() // validated
 	var limit source.Waiter
 	if rate > 0 {
@@ -179,14 +186,18 @@ func newSource(ctx context.Context, cfg *config, js jetstream.JetStream, log zer
 		if err != nil {
 			return nil, fmt.Errorf("FLEET_SOURCE_RATE: %w", err)
 		}
-		limit = l
+		limit = timedWaiter{w: l, m: mx}
 	}
 	if cfg.Source == "yahoo" {
-		return yahoo.New(cfg.YahooURL, yahoo.WithHTTPClient(&http.Client{Timeout: cfg.HTTPTimeout}), yahoo.WithLimiter(limit))
+		y, err := yahoo.New(cfg.YahooURL, yahoo.WithHTTPClient(&http.Client{Timeout: cfg.HTTPTimeout}), yahoo.WithLimiter(limit))
+		if err != nil {
+			return nil, err
+		}
+		return observedSource(y, mx), nil
 	}
 	var src source.Source = synthetic.New(synthetic.WithLatency(cfg.SyntheticLatency))
 	if limit != nil {
 		src = source.Throttled(src, limit)
 	}
-	return src, nil
+	return observedSource(src, mx), nil
 }

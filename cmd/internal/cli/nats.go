@@ -13,11 +13,31 @@ import (
 	"marketfleet/internal/backoff"
 )
 
+// NATSHooks are told about the connection's life, for metrics. Nil fields
+// are skipped.
+type NATSHooks struct {
+	// Connected is called with true on connect and reconnect, false on a
+	// disconnect.
+	Connected func(up bool)
+	// Reconnected is called after each reconnection.
+	Reconnected func()
+}
+
 // ConnectNATS connects to url as client name, retrying with backoff until
 // ctx ends, and returns the connection with a JetStream handle. Once
 // connected, the client reconnects forever on its own; disconnects and
-// reconnects are logged. The URL is never logged (it may hold credentials).
-func ConnectNATS(ctx context.Context, url, name string, log zerolog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+// reconnects are logged, and reported to hooks (at most one). The URL is
+// never logged (it may hold credentials).
+func ConnectNATS(ctx context.Context, url, name string, log zerolog.Logger, hooks ...NATSHooks) (*nats.Conn, jetstream.JetStream, error) {
+	var h NATSHooks
+	if len(hooks) > 0 {
+		h = hooks[0]
+	}
+	up := func(b bool) {
+		if h.Connected != nil {
+			h.Connected(b)
+		}
+	}
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -28,11 +48,16 @@ func ConnectNATS(ctx context.Context, url, name string, log zerolog.Logger) (*na
 		nats.PingInterval(10 * time.Second),
 		nats.MaxPingsOutstanding(3),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			up(false)
 			if err != nil { // nil on a deliberate Close
 				log.Warn().Err(err).Msg("nats disconnected")
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			up(true)
+			if h.Reconnected != nil {
+				h.Reconnected()
+			}
 			log.Info().Str("server", nc.ConnectedServerId()).Msg("nats reconnected")
 		}),
 	}
@@ -48,6 +73,7 @@ func ConnectNATS(ctx context.Context, url, name string, log zerolog.Logger) (*na
 				nc.Close()
 				return nil, nil, fmt.Errorf("jetstream: %w", err)
 			}
+			up(true)
 			return nc, js, nil
 		}
 		delay := backoff.Default.Delay(attempt)

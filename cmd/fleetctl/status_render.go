@@ -1,0 +1,300 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Rendering limits that keep the report on one screen.
+const (
+	maxListedSlots = 5 // held slots and waiting replicas listed each
+	maxListedApps  = 6 // applications listed by sessions
+	shownReasonLen = 70
+	barWidth       = 50 // the sessions bar; the 80% line sits at 40
+)
+
+const timeLayout = "2006-01-02 15:04"
+
+// painter colours text with ANSI escapes, or leaves it alone when off.
+type painter bool
+
+func (p painter) paint(code, s string) string {
+	if !p {
+		return s
+	}
+	return "\x1b[" + code + "m" + s + "\x1b[0m"
+}
+
+func (p painter) bold(s string) string { return p.paint("1", s) }
+
+func (p painter) level(level, s string) string {
+	switch level {
+	case levelOK:
+		return p.paint("32", s)
+	case levelWarn:
+		return p.paint("33", s)
+	}
+	return p.paint("1;31", s)
+}
+
+// renderJSON writes r, finished at now, as one JSON document: indented, or
+// on one line for --watch.
+func renderJSON(w io.Writer, r statusReport, now time.Time, indent bool) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // filters end in ">"
+	if indent {
+		enc.SetIndent("", "  ")
+	}
+	return enc.Encode(finish(r, now))
+}
+
+// render writes r, finished at now, for a person: ANSI colours when colour
+// is set. It is a pure function of its arguments.
+func render(w io.Writer, r statusReport, now time.Time, colour bool) error {
+	r = finish(r, now)
+	p := painter(colour)
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "%s  %s\n", p.bold("fleetctl status"), r.At.UTC().Format("2006-01-02 15:04:05 UTC"))
+	renderVerdict(bw, r.Verdict, p)
+	renderBacklog(bw, r, p)
+	renderDeadLetters(bw, r, now, p)
+	renderSlots(bw, r, now, p)
+	renderPostgres(bw, r, p)
+	renderFailures(bw, r, p)
+	renderFreshness(bw, r, now, p)
+	return bw.Flush()
+}
+
+func renderVerdict(w io.Writer, v verdict, p painter) {
+	texts := make([]string, len(v.Findings))
+	for i, f := range v.Findings {
+		texts[i] = p.level(f.Level, f.Text)
+	}
+	line := p.level(v.Level, v.Level)
+	if len(texts) > 0 {
+		line += "  " + strings.Join(texts, "; ")
+	}
+	fmt.Fprintln(w, line)
+}
+
+// heading starts a section; it returns false (having said so) when the
+// section's service could not be read (the verdict says why).
+func heading(w io.Writer, p painter, title string, have bool, service string) bool {
+	fmt.Fprintf(w, "\n%s", p.bold(title))
+	if !have {
+		fmt.Fprintf(w, ": %s\n", p.level(levelCrit, "unavailable ("+service+" could not be read)"))
+	}
+	return have
+}
+
+func renderBacklog(w io.Writer, r statusReport, p painter) {
+	b := r.Backlog
+	if !heading(w, p, "Backlog", b != nil, "NATS") {
+		return
+	}
+	if b.Missing {
+		fmt.Fprintf(w, ": %s\n", p.level(levelWarn, "stream "+b.Stream+" does not exist"))
+		return
+	}
+	fmt.Fprintf(w, " (stream %s: %d messages, %s)\n", b.Stream, b.Messages, sizeOf(b.Bytes))
+	tw := tabwriter.NewWriter(w, 1, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  CONSUMER\tPENDING\tACK PENDING\tREDELIVERED\tOLDEST WAITING")
+	for _, c := range b.Consumers {
+		if c.Missing {
+			fmt.Fprintf(tw, "  %s\t-\t-\t-\t%s\n", c.Name, p.level(levelWarn, "does not exist"))
+			continue
+		}
+		oldest := "none"
+		if c.OldestWaitingAge != nil {
+			oldest = age(time.Duration(*c.OldestWaitingAge)*time.Second) + " (published " + c.OldestWaiting.Format(timeLayout) + ")"
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%s\n", c.Name, c.Pending, c.AckPending, c.Redelivered, oldest)
+	}
+	_ = tw.Flush()
+}
+
+func renderDeadLetters(w io.Writer, r statusReport, now time.Time, p painter) {
+	d := r.DeadLetters
+	if !heading(w, p, "Dead letters", d != nil, "NATS") {
+		return
+	}
+	if d.Total == 0 {
+		fmt.Fprintln(w, ": none")
+		return
+	}
+	fmt.Fprintf(w, ": %s (newest %s)\n", p.level(levelWarn, fmt.Sprint(d.Total)), agoAt(now, *d.Newest))
+	classes := slices.Sorted(maps.Keys(d.ByClass))
+	slices.SortStableFunc(classes, func(a, b string) int { return d.ByClass[b] - d.ByClass[a] })
+	parts := make([]string, len(classes))
+	for i, c := range classes {
+		parts[i] = fmt.Sprintf("%s %d", c, d.ByClass[c])
+	}
+	fmt.Fprintf(w, "  by class: %s\n", strings.Join(parts, ", "))
+	for _, rc := range d.TopReasons {
+		fmt.Fprintf(w, "  %5d× %s\n", rc.Count, shorten(rc.Reason, shownReasonLen))
+	}
+}
+
+func renderSlots(w io.Writer, r statusReport, now time.Time, p painter) {
+	s := r.Slots
+	if !heading(w, p, "Connection slots", s != nil, "NATS") {
+		return
+	}
+	waiting := fmt.Sprintf("%d waiting", len(s.Waiting))
+	if len(s.Waiting) > 0 {
+		waiting = p.level(levelWarn, waiting)
+	}
+	budget := "no budget published (the holder of slot 0 publishes it)"
+	if l := s.Limit; l != nil {
+		budget = fmt.Sprintf("budget %d (published by %s %s)", l.Slots, l.By, agoAt(now, l.At))
+	}
+	fmt.Fprintf(w, ": %d held, %s; %s\n", len(s.Held), waiting, budget)
+	for i, h := range s.Held {
+		if i == maxListedSlots {
+			fmt.Fprintf(w, "    ... and %d more held\n", len(s.Held)-i)
+			break
+		}
+		fmt.Fprintf(w, "    slot %-3d %s, since %s\n", h.Slot, h.Holder, agoAt(now, h.Since))
+	}
+	for i, h := range s.Waiting {
+		if i == maxListedSlots {
+			fmt.Fprintf(w, "    ... and %d more waiting\n", len(s.Waiting)-i)
+			break
+		}
+		fmt.Fprintf(w, "    waiting  %s, since %s\n", h.Holder, agoAt(now, h.Since))
+	}
+}
+
+func renderPostgres(w io.Writer, r statusReport, p painter) {
+	pg := r.Postgres
+	if !heading(w, p, "PostgreSQL", pg != nil, "PostgreSQL") {
+		return
+	}
+	level := sessionLevel(pg)
+	usage := fmt.Sprintf("%d of %d sessions (%.0f%%)", pg.Sessions, pg.MaxConnections, pg.UsagePercent)
+	mark := ""
+	switch level {
+	case levelWarn:
+		mark = "  " + p.level(level, "WARN: above the 80% line")
+	case levelCrit:
+		mark = "  " + p.level(level, "CRIT: no session left for ordinary roles")
+	}
+	fmt.Fprintf(w, ": %s%s\n", p.level(level, usage), mark)
+	fmt.Fprintf(w, "  %s  | = the 80%% line\n", p.level(level, sessionBar(pg.UsagePercent)))
+	tw := tabwriter.NewWriter(w, 1, 0, 2, ' ', 0)
+	for i, a := range pg.Apps {
+		if i == maxListedApps {
+			rest := 0
+			for _, o := range pg.Apps[i:] {
+				rest += o.Sessions
+			}
+			fmt.Fprintf(tw, "  (%d more applications)\t%d\n", len(pg.Apps)-i, rest)
+			break
+		}
+		fmt.Fprintf(tw, "  %s\t%d\n", appLabel(a), a.Sessions)
+	}
+	_ = tw.Flush()
+}
+
+// sessionBar draws usage over barWidth cells with the 80% line as '|'.
+func sessionBar(usage float64) string {
+	used := min(int(usage*barWidth/100+0.5), barWidth)
+	line := int(sessionWarnPercent) * barWidth / 100
+	var b strings.Builder
+	b.WriteByte('[')
+	for i := range barWidth {
+		if i == line {
+			b.WriteByte('|')
+		}
+		if i < used {
+			b.WriteByte('#')
+		} else {
+			b.WriteByte('.')
+		}
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+func appLabel(a appSessions) string {
+	switch {
+	case a.Workers > 0:
+		return fmt.Sprintf("%s (%d worker%s)", a.Name, a.Workers, plural(a.Workers))
+	case a.Name == "":
+		return "(no application_name)"
+	}
+	return a.Name
+}
+
+func renderFailures(w io.Writer, r statusReport, p painter) {
+	f := r.Failures
+	if !heading(w, p, "Failures (last hour)", f != nil, "PostgreSQL") {
+		return
+	}
+	all := f.OK + f.Retried + f.DeadLettered
+	switch {
+	case f.Unavailable != "":
+		fmt.Fprintf(w, ": %s\n", f.Unavailable)
+		return
+	case all == 0:
+		fmt.Fprintln(w, ": no tasks in the last hour")
+		return
+	}
+	rate := fmt.Sprintf("%.1f%% failed", f.FailurePercent)
+	fmt.Fprintf(w, ": %s (ok %d, retried %d, dead-lettered %d)\n", p.level(failureLevel(f), rate), f.OK, f.Retried, f.DeadLettered)
+	tw := tabwriter.NewWriter(w, 1, 0, 2, ' ', 0)
+	for _, k := range f.ByKind {
+		fmt.Fprintf(tw, "  %s\tok %d\tretried %d\tdead-lettered %d\n", k.Kind, k.OK, k.Retried, k.DeadLettered)
+	}
+	_ = tw.Flush()
+}
+
+func renderFreshness(w io.Writer, r statusReport, now time.Time, p painter) {
+	f := r.Freshness
+	if !heading(w, p, "Freshness", f != nil, "PostgreSQL") {
+		return
+	}
+	switch {
+	case f.Unavailable != "":
+		fmt.Fprintf(w, ": %s\n", f.Unavailable)
+		return
+	case len(f.Series) == 0:
+		fmt.Fprintln(w, ": no bars stored")
+		return
+	}
+	fmt.Fprintf(w, " (%d stalest series)\n", len(f.Series))
+	tw := tabwriter.NewWriter(w, 1, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  SYMBOL\tINTERVAL\tLAST BAR (UTC)\tAGE\tLAST WRITE (UTC)")
+	for _, s := range f.Series {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s (%s)\n", s.Symbol, s.Interval, s.LastBar.Format(timeLayout),
+			age(time.Duration(s.AgeSeconds)*time.Second), s.LastWrite.UTC().Format(timeLayout), agoAt(now, s.LastWrite))
+	}
+	_ = tw.Flush()
+}
+
+func sizeOf(b uint64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", b)
+}
+
+// agoAt is how long before now t was, briefly ("3m ago").
+func agoAt(now, t time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	return age(now.Sub(t)) + " ago"
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"marketfleet/budget"
+	"marketfleet/dlq"
+	"marketfleet/store"
+)
+
+// maxReasonLen is the length dead-letter reasons are cut to in a report.
+const maxReasonLen = 100
+
+// topReasons is how many dead-letter reasons a report lists.
+const topReasons = 3
+
+// fleetApp is the fleet's entry among the applications holding sessions.
+const fleetApp = "marketfleet-worker"
+
+// sqlUndefinedTable is SQLSTATE 42P01: the schema predates the table.
+const sqlUndefinedTable = "42P01"
+
+// deadLettersOf counts dead letters by class and by reason.
+func deadLettersOf(recs []dlq.Record) deadLetterStatus {
+	d := deadLetterStatus{Total: len(recs), ByClass: map[string]int{}, TopReasons: []reasonCount{}}
+	byReason := map[string]int{}
+	for _, r := range recs {
+		d.ByClass[r.Class]++
+		byReason[r.Reason]++
+		if d.Newest == nil || r.DeadAt.After(*d.Newest) {
+			t := r.DeadAt.UTC()
+			d.Newest = &t
+		}
+	}
+	for reason, n := range byReason {
+		d.TopReasons = append(d.TopReasons, reasonCount{Reason: reason, Count: n})
+	}
+	slices.SortFunc(d.TopReasons, func(a, b reasonCount) int {
+		return cmp.Or(b.Count-a.Count, strings.Compare(a.Reason, b.Reason))
+	})
+	d.TopReasons = d.TopReasons[:min(topReasons, len(d.TopReasons))]
+	for i := range d.TopReasons {
+		d.TopReasons[i].Reason = shorten(d.TopReasons[i].Reason, maxReasonLen)
+	}
+	return d
+}
+
+// postgresOf groups the server's sessions by application, the fleet's
+// worker sessions as one, leaving fleetctl's own session out.
+func postgresOf(l store.ServerLimits) postgresStatus {
+	p := postgresStatus{MaxConnections: l.MaxConnections, SuperuserReserved: l.SuperuserReserved,
+		RoleReserved: l.RoleReserved, Apps: []appSessions{}}
+	fleet := appSessions{Name: fleetApp}
+	for app, n := range l.Sessions {
+		if app == l.SelfApp {
+			n--
+		}
+		if n <= 0 {
+			continue
+		}
+		p.Sessions += n
+		if strings.HasPrefix(app, budget.DefaultFleetPrefix) {
+			fleet.Sessions += n
+			fleet.Workers++
+			continue
+		}
+		p.Apps = append(p.Apps, appSessions{Name: app, Sessions: n})
+	}
+	if fleet.Sessions > 0 {
+		p.Apps = append(p.Apps, fleet)
+	}
+	slices.SortFunc(p.Apps, func(a, b appSessions) int {
+		return cmp.Or(b.Sessions-a.Sessions, strings.Compare(a.Name, b.Name))
+	})
+	if p.MaxConnections > 0 {
+		p.UsagePercent = float64(p.Sessions) * 100 / float64(p.MaxConnections)
+	}
+	return p
+}
+
+// failuresOf totals task counts since since. A schema without the
+// task_counts table makes the section unavailable, not the report.
+func failuresOf(counts map[string]store.TaskCount, since time.Time, err error) (failureStatus, error) {
+	f := failureStatus{Since: since.UTC(), ByKind: []kindCount{}}
+	if store.SQLState(err) == sqlUndefinedTable {
+		f.Unavailable = "no task_counts table yet (migration 3 runs when a worker of this version starts)"
+		return f, nil
+	}
+	if err != nil {
+		return f, err
+	}
+	for _, c := range counts {
+		f.OK += c.OK
+		f.Retried += c.Retried
+		f.DeadLettered += c.DeadLettered
+		f.ByKind = append(f.ByKind, kindCount{Kind: c.Kind, OK: c.OK, Retried: c.Retried, DeadLettered: c.DeadLettered})
+	}
+	slices.SortFunc(f.ByKind, func(a, b kindCount) int { return strings.Compare(a.Kind, b.Kind) })
+	if all := f.OK + f.Retried + f.DeadLettered; all > 0 {
+		f.FailurePercent = float64(f.Retried+f.DeadLettered) * 100 / float64(all)
+	}
+	return f, nil
+}
+
+// freshnessOf converts the stalest series. An unmigrated schema makes the
+// section unavailable, not the report.
+func freshnessOf(stalest []store.SeriesFreshness, err error) (freshnessStatus, error) {
+	f := freshnessStatus{Series: []seriesStatus{}}
+	if store.SQLState(err) == sqlUndefinedTable {
+		f.Unavailable = "no bars table yet (the schema is migrated when a worker starts)"
+		return f, nil
+	}
+	if err != nil {
+		return f, err
+	}
+	for _, s := range stalest {
+		f.Series = append(f.Series, seriesStatus{Symbol: s.Symbol, Interval: string(s.Interval), LastBar: s.LastBar, LastWrite: s.LastWrite})
+	}
+	return f, nil
+}

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"marketfleet/metrics"
+	"marketfleet/runner"
+	"marketfleet/slots"
+	"marketfleet/source"
+	"marketfleet/store"
+	"marketfleet/tasks"
+)
+
+// observer feeds the runner's reports into the worker's metrics and its
+// per-minute task counts (the task_counts table behind fleetctl status).
+type observer struct {
+	m      *metrics.Worker
+	counts *taskCounts
+}
+
+var _ runner.Observer = observer{}
+
+func (o observer) TaskSettled(s runner.Settlement) {
+	kind := kindLabel(s.Kind)
+	o.m.Tasks.WithLabelValues(kind, s.Outcome).Inc()
+	if s.Class != "" {
+		o.m.TaskErrors.WithLabelValues(kind, s.Class).Inc()
+	}
+	o.m.TaskDuration.WithLabelValues(kind).Observe(s.Took.Seconds())
+	if s.Outcome == runner.OutcomeOK && s.Latency > 0 {
+		priority := "normal"
+		if s.Priority == tasks.PriorityHigh {
+			priority = "high"
+		}
+		o.m.TaskLatency.WithLabelValues(kind, priority).Observe(s.Latency.Seconds())
+	}
+	o.counts.add(kind, s.Outcome)
+}
+
+func (o observer) BatchDone(b runner.BatchStats) {
+	o.m.BatchDuration.Observe(b.Took.Seconds())
+	o.m.BatchTasks.Observe(float64(b.Tasks))
+	o.m.BarsWritten.Add(float64(b.BarsWritten))
+	o.m.BarsChanged.Add(float64(b.BarsChanged))
+}
+
+// kindLabel is the kind label of a task, "invalid" for an envelope that did
+// not decode (its kind is unknown).
+func kindLabel(k tasks.Kind) string {
+	if !k.Valid() {
+		return "invalid"
+	}
+	return string(k)
+}
+
+// connectHook counts connection attempts, failures by class, and
+// reconnections.
+func connectHook(m *metrics.Worker) func(err error, replacing bool) {
+	return func(err error, replacing bool) {
+		m.DBConnectAttempts.Inc()
+		switch {
+		case err != nil:
+			m.DBConnectFailures.WithLabelValues(store.FailureClass(err)).Inc()
+		case replacing:
+			m.DBReconnects.Inc()
+		}
+	}
+}
+
+// sessionHook keeps /readyz and marketfleet_db_session_up in step.
+func sessionHook(h *health, m *metrics.Worker) func(up bool) {
+	return func(up bool) {
+		h.session.Store(up)
+		m.DBSessionUp.Set(b2f(up))
+	}
+}
+
+// observedSource times every fetch by status.
+func observedSource(src source.Source, m *metrics.Worker) source.Source {
+	name := src.Name()
+	return source.Observed(src, func(status string, took time.Duration) {
+		m.SourceDuration.WithLabelValues(name, status).Observe(took.Seconds())
+	})
+}
+
+// timedWaiter adds the time spent in the rate limiter to a counter.
+type timedWaiter struct {
+	w source.Waiter
+	m *metrics.Worker
+}
+
+func (t timedWaiter) Wait(ctx context.Context) error {
+	start := time.Now()
+	err := t.w.Wait(ctx)
+	metrics.ObserveSince(t.m.RateLimitWait, start)
+	return err
+}
+
+// slotLoss names why a lease ended, for marketfleet_slot_losses_total;
+// "" for a release at shutdown.
+func slotLoss(err error) string {
+	switch {
+	case errors.Is(err, slots.ErrRevoked):
+		return "revoked"
+	case errors.Is(err, slots.ErrLost):
+		return "lost"
+	}
+	return ""
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// taskCounts accumulates what this worker did per minute and kind until
+// the next flush to the task_counts table. Safe for concurrent use.
+type taskCounts struct {
+	worker string
+	mu     sync.Mutex
+	rows   map[countKey]*store.TaskCount
+}
+
+type countKey struct {
+	minute time.Time
+	kind   string
+}
+
+func newTaskCounts(worker string) *taskCounts {
+	return &taskCounts{worker: worker, rows: map[countKey]*store.TaskCount{}}
+}
+
+func (c *taskCounts) add(kind, outcome string) {
+	minute := time.Now().UTC().Truncate(time.Minute)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.rows[countKey{minute, kind}]
+	if r == nil {
+		r = &store.TaskCount{Worker: c.worker, Minute: minute, Kind: kind}
+		c.rows[countKey{minute, kind}] = r
+	}
+	switch outcome {
+	case runner.OutcomeOK:
+		r.OK++
+	case runner.OutcomeRetried:
+		r.Retried++
+	case runner.OutcomeDeadLettered:
+		r.DeadLettered++
+	}
+}
+
+// take returns the counts so far and forgets them.
+func (c *taskCounts) take() []store.TaskCount {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]store.TaskCount, 0, len(c.rows))
+	for _, r := range c.rows {
+		out = append(out, *r)
+	}
+	c.rows = map[countKey]*store.TaskCount{}
+	return out
+}
+
+// giveBack re-adds counts a flush could not store.
+func (c *taskCounts) giveBack(rows []store.TaskCount) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range rows {
+		k := countKey{r.Minute, r.Kind}
+		if cur := c.rows[k]; cur != nil {
+			cur.OK, cur.Retried, cur.DeadLettered = cur.OK+r.OK, cur.Retried+r.Retried, cur.DeadLettered+r.DeadLettered
+			continue
+		}
+		r := r
+		c.rows[k] = &r
+	}
+}

@@ -1,0 +1,84 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"marketfleet/market"
+)
+
+// Waiter blocks until one more request may go; *ratelimit.Limiter
+// implements it with a fleet-wide budget.
+type Waiter interface {
+	Wait(ctx context.Context) error
+}
+
+// Throttled returns s with every Bars call waiting for w first. A Wait error
+// (the limiter unreachable, ctx done) fails the call without a request: the
+// task is retried later, and nothing is ever sent unthrottled.
+func Throttled(s Source, w Waiter) Source { return throttled{s: s, w: w} }
+
+type throttled struct {
+	s Source
+	w Waiter
+}
+
+func (t throttled) Name() string { return t.s.Name() }
+
+func (t throttled) Bars(ctx context.Context, req Request) ([]market.Bar, error) {
+	if err := t.w.Wait(ctx); err != nil {
+		return nil, fmt.Errorf("rate limit: %w", err)
+	}
+	return t.s.Bars(ctx, req)
+}
+
+// Statuses of a fetch, for a metric label (see Status).
+const (
+	StatusOK         = "ok"
+	StatusNotFound   = "not_found"
+	StatusRejected   = "rejected"
+	StatusRetryAfter = "retry_after"
+	StatusCanceled   = "canceled"
+	StatusError      = "error"
+)
+
+// Status names the outcome of a Bars call with few values: ok, not_found,
+// rejected, retry_after, canceled or error.
+func Status(err error) string {
+	var ra *RetryAfterError
+	switch {
+	case err == nil:
+		return StatusOK
+	case errors.Is(err, ErrNotFound):
+		return StatusNotFound
+	case errors.Is(err, ErrRejected):
+		return StatusRejected
+	case errors.As(err, &ra):
+		return StatusRetryAfter
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return StatusCanceled
+	}
+	return StatusError
+}
+
+// Observed returns s with fn told the status and duration of every Bars
+// call, for metrics.
+func Observed(s Source, fn func(status string, took time.Duration)) Source {
+	return observed{s: s, fn: fn}
+}
+
+type observed struct {
+	s  Source
+	fn func(status string, took time.Duration)
+}
+
+func (o observed) Name() string { return o.s.Name() }
+
+func (o observed) Bars(ctx context.Context, req Request) ([]market.Bar, error) {
+	start := time.Now()
+	bars, err := o.s.Bars(ctx, req)
+	o.fn(Status(err), time.Since(start))
+	return bars, err
+}
