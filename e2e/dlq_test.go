@@ -134,6 +134,20 @@ func (f *fakeYahoo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// startFakeYahoo serves a fake Yahoo with a recorded daily response for
+// the test's lifetime and returns it, its URL and the response body.
+func startFakeYahoo(t *testing.T) (*fakeYahoo, string, []byte) {
+	t.Helper()
+	body, err := os.ReadFile("../source/yahoo/testdata/daily_EURUSDX_fx.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := &fakeYahoo{calls: map[string]int{}, body: body}
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	return fake, srv.URL, body
+}
+
 func (f *fakeYahoo) count(sym string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -147,18 +161,12 @@ func (f *fakeYahoo) count(sym string) int {
 // once.
 func TestSourceFaultsAreRetriedThenDeadLettered(t *testing.T) {
 	t.Parallel()
-	body, err := os.ReadFile("../source/yahoo/testdata/daily_EURUSDX_fx.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fake := &fakeYahoo{calls: map[string]int{}, body: body}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
+	fake, yahooURL, body := startFakeYahoo(t)
 	e := newEnv(t)
 	js := e.js(t)
 	specs := e.enqueue(t, "2020-01-01", "2020-01-04", "OK", "RATE", "FAIL", "SLOWX", "GONE")
 	stopSampling := e.sessionSampler(t)
-	w := e.startWorker(t, "faults-1", "FLEET_SOURCE=yahoo", "FLEET_YAHOO_URL="+srv.URL, "FLEET_MAX_DELIVER=3",
+	w := e.startWorker(t, "faults-1", "FLEET_SOURCE=yahoo", "FLEET_YAHOO_URL="+yahooURL, "FLEET_MAX_DELIVER=3",
 		"FLEET_RETRY_BASE=50ms", "FLEET_RETRY_MAX=200ms", "FLEET_HTTP_TIMEOUT=300ms")
 	waitDrained(t, js, 90*time.Second)
 	if code, _ := w.stop(t, 30*time.Second); code != 0 {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -81,13 +79,7 @@ func scrape(t *testing.T, addr string) (map[string]float64, []string) {
 // envelope; the consumer's deliveries equal the settlements counted.
 func TestMetricsCountWhatHappened(t *testing.T) {
 	t.Parallel()
-	body, err := os.ReadFile("../source/yahoo/testdata/daily_EURUSDX_fx.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fake := &fakeYahoo{calls: map[string]int{}, body: body}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
+	_, yahooURL, _ := startFakeYahoo(t)
 	e := newEnv(t)
 	js := e.js(t)
 	e.enqueue(t, "2020-01-01", "2020-01-04", "OK1", "OK2", "OK3", "OK4", "OK5", "FAIL", "GONE")
@@ -95,7 +87,7 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	w := e.startWorker(t, "metrics-1", "FLEET_SOURCE=yahoo", "FLEET_YAHOO_URL="+srv.URL, "FLEET_SOURCE_RATE=0",
+	w := e.startWorker(t, "metrics-1", "FLEET_SOURCE=yahoo", "FLEET_YAHOO_URL="+yahooURL, "FLEET_SOURCE_RATE=0",
 		"FLEET_MAX_DELIVER=3", "FLEET_RETRY_BASE=50ms", "FLEET_RETRY_MAX=200ms", "FLEET_METRICS_ADDR="+addr)
 	waitDrained(t, js, 60*time.Second)
 	time.Sleep(6 * time.Second) // one housekeeping round: the fleet view is fresh

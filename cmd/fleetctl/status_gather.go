@@ -94,14 +94,9 @@ func dialNATS(url string, timeout time.Duration) (*nats.Conn, jetstream.JetStrea
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := cli.CheckServerVersion(nc.ConnectedServerVersion()); err != nil {
-		nc.Close()
-		return nil, nil, err
-	}
-	js, err := jetstream.New(nc)
+	js, err := cli.JetStreamOn(nc)
 	if err != nil {
-		nc.Close()
-		return nil, nil, fmt.Errorf("jetstream: %w", err)
+		return nil, nil, err
 	}
 	return nc, js, nil
 }

@@ -64,14 +64,9 @@ func ConnectNATS(ctx context.Context, url, name string, log zerolog.Logger, hook
 	for attempt := 1; ; attempt++ {
 		nc, err := nats.Connect(url, opts...)
 		if err == nil {
-			if err := CheckServerVersion(nc.ConnectedServerVersion()); err != nil {
-				nc.Close()
-				return nil, nil, err
-			}
-			js, err := jetstream.New(nc)
+			js, err := JetStreamOn(nc)
 			if err != nil {
-				nc.Close()
-				return nil, nil, fmt.Errorf("jetstream: %w", err)
+				return nil, nil, err
 			}
 			up(true)
 			return nc, js, nil
@@ -82,6 +77,21 @@ func ConnectNATS(ctx context.Context, url, name string, log zerolog.Logger, hook
 			return nil, nil, fmt.Errorf("connect to nats: %w", err)
 		}
 	}
+}
+
+// JetStreamOn checks that nc's server can run the fleet (CheckServerVersion)
+// and returns a JetStream handle on it; on error it closes nc.
+func JetStreamOn(nc *nats.Conn) (jetstream.JetStream, error) {
+	if err := CheckServerVersion(nc.ConnectedServerVersion()); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return js, nil
 }
 
 // MinServerVersion is the oldest nats-server the fleet runs against: it
