@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin
 SHELL   := /usr/bin/env bash
 
-.PHONY: all build nats-server nats-cli demo test fuzz lint vet fmt services clean promtool monitoring
+.PHONY: all build nats-server nats-cli demo test bench fuzz lint vet fmt services clean promtool monitoring
 
 all: build
 
@@ -41,6 +41,14 @@ demo: build nats-server
 test: promtool
 	@admin=$${MARKETFLEET_TEST_DATABASE_URL:-$$(env -u DATABASE_URL scripts/postgres.sh up)} && \
 		MARKETFLEET_TEST_DATABASE_URL="$$admin" $(GO) test -race -count=1 ./...
+
+# The benchmark (BENCHMARKS.md): pooled-concurrent, sequential and
+# marketfleet on the same PostgreSQL and nats-server, as ratios, plus the
+# ceilings, the scaling series and the targets. Writes bench/results.json.
+# BENCHFLAGS passes options, e.g. BENCHFLAGS="-runs 1 -n 500".
+bench:
+	@admin=$${MARKETFLEET_BENCH_DATABASE_URL:-$$(env -u DATABASE_URL scripts/postgres.sh up)} && \
+		$(GO) run ./bench --admin-url "$$admin" $(BENCHFLAGS)
 
 # promtool checks and unit-tests the alert rules (go test ./deploy/monitoring
 # fails without it); scripts/promtool.sh installs Debian's prometheus package

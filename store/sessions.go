@@ -84,3 +84,19 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// DropDatabase drops database name if it exists, ending the sessions still
+// connected to it (WITH (FORCE)). The Store's role must own it or be a
+// superuser.
+func (s *Store) DropDatabase(ctx context.Context, name string) error {
+	conn, err := s.session()
+	if err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	s.checkLost(err)
+	if err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	return nil
+}

@@ -162,9 +162,9 @@ func demoDatabaseURL(ctx context.Context, o options) (string, error) {
 	if _, err := admin.EnsureDatabase(actx, demoDatabase); err != nil {
 		return "", err
 	}
-	u, err := withDatabase(o.adminURL, demoDatabase)
+	u, err := store.WithDatabase(o.adminURL, demoDatabase)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("--admin-url: %w", err)
 	}
 	fmt.Printf("postgres: database %s ready\n", demoDatabase)
 	return u, nil

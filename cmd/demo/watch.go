@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -78,14 +77,3 @@ func summarize(o options, symbols, tasks int, bars int64, wall time.Duration, st
 }
 
 // withDatabase returns adminURL pointing at database name.
-func withDatabase(adminURL, name string) (string, error) {
-	if strings.HasPrefix(adminURL, "postgres://") || strings.HasPrefix(adminURL, "postgresql://") {
-		u, err := url.Parse(adminURL)
-		if err != nil {
-			return "", fmt.Errorf("--admin-url: not a valid URL")
-		}
-		u.Path = "/" + name
-		return u.String(), nil
-	}
-	return adminURL + " dbname=" + name, nil
-}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"marketfleet/store"
+)
+
+// env is the services and binaries every run shares: one nats-server
+// process, one PostgreSQL server, the binaries built for this benchmark.
+type env struct {
+	dir      string // scratch: binaries, nats store, universes, stats
+	adminURL string
+	natsURL  string
+	natsCmd  *exec.Cmd
+	nc       *nats.Conn
+	js       jetstream.JetStream
+}
+
+// newEnv builds the binaries (without the race detector) and starts a
+// nats-server from the pinned module with file storage and the server's
+// default fsync interval. Production runs sync_interval: always, which on
+// one disk caps confirmed acks at about 2.5k/s here: a property of the
+// server's durability setting, the same for every design, reported
+// separately (BENCHMARKS.md).
+func newEnv(ctx context.Context, adminURL string) (*env, error) {
+	dir, err := os.MkdirTemp("", "marketfleet-bench-")
+	if err != nil {
+		return nil, err
+	}
+	e := &env{dir: dir, adminURL: adminURL}
+	build := exec.CommandContext(ctx, "go", "build", "-o", dir+string(os.PathSeparator),
+		"./cmd/worker", "./cmd/producer", "./bench/baseline", "github.com/nats-io/nats-server/v2")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return nil, fmt.Errorf("build the binaries (run from the repository root): %w", err)
+	}
+	if err := e.startNATS(ctx); err != nil {
+		e.close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *env) startNATS(ctx context.Context) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	conf := filepath.Join(e.dir, "nats.conf")
+	body := fmt.Sprintf("listen: 127.0.0.1:%d\njetstream {\n  store_dir: %q\n  max_file_store: 4GB\n}\n",
+		port, filepath.Join(e.dir, "nats"))
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		return err
+	}
+	e.natsCmd = exec.Command(filepath.Join(e.dir, "nats-server"), "-c", conf)
+	if err := e.natsCmd.Start(); err != nil {
+		return fmt.Errorf("start nats-server: %w", err)
+	}
+	e.natsURL = "nats://127.0.0.1:" + strconv.Itoa(port)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		nc, err := nats.Connect(e.natsURL)
+		if err == nil {
+			e.nc = nc
+			e.js, err = jetstream.New(nc)
+			return err
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("nats-server did not come up: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (e *env) close() {
+	if e.nc != nil {
+		e.nc.Close()
+	}
+	if e.natsCmd != nil && e.natsCmd.Process != nil {
+		_ = e.natsCmd.Process.Kill()
+		_ = e.natsCmd.Wait()
+	}
+	_ = os.RemoveAll(e.dir)
+}
+
+// resetNATS deletes everything a run leaves in JetStream (the task stream
+// and its consumers, the dead letters, the fleet's KV buckets), so each run
+// starts from nothing.
+func (e *env) resetNATS(ctx context.Context) error {
+	names := e.js.StreamNames(ctx)
+	var all []string
+	for n := range names.Name() {
+		all = append(all, n)
+	}
+	if err := names.Err(); err != nil {
+		return fmt.Errorf("list streams: %w", err)
+	}
+	for _, n := range all {
+		if err := e.js.DeleteStream(ctx, n); err != nil {
+			return fmt.Errorf("delete stream %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// freshDatabase creates an empty, migrated database and returns its URL
+// and a drop function.
+func (e *env) freshDatabase(ctx context.Context, name string) (string, func(), error) {
+	admin, err := store.Open(ctx, e.adminURL, store.WithApplicationName("marketfleet-bench"))
+	if err != nil {
+		return "", nil, err
+	}
+	defer admin.Close(context.Background())
+	if _, err := admin.EnsureDatabase(ctx, name); err != nil {
+		return "", nil, err
+	}
+	dbURL, err := store.WithDatabase(e.adminURL, name)
+	if err != nil {
+		return "", nil, err
+	}
+	db, err := store.Open(ctx, dbURL, store.WithApplicationName("marketfleet-bench"))
+	if err != nil {
+		return "", nil, err
+	}
+	defer db.Close(context.Background())
+	if _, err := db.Migrate(ctx); err != nil {
+		return "", nil, err
+	}
+	drop := func() {
+		a, err := store.Open(context.Background(), e.adminURL, store.WithApplicationName("marketfleet-bench"))
+		if err != nil {
+			return
+		}
+		defer a.Close(context.Background())
+		_ = a.DropDatabase(context.Background(), name)
+	}
+	return dbURL, drop, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,111 @@
+// Command bench measures marketfleet against the designs its users would
+// pick instead, on the same PostgreSQL and nats-server with the same
+// workload, one after another, and reports the results as ratios:
+//
+//   - pooled: K processes, each with a pgx pool of P connections and C tasks
+//     in flight, one upsert per task (the design that exhausted connections);
+//   - sequential: K processes with one connection each, one task at a time
+//     (their fix);
+//   - marketfleet: the real worker binary, K replicas, default settings
+//     (features off: the others do not compute them).
+//
+// It also measures the ceilings (JetStream fetch+ack rate, one session's
+// upsert rate, the fetch bound K x in-flight / L) and checks the targets of
+// BENCHMARKS.md. Run it with `make bench` from the repository root; it
+// prints a Markdown report and writes a JSON file.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the command line.
+type options struct {
+	adminURL  string
+	n, bars   int
+	k         int
+	latencies []time.Duration
+	runs      int
+	designs   []string
+	pool      int
+	inflight  int
+	scaling   []int
+	oneBarN   int
+	jsonPath  string
+	mdPath    string
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := benchmark(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	var lat, designs, scaling string
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.StringVar(&o.adminURL, "admin-url", os.Getenv("MARKETFLEET_BENCH_DATABASE_URL"), "PostgreSQL superuser URL (make bench passes scripts/postgres.sh's)")
+	fs.IntVar(&o.n, "n", 2000, "tasks (symbols) per run")
+	fs.IntVar(&o.bars, "bars", 30, "bars per task")
+	fs.IntVar(&o.k, "k", 4, "processes (replicas) per design")
+	fs.StringVar(&lat, "latency", "0s,20ms", "simulated fetch latencies, comma-separated")
+	fs.IntVar(&o.runs, "runs", 3, "runs per design and latency (the median is reported)")
+	fs.StringVar(&designs, "designs", "pooled,sequential,marketfleet", "designs to run")
+	fs.IntVar(&o.pool, "pool", 3, "pooled: connections per process")
+	fs.IntVar(&o.inflight, "inflight", 10, "pooled: tasks in flight per process")
+	fs.StringVar(&scaling, "scaling", "1,2,4,8", "marketfleet replica counts for the scaling series at the largest latency (empty: none)")
+	fs.IntVar(&o.oneBarN, "one-bar", 20000, "tasks of the 1-bar-per-task run at latency 0 (0: none)")
+	fs.StringVar(&o.jsonPath, "json", "bench/results.json", "where to write the JSON results")
+	fs.StringVar(&o.mdPath, "md", "", "where to write the Markdown report (default: stdout only)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if o.adminURL == "" {
+		return o, fmt.Errorf("--admin-url (or MARKETFLEET_BENCH_DATABASE_URL) is required; make bench sets it")
+	}
+	for _, s := range strings.Split(lat, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil || d < 0 {
+			return o, fmt.Errorf("--latency %q: want durations such as 0s,20ms", s)
+		}
+		o.latencies = append(o.latencies, d)
+	}
+	for _, d := range strings.Split(designs, ",") {
+		switch d = strings.TrimSpace(d); d {
+		case designPooled, designSequential, designMarketfleet:
+			o.designs = append(o.designs, d)
+		default:
+			return o, fmt.Errorf("--designs: unknown design %q", d)
+		}
+	}
+	for _, s := range strings.Split(scaling, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		var k int
+		if _, err := fmt.Sscanf(s, "%d", &k); err != nil || k < 1 {
+			return o, fmt.Errorf("--scaling %q: want replica counts such as 1,2,4,8", s)
+		}
+		o.scaling = append(o.scaling, k)
+	}
+	if o.n < 1 || o.bars < 1 || o.k < 1 || o.runs < 1 || o.pool < 1 || o.inflight < 1 {
+		return o, fmt.Errorf("-n, -bars, -k, -runs, -pool and -inflight must be at least 1")
+	}
+	return o, nil
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// summary is the runs of one configuration, reduced.
+type summary struct {
+	Design       string        `json:"design"`
+	K            int           `json:"k"`
+	Latency      time.Duration `json:"latency_ns"`
+	Bars         int           `json:"bars_per_task"`
+	Tasks        int           `json:"tasks"`
+	Runs         int           `json:"runs"`
+	TasksPerSec  float64       `json:"tasks_per_sec_median"`
+	TasksMin     float64       `json:"tasks_per_sec_min"`
+	TasksMax     float64       `json:"tasks_per_sec_max"`
+	BarsPerSec   float64       `json:"bars_per_sec_median"`
+	P50          time.Duration `json:"p50_ns"`
+	P99          time.Duration `json:"p99_ns"`
+	PeakSessions int           `json:"peak_sessions"`
+	ConnErrors   int           `json:"connection_errors"`
+	Incomplete   int           `json:"tasks_incomplete"`
+	PeakRSS      int64         `json:"peak_rss_bytes"`
+	IdleCPU      float64       `json:"idle_cpu_percent"`
+}
+
+// ceilings are the limits the fleet is measured against.
+type ceilings struct {
+	JetStream   float64 `json:"jetstream_fetch_ack_per_sec"` // batch 10, K consumers, confirmed acks
+	UpsertRows  float64 `json:"upsert_rows_per_sec"`         // one session, the worker's write path
+	UpsertTasks float64 `json:"upsert_tasks_per_sec"`        // the same, in tasks of B bars
+}
+
+// target is one claim of BENCHMARKS.md, checked.
+type target struct {
+	Claim string `json:"claim"`
+	Got   string `json:"got"`
+	Pass  bool   `json:"pass"`
+}
+
+// report is the JSON document.
+type report struct {
+	When      time.Time `json:"when"`
+	Machine   string    `json:"machine"`
+	Command   string    `json:"command"`
+	Ceilings  ceilings  `json:"ceilings"`
+	Summaries []summary `json:"summaries"`
+	Scaling   []summary `json:"scaling"`
+	Targets   []target  `json:"targets"`
+	Runs      []runResult
+}
+
+// benchmark runs everything o asks for and writes the report.
+func benchmark(ctx context.Context, o options) error {
+	e, err := newEnv(ctx, o.adminURL)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	rep := report{When: time.Now().UTC(), Machine: machine(), Command: command(os.Args[1:])}
+	if rep.Ceilings, err = e.measureCeilings(ctx, o); err != nil {
+		return err
+	}
+	seq := 0
+	series := func(c runConfig, runs int) (summary, error) {
+		var rs []runResult
+		for range runs {
+			seq++
+			fmt.Fprintf(os.Stderr, "bench: %s K=%d L=%s B=%d run %d/%d\n", c.design, c.k, c.latency, c.bars, len(rs)+1, runs)
+			r, err := e.run(ctx, c, seq)
+			if err != nil {
+				return summary{}, fmt.Errorf("%s K=%d L=%s: %w", c.design, c.k, c.latency, err)
+			}
+			rs = append(rs, r)
+		}
+		rep.Runs = append(rep.Runs, rs...)
+		return summarize(rs), nil
+	}
+	for _, l := range o.latencies {
+		for _, d := range o.designs {
+			s, err := series(runConfig{design: d, k: o.k, n: o.n, bars: o.bars, latency: l, pool: o.pool, inflight: o.inflight}, o.runs)
+			if err != nil {
+				return err
+			}
+			rep.Summaries = append(rep.Summaries, s)
+		}
+	}
+	if o.oneBarN > 0 {
+		s, err := series(runConfig{design: designMarketfleet, k: o.k, n: o.oneBarN, bars: 1}, o.runs)
+		if err != nil {
+			return err
+		}
+		rep.Summaries = append(rep.Summaries, s)
+	}
+	lmax := slices.Max(o.latencies)
+	for _, k := range o.scaling {
+		s, err := series(runConfig{design: designMarketfleet, k: k, n: o.n, bars: o.bars, latency: lmax}, o.runs)
+		if err != nil {
+			return err
+		}
+		rep.Scaling = append(rep.Scaling, s)
+	}
+	rep.Targets = checkTargets(rep, o)
+	return rep.write(o)
+}
+
+func (e *env) measureCeilings(ctx context.Context, o options) (ceilings, error) {
+	var c ceilings
+	var err error
+	fmt.Fprintln(os.Stderr, "bench: ceilings")
+	if c.JetStream, err = jetStreamCeiling(ctx, e.natsURL, o.n, 10, o.k); err != nil {
+		return c, fmt.Errorf("JetStream ceiling: %w", err)
+	}
+	dbURL, drop, err := e.freshDatabase(ctx, "bench_ceiling")
+	if err != nil {
+		return c, err
+	}
+	defer drop()
+	if c.UpsertRows, err = upsertCeiling(ctx, dbURL, max(o.n/10, 10), 10, o.bars); err != nil {
+		return c, fmt.Errorf("upsert ceiling: %w", err)
+	}
+	c.UpsertTasks = c.UpsertRows / float64(o.bars)
+	return c, nil
+}
+
+func summarize(rs []runResult) summary {
+	s := summary{Design: rs[0].Design, K: rs[0].K, Latency: rs[0].Latency, Bars: rs[0].Bars, Tasks: rs[0].Tasks, Runs: len(rs)}
+	tps := make([]float64, len(rs))
+	bps := make([]float64, len(rs))
+	p50 := make([]time.Duration, len(rs))
+	p99 := make([]time.Duration, len(rs))
+	for i, r := range rs {
+		tps[i], bps[i], p50[i], p99[i] = r.TasksPerSec, r.BarsPerSec, r.P50, r.P99
+		s.PeakSessions = max(s.PeakSessions, r.PeakSessions)
+		s.ConnErrors += r.ConnErrors
+		s.Incomplete += r.Tasks - r.Completed
+		s.PeakRSS = max(s.PeakRSS, r.PeakRSS)
+		s.IdleCPU = max(s.IdleCPU, r.IdleCPU)
+	}
+	s.TasksPerSec, s.BarsPerSec, s.P50, s.P99 = median(tps), median(bps), median(p50), median(p99)
+	s.TasksMin, s.TasksMax = slices.Min(tps), slices.Max(tps)
+	return s
+}
+
+func median[T int64 | float64 | time.Duration](xs []T) T {
+	ys := slices.Clone(xs)
+	slices.Sort(ys)
+	return ys[len(ys)/2]
+}
+
+// command is the command line without the database URL (it may hold a
+// password, and it is the machine's, not the benchmark's).
+func command(args []string) string {
+	var keep []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--admin-url" || a == "-admin-url":
+			i++
+		case strings.HasPrefix(a, "--admin-url=") || strings.HasPrefix(a, "-admin-url="):
+		default:
+			keep = append(keep, a)
+		}
+	}
+	return strings.TrimSpace("make bench " + strings.Join(keep, " "))
+}
+
+// machine describes where the benchmark ran.
+func machine() string {
+	kernel, _ := exec.Command("uname", "-sr").Output()
+	return fmt.Sprintf("%d CPUs, %s, %s", runtime.NumCPU(), strings.TrimSpace(string(kernel)), runtime.Version())
+}
+
+func (r report) write(o options) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(o.jsonPath, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	var md strings.Builder
+	r.markdown(&md, o)
+	fmt.Print(md.String())
+	if o.mdPath != "" {
+		return os.WriteFile(o.mdPath, []byte(md.String()), 0o644)
+	}
+	return nil
+}
+
+func (r report) markdown(w io.Writer, o options) {
+	fmt.Fprintf(w, "Machine: %s. Command: `%s`. %d tasks x %d bars, K = %d, median of %d runs.\n\n",
+		r.Machine, r.Command, o.n, o.bars, o.k, o.runs)
+	table(w, r.Summaries)
+	fmt.Fprintf(w, "\nCeilings: JetStream fetch+ack (batch 10, %d consumers, confirmed acks) %.0f tasks/s; "+
+		"one session's upsert (the worker's write path) %.0f rows/s = %.0f tasks/s of %d bars.\n",
+		o.k, r.Ceilings.JetStream, r.Ceilings.UpsertRows, r.Ceilings.UpsertTasks, o.bars)
+	if len(r.Scaling) > 0 {
+		fmt.Fprintf(w, "\nScaling (marketfleet, L = %s):\n\n", r.Scaling[0].Latency)
+		table(w, r.Scaling)
+	}
+	fmt.Fprintln(w, "\n| target | measured | |\n| --- | --- | --- |")
+	for _, t := range r.Targets {
+		mark := "pass"
+		if !t.Pass {
+			mark = "**miss**"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s |\n", t.Claim, t.Got, mark)
+	}
+}
+
+func table(w io.Writer, ss []summary) {
+	fmt.Fprintln(w, "| L | bars/task | design | K | tasks/s median [min–max] | bars/s | p50 | p99 | peak sessions | conn. errors | incomplete | peak RSS |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	for _, s := range ss {
+		fmt.Fprintf(w, "| %s | %d | %s | %d | %.0f [%.0f–%.0f] | %.0f | %s | %s | %d | %d | %d | %.1f MB |\n",
+			s.Latency, s.Bars, s.Design, s.K, s.TasksPerSec, s.TasksMin, s.TasksMax, s.BarsPerSec,
+			s.P50.Round(time.Millisecond), s.P99.Round(time.Millisecond), s.PeakSessions, s.ConnErrors, s.Incomplete,
+			float64(s.PeakRSS)/(1<<20))
+	}
+}
