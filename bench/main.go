@@ -40,6 +40,7 @@ type options struct {
 	oneBarN   int
 	jsonPath  string
 	mdPath    string
+	workerEnv []string // extra worker settings, for trying knobs
 }
 
 func main() {
@@ -58,7 +59,7 @@ func main() {
 
 func parseFlags(args []string) (options, error) {
 	var o options
-	var lat, designs, scaling string
+	var lat, designs, scaling, workerEnv string
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&o.adminURL, "admin-url", os.Getenv("MARKETFLEET_BENCH_DATABASE_URL"), "PostgreSQL superuser URL (make bench passes scripts/postgres.sh's)")
 	fs.IntVar(&o.n, "n", 2000, "tasks (symbols) per run")
@@ -73,6 +74,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.oneBarN, "one-bar", 20000, "tasks of the 1-bar-per-task run at latency 0 (0: none)")
 	fs.StringVar(&o.jsonPath, "json", "bench/results.json", "where to write the JSON results")
 	fs.StringVar(&o.mdPath, "md", "", "where to write the Markdown report (default: stdout only)")
+	fs.StringVar(&workerEnv, "worker-env", "", "extra worker settings for trying knobs, e.g. FLEET_BATCH_SIZE=20,FLEET_FETCH_CONCURRENCY=20")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -103,6 +105,14 @@ func parseFlags(args []string) (options, error) {
 			return o, fmt.Errorf("--scaling %q: want replica counts such as 1,2,4,8", s)
 		}
 		o.scaling = append(o.scaling, k)
+	}
+	for _, kv := range strings.Split(workerEnv, ",") {
+		if kv = strings.TrimSpace(kv); kv != "" {
+			if !strings.HasPrefix(kv, "FLEET_") || !strings.Contains(kv, "=") {
+				return o, fmt.Errorf("--worker-env %q: want FLEET_NAME=value pairs", kv)
+			}
+			o.workerEnv = append(o.workerEnv, kv)
+		}
 	}
 	if o.n < 1 || o.bars < 1 || o.k < 1 || o.runs < 1 || o.pool < 1 || o.inflight < 1 {
 		return o, fmt.Errorf("-n, -bars, -k, -runs, -pool and -inflight must be at least 1")

@@ -88,7 +88,7 @@ func benchmark(ctx context.Context, o options) error {
 	}
 	for _, l := range o.latencies {
 		for _, d := range o.designs {
-			s, err := series(runConfig{design: d, k: o.k, n: o.n, bars: o.bars, latency: l, pool: o.pool, inflight: o.inflight}, o.runs)
+			s, err := series(runConfig{design: d, k: o.k, n: o.n, bars: o.bars, latency: l, pool: o.pool, inflight: o.inflight, env: o.workerEnv}, o.runs)
 			if err != nil {
 				return err
 			}
@@ -96,7 +96,7 @@ func benchmark(ctx context.Context, o options) error {
 		}
 	}
 	if o.oneBarN > 0 {
-		s, err := series(runConfig{design: designMarketfleet, k: o.k, n: o.oneBarN, bars: 1}, o.runs)
+		s, err := series(runConfig{design: designMarketfleet, k: o.k, n: o.oneBarN, bars: 1, env: o.workerEnv}, o.runs)
 		if err != nil {
 			return err
 		}
@@ -104,7 +104,7 @@ func benchmark(ctx context.Context, o options) error {
 	}
 	lmax := slices.Max(o.latencies)
 	for _, k := range o.scaling {
-		s, err := series(runConfig{design: designMarketfleet, k: k, n: o.n, bars: o.bars, latency: lmax}, o.runs)
+		s, err := series(runConfig{design: designMarketfleet, k: k, n: o.n, bars: o.bars, latency: lmax, env: o.workerEnv}, o.runs)
 		if err != nil {
 			return err
 		}

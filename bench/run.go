@@ -35,6 +35,7 @@ type runConfig struct {
 	latency  time.Duration // synthetic fetch latency
 	pool     int           // pooled: connections per process
 	inflight int           // pooled: tasks in flight per process
+	env      []string      // marketfleet: extra worker settings
 }
 
 // runResult is what one run measured.
@@ -142,10 +143,10 @@ func (e *env) startDesign(c runConfig, dbURL string, seq int) ([]*proc, error) {
 				return procs, perr
 			}
 			addr := fmt.Sprintf("127.0.0.1:%d", port)
-			p, err = startProc(fmt.Sprintf("worker-%d", i), filepath.Join(e.dir, "worker"), append(common,
+			p, err = startProc(fmt.Sprintf("worker-%d", i), filepath.Join(e.dir, "worker"), append(append(common,
 				fmt.Sprintf("FLEET_WORKER_ID=bench-%d-%d", seq, i), "FLEET_METRICS_ADDR="+addr,
 				"FLEET_SYNTHETIC_LATENCY="+c.latency.String(), "FLEET_FEATURES=false",
-				"FLEET_LOG_LEVEL=warn", "FLEET_LOG_FORMAT=json"))
+				"FLEET_LOG_LEVEL=warn", "FLEET_LOG_FORMAT=json"), c.env...))
 			if p != nil {
 				p.metrics = addr
 			}

@@ -75,5 +75,3 @@ func summarize(o options, symbols, tasks int, bars int64, wall time.Duration, st
 	fmt.Println("  OK: connections = workers, every bar stored")
 	return nil
 }
-
-// withDatabase returns adminURL pointing at database name.
