@@ -65,11 +65,10 @@ func (s *Store) WriteBars(ctx context.Context, bars []market.Bar) (WriteResult, 
 	if err != nil {
 		return WriteResult{}, fmt.Errorf("write bars: %w", err)
 	}
-	cols := columnsOf(dedupe(bars))
-	res := WriteResult{Rows: len(cols.symbol)}
+	sql, args := UpsertStatement(bars)
+	res := WriteResult{Rows: len(args[0].([]string))}
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, upsertBars, cols.symbol, cols.interval, cols.ts, cols.open, cols.high,
-			cols.low, cols.close, cols.adjClose, cols.volume, cols.source)
+		rows, err := tx.Query(ctx, sql, args...)
 		if err != nil {
 			return err
 		}
@@ -87,6 +86,15 @@ func (s *Store) WriteBars(ctx context.Context, bars []market.Bar) (WriteResult, 
 		return WriteResult{}, fmt.Errorf("write bars: %w", err)
 	}
 	return res, nil
+}
+
+// UpsertStatement returns the statement WriteBars runs for bars (after
+// de-duplication) with its arguments: the column arrays. It exists so that
+// the benchmark's other designs write with exactly the worker's SQL through
+// connections of their own; production code calls WriteBars.
+func UpsertStatement(bars []market.Bar) (string, []any) {
+	c := columnsOf(dedupe(bars))
+	return upsertBars, []any{c.symbol, c.interval, c.ts, c.open, c.high, c.low, c.close, c.adjClose, c.volume, c.source}
 }
 
 // dedupe keeps the last bar of each key, in first-seen order.
