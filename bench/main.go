@@ -28,19 +28,21 @@ import (
 
 // options are the command line.
 type options struct {
-	adminURL  string
-	n, bars   int
-	k         int
-	latencies []time.Duration
-	runs      int
-	designs   []string
-	pool      int
-	inflight  int
-	scaling   []int
-	oneBarN   int
-	jsonPath  string
-	mdPath    string
-	workerEnv []string // extra worker settings, for trying knobs
+	adminURL       string
+	n, bars        int
+	k              int
+	latencies      []time.Duration
+	runs           int
+	designs        []string
+	pool           int
+	inflight       int
+	scaling        []int
+	oneBarN        int
+	jsonPath       string
+	mdPath         string
+	workerEnv      []string // extra worker settings, for trying knobs
+	exhaustMaxConn int      // exhaustion mode: max_connections of the scratch cluster, 0 to skip
+	exhaustK       int
 }
 
 func main() {
@@ -74,6 +76,8 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.oneBarN, "one-bar", 20000, "tasks of the 1-bar-per-task run at latency 0 (0: none)")
 	fs.StringVar(&o.jsonPath, "json", "bench/results.json", "where to write the JSON results")
 	fs.StringVar(&o.mdPath, "md", "", "where to write the Markdown report (default: stdout only)")
+	fs.IntVar(&o.exhaustMaxConn, "exhaustion", 20, "exhaustion mode: run pooled and marketfleet on a scratch cluster with this max_connections (0: skip)")
+	fs.IntVar(&o.exhaustK, "exhaustion-k", 8, "exhaustion mode: processes per design")
 	fs.StringVar(&workerEnv, "worker-env", "", "extra worker settings for trying knobs, e.g. FLEET_BATCH_SIZE=20,FLEET_FETCH_CONCURRENCY=20")
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -56,8 +57,12 @@ type report struct {
 	Ceilings  ceilings  `json:"ceilings"`
 	Summaries []summary `json:"summaries"`
 	Scaling   []summary `json:"scaling"`
-	Targets   []target  `json:"targets"`
-	Runs      []runResult
+	// Exhaustion is pooled and marketfleet on a cluster with a low
+	// max_connections (ExhaustMaxConn).
+	Exhaustion     []summary `json:"exhaustion"`
+	ExhaustMaxConn int       `json:"exhaustion_max_connections"`
+	Targets        []target  `json:"targets"`
+	Runs           []runResult
 }
 
 // benchmark runs everything o asks for and writes the report.
@@ -110,8 +115,42 @@ func benchmark(ctx context.Context, o options) error {
 		}
 		rep.Scaling = append(rep.Scaling, s)
 	}
+	if o.exhaustMaxConn > 0 {
+		if rep.Exhaustion, err = e.exhaustion(ctx, o, series); err != nil {
+			return err
+		}
+		rep.ExhaustMaxConn = o.exhaustMaxConn
+	}
 	rep.Targets = checkTargets(rep, o)
 	return rep.write(o)
+}
+
+// exhaustion runs pooled-concurrent and marketfleet with exhaustK processes
+// on a scratch cluster whose max_connections is exhaustMaxConn: the first
+// wants more sessions than there are, the second holds its budget. The
+// workers keep only 2 sessions in reserve for others (the harness's).
+func (e *env) exhaustion(ctx context.Context, o options, series func(runConfig, int) (summary, error)) ([]summary, error) {
+	fmt.Fprintf(os.Stderr, "bench: exhaustion mode, max_connections = %d\n", o.exhaustMaxConn)
+	pg, err := startScratchPG(ctx, filepath.Join(e.dir, "pg"), o.exhaustMaxConn)
+	if err != nil {
+		return nil, err
+	}
+	defer pg.stop()
+	saved := e.adminURL
+	e.adminURL = pg.url
+	defer func() { e.adminURL = saved }()
+	var out []summary
+	for _, c := range []runConfig{
+		{design: designPooled, k: o.exhaustK, n: o.n, bars: o.bars, pool: o.pool, inflight: o.inflight},
+		{design: designMarketfleet, k: o.exhaustK, n: o.n, bars: o.bars, env: append([]string{"FLEET_DB_RESERVE=2"}, o.workerEnv...)},
+	} {
+		s, err := series(c, 1)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 func (e *env) measureCeilings(ctx context.Context, o options) (ceilings, error) {
@@ -208,6 +247,10 @@ func (r report) markdown(w io.Writer, o options) {
 	if len(r.Scaling) > 0 {
 		fmt.Fprintf(w, "\nScaling (marketfleet, L = %s):\n\n", r.Scaling[0].Latency)
 		table(w, r.Scaling)
+	}
+	if len(r.Exhaustion) > 0 {
+		fmt.Fprintf(w, "\nExhaustion (a scratch cluster with max_connections = %d, L = 0, one run):\n\n", r.ExhaustMaxConn)
+		table(w, r.Exhaustion)
 	}
 	fmt.Fprintln(w, "\n| target | measured | |\n| --- | --- | --- |")
 	for _, t := range r.Targets {

@@ -66,5 +66,11 @@ func checkTargets(r report, o options) []target {
 		}
 		add("scaling: tasks/s grows with K up to the cores, peak sessions = K", ok, "%s", got)
 	}
+	if len(r.Exhaustion) == 2 {
+		p, m := r.Exhaustion[0], r.Exhaustion[1]
+		add(fmt.Sprintf("max_connections = %d, K = %d: pooled-concurrent hits 53300, marketfleet completes every task without an error",
+			r.ExhaustMaxConn, m.K), p.ConnErrors > 0 && m.ConnErrors == 0 && m.Incomplete == 0,
+			"pooled %d connection errors; marketfleet %d errors, %d incomplete, peak %d sessions", p.ConnErrors, m.ConnErrors, m.Incomplete, m.PeakSessions)
+	}
 	return ts
 }
