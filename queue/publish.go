@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -14,8 +15,13 @@ import (
 // DefaultPublishWindow is how many publishes may await their ack at once.
 const DefaultPublishWindow = 256
 
-// publishTimeout bounds the wait for one ack when ctx has no deadline.
+// publishTimeout bounds the wait for one ack: for an async publish always
+// (then it is published again, synchronously), for a synchronous one when
+// ctx has no deadline.
 const publishTimeout = 10 * time.Second
+
+// errAckTimeout marks an async publish whose ack did not come in time.
+var errAckTimeout = errors.New("no publish acknowledgement in time")
 
 // Publisher enqueues tasks on the task stream. It is safe for concurrent use.
 type Publisher struct {
@@ -143,9 +149,16 @@ func (p *Publisher) settle(ctx context.Context, in inflight) (*jetstream.PubAck,
 	var ack *jetstream.PubAck
 	err := in.err
 	if err == nil {
+		// An ack can be lost for good (the stream's leader died after
+		// storing the message): never wait for it longer than
+		// publishTimeout, then publish again with the same message id.
+		timer := time.NewTimer(publishTimeout)
+		defer timer.Stop()
 		select {
 		case ack = <-in.fut.Ok():
 		case err = <-in.fut.Err():
+		case <-timer.C:
+			err = errAckTimeout
 		case <-ctx.Done():
 			return nil, fmt.Errorf("publish %s: %w", in.msg.Header.Get(jetstream.MsgIDHeader), ctx.Err())
 		}

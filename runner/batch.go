@@ -44,7 +44,7 @@ func (it *item) series() market.Series {
 
 // runBatch takes msgs from delivery to settlement: decode, lock each task's
 // series fleet-wide, narrow incremental tasks, fetch concurrently, write the
-// bars in one transaction, update features, enqueue follow-ups, unlock, then
+// bars in one transaction, update features, unlock, enqueue follow-ups, then
 // ack, nak or term every message exactly once.
 func (r *Runner) runBatch(ctx context.Context, msgs []jetstream.Msg) {
 	r.batches++
@@ -59,8 +59,8 @@ func (r *Runner) runBatch(ctx context.Context, msgs []jetstream.Msg) {
 	r.fetchAll(bctx, items)
 	changes, written := r.write(bctx, items)
 	r.updateFeatures(bctx, items)
+	r.unlock(bctx, items) // the database work is done: a slow follow-up must not hold the series
 	r.followUp(bctx, items, changes)
-	r.unlock(bctx, items)
 
 	stopProgress()
 	counts := r.settle(bctx, items)

@@ -68,10 +68,13 @@ const busyDelay = time.Second
 // its delivered-th delivery: the backoff policy's jittered delay, or the
 // source's Retry-After when that is longer.
 func retryDelay(p backoff.Policy, delivered uint64, err error) time.Duration {
-	if errors.Is(err, ErrBusy) { // the other task holds it for about a batch
-		return busyDelay + rand.N(busyDelay)
-	}
 	d := p.Delay(int(min(delivered, 64)))
+	if errors.Is(err, ErrBusy) {
+		// The other task usually holds the series for about a batch: try
+		// again soon, but back off like any retry, so that a series held
+		// for long (a stalled holder) does not use up the deliveries.
+		return max(busyDelay+rand.N(busyDelay), d)
+	}
 	var ra *source.RetryAfterError
 	if errors.As(err, &ra) && ra.After > d {
 		d = ra.After

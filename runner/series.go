@@ -149,7 +149,9 @@ func (r *Runner) followUp(ctx context.Context, items []*item, changes []store.Se
 	if len(fts) == 0 {
 		return
 	}
-	if _, err := r.cfg.FollowUps.Publish(ctx, fts); err != nil {
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout) // the locks are held meanwhile
+	defer cancel()
+	if _, err := r.cfg.FollowUps.Publish(pctx, fts); err != nil {
 		for _, it := range owners {
 			it.err = fmt.Errorf("%s %s: enqueue features: %w", it.task.Kind, it.series(), err)
 		}
