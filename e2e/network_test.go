@@ -102,10 +102,10 @@ func TestNetworkFaultsOnBothPaths(t *testing.T) {
 		t.Fatalf("resets: postgres %d, nats %d: a fault did not fire", pgProxy.Resets(), natsProxy.Resets())
 	}
 	for _, want := range []string{
-		"reconnecting to replay the batch", // the postgres session was lost mid-batch and replaced
-		"deadline exceeded",                // the client-side write timeout fired (blackhole)
-		"57014",                            // the server-side statement timeout fired (lock)
-		"nats reconnected",                 // the nats path recovered
+		"postgres session lost", // the postgres session was lost (mid-batch: replayed; between batches: replaced)
+		"deadline exceeded",     // the client-side write timeout fired (blackhole)
+		"57014",                 // the server-side statement timeout fired (lock)
+		"nats reconnected",      // the nats path recovered
 	} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("worker logs lack %q: that fault did not fire or was not handled", want)
