@@ -89,14 +89,24 @@ func ceilCreateStream(ctx context.Context, js jetstream.JetStream, inflight int)
 	if err := js.DeleteStream(ctx, ceilStream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("jetstream ceiling: delete leftover stream: %w", err)
 	}
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{
+	cfg := jetstream.StreamConfig{
 		Name:        ceilStream,
 		Description: "marketfleet bench: JetStream ceiling, deleted after the measurement",
 		Subjects:    []string{ceilSubject},
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		Discard:     jetstream.DiscardNew,
-	})
+	}
+	// Right after a delete the server may still be removing the old store
+	// ("error creating store for stream"): try again for a moment.
+	var s jetstream.Stream
+	var err error
+	for try := 0; ; try++ {
+		if s, err = js.CreateStream(ctx, cfg); err == nil || try == 20 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err != nil {
 		return fmt.Errorf("jetstream ceiling: create stream: %w", err)
 	}
