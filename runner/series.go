@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"marketfleet/market"
@@ -54,15 +55,13 @@ func (r *Runner) lock(ctx context.Context, items []*item) {
 
 // unlock releases the batch's series locks, once its database work is done.
 func (r *Runner) unlock(ctx context.Context, items []*item) {
-	for _, it := range items {
-		if it.locked {
-			uctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
-			defer cancel()
-			if err := r.db.UnlockSeries(uctx); err != nil {
-				r.log.Warn().Err(err).Msg("could not release the series locks; the next batch releases them")
-			}
-			return
-		}
+	if !slices.ContainsFunc(items, func(it *item) bool { return it.locked }) {
+		return
+	}
+	uctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
+	defer cancel()
+	if err := r.db.UnlockSeries(uctx); err != nil {
+		r.log.Warn().Err(err).Msg("could not release the series locks; the next batch releases them")
 	}
 }
 

@@ -98,17 +98,21 @@ func UpsertStatement(bars []market.Bar) (string, []any) {
 }
 
 // dedupe keeps the last bar of each key, in first-seen order.
-func dedupe(bars []market.Bar) []market.Bar {
-	idx := make(map[market.Key]int, len(bars))
-	out := make([]market.Bar, 0, len(bars))
-	for _, b := range bars {
-		k := b.Key()
+func dedupe(bars []market.Bar) []market.Bar { return lastByKey(bars, market.Bar.Key) }
+
+// lastByKey keeps the last of the rows that share a key, in first-seen
+// order: one statement may not touch a row twice.
+func lastByKey[T any](rows []T, key func(T) market.Key) []T {
+	idx := make(map[market.Key]int, len(rows))
+	out := make([]T, 0, len(rows))
+	for _, r := range rows {
+		k := key(r)
 		if i, ok := idx[k]; ok {
-			out[i] = b
+			out[i] = r
 			continue
 		}
 		idx[k] = len(out)
-		out = append(out, b)
+		out = append(out, r)
 	}
 	return out
 }

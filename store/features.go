@@ -220,18 +220,9 @@ func updateFeatures(ctx context.Context, tx pgx.Tx, symbol string, iv market.Int
 
 // dedupeFeatures keeps the last row of each key, in first-seen order.
 func dedupeFeatures(rows []features.Row) []features.Row {
-	idx := make(map[market.Key]int, len(rows))
-	out := make([]features.Row, 0, len(rows))
-	for _, r := range rows {
-		k := market.Key{Symbol: r.Symbol, Interval: r.Interval, TS: r.TS.UnixMicro()}
-		if i, ok := idx[k]; ok {
-			out[i] = r
-			continue
-		}
-		idx[k] = len(out)
-		out = append(out, r)
-	}
-	return out
+	return lastByKey(rows, func(r features.Row) market.Key {
+		return market.Key{Symbol: r.Symbol, Interval: r.Interval, TS: r.TS.UnixMicro()}
+	})
 }
 
 type featureColumns struct {

@@ -121,13 +121,10 @@ func publish(ctx context.Context, cfg *config, ts []tasks.Task, stderr io.Writer
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	nc, js, err := cli.ConnectNATS(ctx, cfg.NATSURL, "marketfleet-producer", log)
+	pub, closeNATS, err := connectPublisher(ctx, cfg, log)
 	if err != nil {
 		return queue.Result{}, err
 	}
-	defer nc.Close()
-	if _, err := queue.EnsureStream(ctx, js, cfg.StreamConfig()); err != nil {
-		return queue.Result{}, err
-	}
-	return queue.NewPublisher(js, cfg.Stream).Publish(ctx, ts)
+	defer closeNATS()
+	return pub.Publish(ctx, ts)
 }

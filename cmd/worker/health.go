@@ -12,7 +12,7 @@ import (
 // connection slot and its PostgreSQL session, the schema is migrated, and it
 // is bound to the consumer).
 type health struct {
-	slot    atomic.Bool // holds a slot, its session opened and migrated, the batch loop running
+	working atomic.Bool // holds a slot, its session opened and migrated, the batch loop running
 	session atomic.Bool
 	bound   atomic.Bool
 }
@@ -28,7 +28,7 @@ func (h *health) serve(addr string, metrics http.Handler) (*http.Server, error) 
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		switch {
-		case !h.slot.Load():
+		case !h.working.Load():
 			http.Error(w, "waiting for a connection slot", http.StatusServiceUnavailable)
 		case !h.session.Load():
 			http.Error(w, "no postgres session", http.StatusServiceUnavailable)

@@ -45,7 +45,7 @@ func (m *member) run(ctx context.Context) error {
 		}
 		m.mx.SlotHeld.Set(1)
 		err = m.hold(ctx, lease)
-		m.health.slot.Store(false)
+		m.health.working.Store(false)
 		m.mx.SlotHeld.Set(0)
 		m.mx.Fleet.Clear()
 		if reason := slotLoss(lease.Err()); reason != "" && ctx.Err() == nil {
@@ -159,7 +159,7 @@ func (m *member) hold(ctx context.Context, lease *slots.Lease) error {
 	if err != nil {
 		return err
 	}
-	m.health.slot.Store(true) // ready: slot, session, schema, loop
+	m.health.working.Store(true) // ready: slot, session, schema, loop
 	return r.Run(hctx)
 }
 
