@@ -40,6 +40,7 @@ type bundle struct {
 	src     *faultySource
 	retry   backoff.Policy
 	ackWait time.Duration
+	linger  time.Duration // the Fetcher's Linger; 0: its default
 }
 
 func setup(t *testing.T, opts ...store.Option) *bundle {
@@ -74,7 +75,7 @@ func setup(t *testing.T, opts ...store.Option) *bundle {
 // result.
 func (b *bundle) start(t *testing.T, cfg runner.Config) (stop func() error) {
 	t.Helper()
-	f, err := queue.NewFetcher(b.cons, queue.FetcherConfig{Size: 10, MaxWait: 200 * time.Millisecond})
+	f, err := queue.NewFetcher(b.cons, queue.FetcherConfig{Size: 10, MaxWait: 200 * time.Millisecond, Linger: b.linger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,6 +402,10 @@ func TestShutdownFinishesTheBatchInHand(t *testing.T) {
 	}
 	symbols := []string{"A1", "A2", "A3", "A4", "A5"}
 	b.publish(t, symbols...)
+	// All five must be in the batch in hand: the batch waits for its pull
+	// to end instead of the default 5 ms, which a loaded machine can miss
+	// (the rest would then rightly go back unstarted).
+	b.linger = time.Second
 	stop := b.start(t, runner.Config{Grace: 10 * time.Second})
 	<-started
 	stopped := make(chan error, 1)
