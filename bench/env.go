@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -155,4 +156,29 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// workerSetting is the value of the worker's integer setting name in this
+// run: from extra (NAME=value pairs) if set there, else the default that
+// the built worker's --help prints.
+func (e *env) workerSetting(ctx context.Context, name string, extra []string) (int, error) {
+	for _, kv := range extra {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return 0, fmt.Errorf("%s=%q: want an integer", name, v)
+			}
+			return n, nil
+		}
+	}
+	out, err := exec.CommandContext(ctx, filepath.Join(e.dir, "worker"), "--help").Output()
+	if err != nil {
+		return 0, fmt.Errorf("worker --help: %w", err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == name {
+			return strconv.Atoi(f[1])
+		}
+	}
+	return 0, fmt.Errorf("worker --help does not list %s", name)
 }

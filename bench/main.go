@@ -112,8 +112,8 @@ func parseFlags(args []string) (options, error) {
 	}
 	for _, kv := range strings.Split(workerEnv, ",") {
 		if kv = strings.TrimSpace(kv); kv != "" {
-			if !strings.HasPrefix(kv, "FLEET_") || !strings.Contains(kv, "=") {
-				return o, fmt.Errorf("--worker-env %q: want FLEET_NAME=value pairs", kv)
+			if !(strings.HasPrefix(kv, "FLEET_") || strings.HasPrefix(kv, "GO")) || !strings.Contains(kv, "=") {
+				return o, fmt.Errorf("--worker-env %q: want FLEET_NAME=value (or Go runtime GONAME=value) pairs", kv)
 			}
 			o.workerEnv = append(o.workerEnv, kv)
 		}

@@ -37,7 +37,7 @@ type summary struct {
 
 // ceilings are the limits the fleet is measured against.
 type ceilings struct {
-	JetStream   float64 `json:"jetstream_fetch_ack_per_sec"` // batch 10, K consumers, confirmed acks
+	JetStream   float64 `json:"jetstream_fetch_ack_per_sec"` // the workers' batch, K consumers, confirmed acks
 	UpsertRows  float64 `json:"upsert_rows_per_sec"`         // one session, the worker's write path
 	UpsertTasks float64 `json:"upsert_tasks_per_sec"`        // the same, in tasks of B bars
 }
@@ -51,12 +51,17 @@ type target struct {
 
 // report is the JSON document.
 type report struct {
-	When      time.Time `json:"when"`
-	Machine   string    `json:"machine"`
-	Command   string    `json:"command"`
-	Ceilings  ceilings  `json:"ceilings"`
-	Summaries []summary `json:"summaries"`
-	Scaling   []summary `json:"scaling"`
+	When    time.Time `json:"when"`
+	Machine string    `json:"machine"`
+	Command string    `json:"command"`
+	// Batch and FetchConcurrency are the workers' FLEET_BATCH_SIZE and
+	// FLEET_FETCH_CONCURRENCY in this run (their defaults unless -worker-env
+	// set them): the ceilings use the batch, the fetch bound the concurrency.
+	Batch            int       `json:"batch"`
+	FetchConcurrency int       `json:"fetch_concurrency"`
+	Ceilings         ceilings  `json:"ceilings"`
+	Summaries        []summary `json:"summaries"`
+	Scaling          []summary `json:"scaling"`
 	// Exhaustion is pooled and marketfleet on a cluster with a low
 	// max_connections (ExhaustMaxConn).
 	Exhaustion     []summary `json:"exhaustion"`
@@ -73,7 +78,13 @@ func benchmark(ctx context.Context, o options) error {
 	}
 	defer e.close()
 	rep := report{When: time.Now().UTC(), Machine: machine(), Command: command(os.Args[1:])}
-	if rep.Ceilings, err = e.measureCeilings(ctx, o); err != nil {
+	if rep.Batch, err = e.workerSetting(ctx, "FLEET_BATCH_SIZE", o.workerEnv); err != nil {
+		return err
+	}
+	if rep.FetchConcurrency, err = e.workerSetting(ctx, "FLEET_FETCH_CONCURRENCY", o.workerEnv); err != nil {
+		return err
+	}
+	if rep.Ceilings, err = e.measureCeilings(ctx, o, rep.Batch); err != nil {
 		return err
 	}
 	seq := 0
@@ -153,11 +164,11 @@ func (e *env) exhaustion(ctx context.Context, o options, series func(runConfig, 
 	return out, nil
 }
 
-func (e *env) measureCeilings(ctx context.Context, o options) (ceilings, error) {
+func (e *env) measureCeilings(ctx context.Context, o options, batch int) (ceilings, error) {
 	var c ceilings
 	var err error
 	fmt.Fprintln(os.Stderr, "bench: ceilings")
-	if c.JetStream, err = jetStreamCeiling(ctx, e.natsURL, o.n, 10, o.k); err != nil {
+	if c.JetStream, err = jetStreamCeiling(ctx, e.natsURL, max(o.n, 20*batch), batch, o.k); err != nil {
 		return c, fmt.Errorf("JetStream ceiling: %w", err)
 	}
 	dbURL, drop, err := e.freshDatabase(ctx, "bench_ceiling")
@@ -165,7 +176,9 @@ func (e *env) measureCeilings(ctx context.Context, o options) (ceilings, error) 
 		return c, err
 	}
 	defer drop()
-	if c.UpsertRows, err = upsertCeiling(ctx, dbURL, max(o.n/10, 10), 10, o.bars); err != nil {
+	// At most 400 batches: enough for a steady rate, and their daily bars
+	// stay within a few decades of the synthetic calendar.
+	if c.UpsertRows, err = upsertCeiling(ctx, dbURL, min(max(o.n/batch, 10), 400), batch, o.bars); err != nil {
 		return c, fmt.Errorf("upsert ceiling: %w", err)
 	}
 	c.UpsertTasks = c.UpsertRows / float64(o.bars)
@@ -238,12 +251,13 @@ func (r report) write(o options) error {
 }
 
 func (r report) markdown(w io.Writer, o options) {
-	fmt.Fprintf(w, "Machine: %s. Command: `%s`. %d tasks x %d bars, K = %d, median of %d runs.\n\n",
-		r.Machine, r.Command, o.n, o.bars, o.k, o.runs)
+	fmt.Fprintf(w, "Machine: %s. Command: `%s`. %d tasks x %d bars, K = %d, median of %d runs; "+
+		"workers with FLEET_BATCH_SIZE=%d, FLEET_FETCH_CONCURRENCY=%d.\n\n",
+		r.Machine, r.Command, o.n, o.bars, o.k, o.runs, r.Batch, r.FetchConcurrency)
 	table(w, r.Summaries)
-	fmt.Fprintf(w, "\nCeilings: JetStream fetch+ack (batch 10, %d consumers, confirmed acks) %.0f tasks/s; "+
-		"one session's upsert (the worker's write path) %.0f rows/s = %.0f tasks/s of %d bars.\n",
-		o.k, r.Ceilings.JetStream, r.Ceilings.UpsertRows, r.Ceilings.UpsertTasks, o.bars)
+	fmt.Fprintf(w, "\nCeilings: JetStream fetch+ack (batch %d, %d consumers, confirmed acks) %.0f tasks/s; "+
+		"one session's upsert (the worker's write path, batch %d) %.0f rows/s = %.0f tasks/s of %d bars.\n",
+		r.Batch, o.k, r.Ceilings.JetStream, r.Batch, r.Ceilings.UpsertRows, r.Ceilings.UpsertTasks, o.bars)
 	if len(r.Scaling) > 0 {
 		fmt.Fprintf(w, "\nScaling (marketfleet, L = %s):\n\n", r.Scaling[0].Latency)
 		table(w, r.Scaling)

@@ -24,7 +24,7 @@ func TestWorkerHelpListsEveryVariable(t *testing.T) {
 			t.Errorf("worker --help does not list %s", v)
 		}
 	}
-	if !strings.Contains(out, "FLEET_BATCH_SIZE         10") {
+	if !strings.Contains(out, "FLEET_BATCH_SIZE         20") {
 		t.Errorf("worker --help does not show the batch size default:\n%s", out)
 	}
 	// The README's configuration table documents every variable.

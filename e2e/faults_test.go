@@ -98,19 +98,21 @@ func TestSIGTERMMidBatchFinishesTheBatch(t *testing.T) {
 	if code != 0 || took > 10*time.Second {
 		t.Fatalf("exit %d after %s, want 0 within the 10s grace", code, took)
 	}
-	after := consumerInfo(t, js)
-	if after.NumAckPending != 0 {
-		t.Fatalf("%d tasks still awaiting an ack from the stopped worker", after.NumAckPending)
-	}
 	if before.NumAckPending == 0 || e.countBars(t) == 0 {
 		t.Fatal("the signal did not land mid-batch")
 	}
 	if !strings.Contains(w.logs.String(), "shutting down") {
 		t.Fatal("the worker did not log its shutdown")
 	}
-	// Let another worker take the rest, then check everything.
+	// The stopped worker acked its batch and Nak'ed what its next pull had
+	// delivered. Nak'ed tasks count as ack pending until redelivered, but
+	// are redelivered at once: another worker drains everything well
+	// within the 30 s AckWait, which tasks held by the stopped worker
+	// would have to wait out.
+	after := consumerInfo(t, js)
+	t.Logf("after the stop: %d ack pending (returned unstarted), %d pending", after.NumAckPending, after.NumPending)
 	rest := e.startWorker(t, "rest")
-	waitDrained(t, js, 60*time.Second)
+	waitDrained(t, js, 15*time.Second)
 	rest.stop(t, 30*time.Second)
 	e.check(t, specs, nil, stopSampling(), 1)
 }

@@ -135,7 +135,8 @@ type ConsumerConfig struct {
 	// retrying it and publishes a MAX_DELIVERIES advisory. Defaults to 10.
 	MaxDeliver int
 	// MaxAckPending caps unacknowledged tasks across the whole fleet.
-	// Defaults to 1000.
+	// Defaults to 5000 (a worker holds up to 3 batches: 60 tasks at the
+	// default batch of 20, for 83 workers).
 	MaxAckPending int
 	// Priority makes it the consumer of high-priority tasks (subjects under
 	// PrioritySubjectPrefix) instead of normal ones. Its Name then defaults
@@ -158,7 +159,7 @@ func (c ConsumerConfig) WithDefaults() ConsumerConfig {
 		c.MaxDeliver = 10
 	}
 	if c.MaxAckPending == 0 {
-		c.MaxAckPending = 1000
+		c.MaxAckPending = 5000
 	}
 	return c
 }

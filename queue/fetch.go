@@ -74,7 +74,8 @@ func NewFetcher(cons jetstream.Consumer, c FetcherConfig) (*Fetcher, error) {
 }
 
 // Next blocks until at least one message is available and returns up to
-// Size messages. It returns ctx.Err() when ctx ends first (the open pull
+// Size messages. It returns ctx.Err() when ctx ends before a message is
+// there (the open pull
 // stays open: call Drain to collect what it still delivers), or the pull's
 // error (no responders, connection closed, ...) which the caller should
 // treat as transient.
@@ -91,20 +92,36 @@ func (f *Fetcher) Next(ctx context.Context) ([]jetstream.Msg, error) {
 			}
 			f.cur = b
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case m, ok := <-f.cur.Messages():
-			if !ok {
-				if err := f.endPull(); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			out = append(out, m)
+		m, ok, err := f.receive(ctx)
+		if err != nil {
+			return nil, err
 		}
+		if !ok {
+			if err := f.endPull(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		out = append(out, m)
 	}
 	return f.fill(out), nil
+}
+
+// receive returns the open pull's next message (ok false when the pull
+// ended), or ctx's error when ctx ends first. A message already delivered
+// wins over an ended ctx.
+func (f *Fetcher) receive(ctx context.Context) (jetstream.Msg, bool, error) {
+	select {
+	case m, ok := <-f.cur.Messages():
+		return m, ok, nil
+	default:
+	}
+	select {
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	case m, ok := <-f.cur.Messages():
+		return m, ok, nil
+	}
 }
 
 // urgent returns the high-priority tasks waiting now, without waiting for

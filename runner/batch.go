@@ -3,12 +3,12 @@ package runner
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
-	"golang.org/x/sync/errgroup"
 
 	"marketfleet/dlq"
 	"marketfleet/market"
@@ -28,7 +28,9 @@ type item struct {
 	task      tasks.Task
 	from      time.Time // where a collect task starts fetching (incremental: later than task.From)
 	bars      []market.Bar
+	batch     uint64    // the batch's number, for logs
 	locked    bool      // holds its series lock
+	lockedIn  int       // the session (store Opened count) it was locked in
 	err       error     // nil: apply; else the reason it cannot be applied now
 	published time.Time // when the stream stored the message
 	settled   time.Time // when its settlement was sent
@@ -42,38 +44,101 @@ func (it *item) series() market.Series {
 	return market.Series{Symbol: it.task.Symbol, Interval: it.task.Interval}
 }
 
-// runBatch takes msgs from delivery to settlement: decode, lock each task's
-// series fleet-wide, narrow incremental tasks, fetch concurrently, write the
-// bars in one transaction, update features, unlock, enqueue follow-ups, then
-// ack, nak or term every message exactly once.
-func (r *Runner) runBatch(ctx context.Context, msgs []jetstream.Msg) {
-	r.batches++
-	start := time.Now()
-	bctx, cancel := r.batchContext(ctx)
-	defer cancel()
-	stopProgress := r.progress(msgs)
-
-	items := decodeAll(msgs)
-	r.lock(bctx, items)
-	r.narrow(bctx, items)
-	r.fetchAll(bctx, items)
-	changes, written := r.write(bctx, items)
-	r.updateFeatures(bctx, items)
-	r.unlock(bctx, items) // the database work is done: a slow follow-up must not hold the series
-	r.followUp(bctx, items, changes)
-
-	stopProgress()
-	counts := r.settle(bctx, items)
-	r.log.Debug().Uint64("batch", r.batches).Int("tasks", len(items)).Int("bars", written).
-		Int("ok", counts[actAck]).Int("retried", counts[actRetry]).Int("terminated", counts[actTerm]).
-		Dur("took", time.Since(start)).Msg("batch done")
-	r.observe(items, start, written, changes)
+// batch is a batch of tasks taken from delivery to settlement in two
+// halves: begin (decode, lock each task's series fleet-wide, narrow
+// incremental tasks, start fetching) and finish (wait for the fetches, write
+// the bars in one transaction, update features, unlock, enqueue follow-ups,
+// then ack, nak or term every message exactly once). Run begins the next
+// batch before it finishes the current one, so the next batch's source
+// fetches (network I/O only) overlap the current batch's database work; the
+// session is only ever used from Run's goroutine.
+type batch struct {
+	num          uint64
+	items        []*item
+	start        time.Time
+	ctx          context.Context
+	cancel       context.CancelFunc
+	stopProgress func()
+	fetched      chan struct{} // closed when every fetch of the batch is done
 }
 
-func decodeAll(msgs []jetstream.Msg) []*item {
+// begin starts a batch of msgs. busy are the series the batch in flight
+// holds: a task of one of those gets ErrBusy, as another worker's would.
+func (r *Runner) begin(ctx context.Context, msgs []jetstream.Msg, busy map[market.Series]bool) *batch {
+	r.batches++
+	b := &batch{num: r.batches, start: time.Now(), fetched: make(chan struct{})}
+	b.ctx, b.cancel = r.batchContext(ctx)
+	b.stopProgress = r.progress(msgs)
+	b.items = decodeAll(msgs, b.num)
+	r.lock(b.ctx, b.items, busy)
+	r.narrow(b.ctx, b.items)
+	go func() {
+		defer close(b.fetched)
+		r.fetchAll(b.ctx, b.items)
+	}()
+	return b
+}
+
+// held returns the series whose locks b holds.
+func (b *batch) held() map[market.Series]bool {
+	out := make(map[market.Series]bool, len(b.items))
+	for _, it := range b.items {
+		if it.locked {
+			out[it.series()] = true
+		}
+	}
+	return out
+}
+
+// finish waits for b's fetches and does b's database work: write, features,
+// unlock. Then it hands b to the settler (follow-ups, then ack, nak or
+// term), which runs while the loop goes on, one batch at a time: the acks
+// wait for the server, the session need not.
+func (r *Runner) finish(b *batch) {
+	<-b.fetched
+	changes, written := r.write(b.ctx, b.items)
+	r.updateFeatures(b.ctx, b.items)
+	r.unlock(b.ctx, b.items) // the database work is done: a slow follow-up must not hold the series
+	r.joinSettled()
+	st := &settling{b: b, changes: changes, written: written, done: make(chan struct{})}
+	r.settling = st
+	go func() {
+		defer close(st.done)
+		r.followUp(b.ctx, b.items, changes)
+		b.stopProgress()
+		st.counts = r.settle(b.ctx, b.items)
+	}()
+}
+
+// settling is a batch whose messages are being settled.
+type settling struct {
+	b       *batch
+	changes []store.SeriesChange
+	written int
+	counts  map[action]int // set by the settler before done is closed
+	done    chan struct{}
+}
+
+// joinSettled waits for the batch being settled, if any, and reports it.
+func (r *Runner) joinSettled() {
+	s := r.settling
+	if s == nil {
+		return
+	}
+	<-s.done
+	r.settling = nil
+	b := s.b
+	b.cancel()
+	r.log.Debug().Uint64("batch", b.num).Int("tasks", len(b.items)).Int("bars", s.written).
+		Int("ok", s.counts[actAck]).Int("retried", s.counts[actRetry]).Int("terminated", s.counts[actTerm]).
+		Dur("took", time.Since(b.start)).Msg("batch done")
+	r.observe(b.items, b.start, s.written, s.changes)
+}
+
+func decodeAll(msgs []jetstream.Msg, batch uint64) []*item {
 	items := make([]*item, len(msgs))
 	for i, m := range msgs {
-		it := &item{msg: m}
+		it := &item{msg: m, batch: batch}
 		if md, err := m.Metadata(); err == nil {
 			it.seq, it.delivered, it.published = md.Sequence.Stream, md.NumDelivered, md.Timestamp
 		}
@@ -84,27 +149,35 @@ func decodeAll(msgs []jetstream.Msg) []*item {
 	return items
 }
 
-// fetchAll fetches the bars of every collect task still ok, at most
-// FetchConcurrency at once. A failed fetch marks only its own item.
+// fetchAll fetches the bars of every collect task still ok. The runner's
+// fetch slots bound the fetches in flight across batches to
+// FetchConcurrency. A failed fetch marks only its own item.
 func (r *Runner) fetchAll(ctx context.Context, items []*item) {
-	var g errgroup.Group
-	g.SetLimit(r.cfg.FetchConcurrency)
+	var wg sync.WaitGroup
 	for _, it := range items {
 		if !it.ok() || it.task.Kind != tasks.KindCollect || !it.from.Before(it.task.To) {
 			continue
 		}
-		g.Go(func() error {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			t := it.task
+			select {
+			case r.fetchSlots <- struct{}{}:
+			case <-ctx.Done():
+				it.err = fmt.Errorf("%s %s %s: %w", t.Kind, t.Symbol, t.Interval, ctx.Err())
+				return
+			}
 			bars, err := r.src.Bars(ctx, source.Request{Symbol: t.Symbol, Interval: t.Interval, From: it.from, To: t.To})
+			<-r.fetchSlots
 			if err != nil {
 				it.err = fmt.Errorf("%s %s %s: %w", t.Kind, t.Symbol, t.Interval, err)
-				return nil
+				return
 			}
 			it.bars = bars
-			return nil
-		})
+		}()
 	}
-	_ = g.Wait() // every goroutine returns nil; errors live on the items
+	wg.Wait()
 }
 
 // write upserts the bars of every item still ok in one transaction and
@@ -167,6 +240,14 @@ func (r *Runner) writeReplaying(ctx context.Context, items []*item) (store.Write
 	rctx, cancel := context.WithTimeout(ctx, r.cfg.ReplayWindow)
 	defer cancel()
 	for replay := 0; ; replay++ {
+		if r.locksLost(items) {
+			// The session the locks were taken in is gone (lost during this
+			// write, or while the batch fetched): take them again on a new one.
+			if err := r.db.EnsureSession(rctx); err != nil {
+				return store.WriteResult{}, 0, fmt.Errorf("replay batch: no new session within %s: %w", r.cfg.ReplayWindow, err)
+			}
+			r.lock(rctx, items, nil)
+		}
 		var bars []market.Bar
 		for _, it := range withBars(items) {
 			bars = append(bars, it.bars...)
@@ -180,13 +261,16 @@ func (r *Runner) writeReplaying(ctx context.Context, items []*item) (store.Write
 		if err == nil || r.db.Up() || replay == maxReplays {
 			return res, len(bars), err
 		}
-		r.log.Warn().Uint64("batch", r.batches).Int("replay", replay+1).Err(err).
+		r.log.Warn().Uint64("batch", items[0].batch).Int("replay", replay+1).Err(err).
 			Msg("postgres session lost mid-batch: reconnecting to replay the batch")
-		if err := r.db.EnsureSession(rctx); err != nil {
-			return store.WriteResult{}, 0, fmt.Errorf("replay batch: no new session within %s: %w", r.cfg.ReplayWindow, err)
-		}
-		r.lock(rctx, items)
 	}
+}
+
+// locksLost reports whether an item holds its series lock in a session that
+// is gone.
+func (r *Runner) locksLost(items []*item) bool {
+	up, cur := r.db.Up(), r.db.Opened()
+	return slices.ContainsFunc(items, func(it *item) bool { return it.locked && (!up || it.lockedIn != cur) })
 }
 
 // settle acks, naks or dead-letters every item, all concurrently (each is
@@ -260,7 +344,7 @@ func (r *Runner) letter(it *item, class string) dlq.Letter {
 
 func (r *Runner) taskLog(e *zerolog.Event, it *item) *zerolog.Event {
 	return e.Str("kind", string(it.task.Kind)).Str("symbol", it.task.Symbol).Str("interval", string(it.task.Interval)).
-		Uint64("stream_seq", it.seq).Uint64("delivered", it.delivered).Uint64("batch", r.batches)
+		Uint64("stream_seq", it.seq).Uint64("delivered", it.delivered).Uint64("batch", it.batch)
 }
 
 func reason(class string, err error) string {

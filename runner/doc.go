@@ -17,11 +17,17 @@
 // Between batches (never during one) Run calls Config.Housekeeping, the only
 // other user of the session: the worker computes its connection budget there.
 //
-// Only the goroutine running Run touches the store; fetches fan out under a
-// bounded errgroup and join before the write.
+// Batches are pipelined, up to three per worker: while batch n+1's source
+// fetches run, batch n is written, and batch n-1's messages are being
+// acknowledged. Only the goroutine running Run touches the store, one
+// statement at a time: the worker still holds exactly one session. Source
+// fetches of all batches in flight share FetchConcurrency slots; two tasks
+// of one series are never in flight together (the later one is busy).
+// Series locks taken in a session that was lost meanwhile are taken again
+// in the new one before the batch writes.
 //
-// On shutdown (ctx cancelled) Run stops fetching, finishes the current batch
-// (fetch, commit, ack) under a context that survives the cancellation for up
-// to the grace period, Naks messages it had received but not started, and
-// returns nil.
+// On shutdown (ctx cancelled) Run stops fetching, finishes the batches in
+// hand (fetch, commit, ack) under a context that survives the cancellation
+// for up to the grace period, Naks messages it had received but not
+// started, and returns nil.
 package runner

@@ -29,8 +29,11 @@ type DB interface {
 	Up() bool
 	// LockSeries tries to take the fleet-wide lock of each series.
 	LockSeries(ctx context.Context, series []market.Series) ([]bool, error)
-	// UnlockSeries releases every series lock the session holds.
-	UnlockSeries(ctx context.Context) error
+	// UnlockSeries releases one hold of each series' lock.
+	UnlockSeries(ctx context.Context, series []market.Series) error
+	// Opened counts the sessions opened so far: locks taken while it read n
+	// are gone once it reads more.
+	Opened() int
 	// LastBars returns the start of the latest stored bar per series.
 	LastBars(ctx context.Context, series []market.Series) (map[market.Series]time.Time, error)
 	// UpdateFeatures recomputes a series' features from from on.
@@ -169,6 +172,17 @@ type Runner struct {
 	dead    DeadLetterer
 	log     zerolog.Logger
 	batches uint64
+	// settling is the batch being settled, nil when none.
+	settling *settling
+	// fetchSlots bounds the source fetches in flight, across the (at most
+	// two) batches in flight, to FetchConcurrency.
+	fetchSlots chan struct{}
+	// unreleased are series locks an unlock failed to release, in session
+	// number session.
+	unreleased struct {
+		session int
+		series  []market.Series
+	}
 }
 
 // New returns a Runner that takes batches from fetcher, data from src,
@@ -182,15 +196,22 @@ func New(fetcher *queue.Fetcher, db DB, src source.Source, dead DeadLetterer, cf
 	if fetcher == nil || db == nil || src == nil || dead == nil {
 		return nil, fmt.Errorf("%w: fetcher, db, source and dead-letter writer are required", ErrInvalidConfig)
 	}
-	return &Runner{cfg: cfg, fetcher: fetcher, db: db, src: src, dead: dead, log: *cfg.Logger}, nil
+	return &Runner{cfg: cfg, fetcher: fetcher, db: db, src: src, dead: dead, log: *cfg.Logger,
+		fetchSlots: make(chan struct{}, cfg.FetchConcurrency)}, nil
 }
 
-// Run processes batches until ctx is cancelled, then finishes the batch in
+// Run processes batches until ctx is cancelled, then finishes the batches in
 // hand, Naks the messages it received but did not start, and returns nil. It
 // fetches nothing while it has no database session.
+//
+// It keeps up to two batches in flight: while one batch's source fetches
+// run, it takes the next messages and begins the next batch; then it
+// finishes the first. All database work stays on this goroutine, one
+// statement at a time.
 func (r *Runner) Run(ctx context.Context) error {
 	r.log.Info().Msg("worker running")
 	var lastChores time.Time
+	var cur *batch // begun, not finished
 	for failures := 0; ctx.Err() == nil; {
 		if err := r.db.EnsureSession(ctx); err != nil {
 			break // ctx is done, or the connect gate closed (which cancels ctx)
@@ -205,34 +226,80 @@ func (r *Runner) Run(ctx context.Context) error {
 				continue
 			}
 		}
-		// An idle queue must not hold the chores up: the pull waits no
-		// longer than until they are due (the open pull carries over).
-		fctx, fcancel := ctx, context.CancelFunc(func() {})
+		// An idle queue must not hold up the chores, nor the batch in
+		// flight once its fetches are done, nor the report of a settled
+		// batch: the pull waits no longer (the open pull carries over).
+		fctx, fcancel := context.WithCancel(ctx)
 		if r.cfg.Housekeeping != nil {
 			fctx, fcancel = context.WithDeadline(ctx, lastChores.Add(r.cfg.HousekeepingEvery))
 		}
+		if r.settling != nil && isDone(r.settling.done) {
+			r.joinSettled() // report it now, not when the next batch is settled
+		}
+		if cur != nil || r.settling != nil {
+			var fetched, settled <-chan struct{} // nil: never ready
+			if cur != nil {
+				fetched = cur.fetched
+			}
+			if r.settling != nil {
+				settled = r.settling.done
+			}
+			go func() {
+				select {
+				case <-fetched:
+					fcancel()
+				case <-settled:
+					fcancel()
+				case <-fctx.Done():
+				}
+			}()
+		}
 		msgs, err := r.fetcher.Next(fctx)
-		choresDue := fctx.Err() != nil
 		fcancel()
 		if err != nil {
-			if ctx.Err() != nil {
-				break
+			switch {
+			case ctx.Err() != nil:
+			case cur != nil && isDone(cur.fetched):
+				r.finish(cur)
+				cur = nil
+			case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+				// the chores are due, or a settlement is done
+			default:
+				failures++
+				delay := backoff.Default.Delay(failures)
+				r.log.Warn().Err(err).Dur("retry_in", delay).Msg("fetch failed")
+				_ = backoff.Sleep(ctx, delay)
 			}
-			if choresDue {
-				continue
-			}
-			failures++
-			delay := backoff.Default.Delay(failures)
-			r.log.Warn().Err(err).Dur("retry_in", delay).Msg("fetch failed")
-			_ = backoff.Sleep(ctx, delay)
 			continue
 		}
 		failures = 0
-		r.runBatch(ctx, msgs)
+		var busy map[market.Series]bool
+		if cur != nil {
+			busy = cur.held()
+		}
+		next := r.begin(ctx, msgs, busy)
+		if cur != nil {
+			r.finish(cur)
+		}
+		cur = next
 	}
+	if cur != nil {
+		r.finish(cur)
+	}
+	r.joinSettled()
 	r.returnUnstarted(ctx)
 	r.log.Info().Uint64("batches", r.batches).Msg("worker stopped")
 	return nil
+}
+
+// isDone reports whether ch is closed.
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // returnUnstarted Naks the messages the open pull still delivers, so that

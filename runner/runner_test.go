@@ -1,6 +1,7 @@
 package runner_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,6 +42,7 @@ type bundle struct {
 	retry   backoff.Policy
 	ackWait time.Duration
 	linger  time.Duration // the Fetcher's Linger; 0: its default
+	size    int           // the Fetcher's Size; 0: 10
 }
 
 func setup(t *testing.T, opts ...store.Option) *bundle {
@@ -75,7 +77,7 @@ func setup(t *testing.T, opts ...store.Option) *bundle {
 // result.
 func (b *bundle) start(t *testing.T, cfg runner.Config) (stop func() error) {
 	t.Helper()
-	f, err := queue.NewFetcher(b.cons, queue.FetcherConfig{Size: 10, MaxWait: 200 * time.Millisecond, Linger: b.linger})
+	f, err := queue.NewFetcher(b.cons, queue.FetcherConfig{Size: cmp.Or(b.size, 10), MaxWait: 200 * time.Millisecond, Linger: b.linger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"marketfleet/market"
@@ -20,8 +19,9 @@ var ErrBusy = errors.New("another task of this series is running")
 
 // lock takes the fleet-wide lock of every ok item's series, from scratch
 // (after a lost session the old locks are gone). An item whose series is
-// held elsewhere, or by an earlier item of the batch, gets ErrBusy.
-func (r *Runner) lock(ctx context.Context, items []*item) {
+// held elsewhere, by an earlier item of the batch, or in busy (the series of
+// this worker's other batch in flight) gets ErrBusy.
+func (r *Runner) lock(ctx context.Context, items []*item, busy map[market.Series]bool) {
 	var want []*item
 	var series []market.Series
 	seen := map[market.Series]bool{}
@@ -35,18 +35,23 @@ func (r *Runner) lock(ctx context.Context, items []*item) {
 			it.err = fmt.Errorf("%s %s: %w (earlier in the same batch)", it.task.Kind, s, ErrBusy)
 			continue
 		}
+		if busy[s] {
+			it.err = fmt.Errorf("%s %s: %w (in this worker's previous batch)", it.task.Kind, s, ErrBusy)
+			continue
+		}
 		seen[s] = true
 		want, series = append(want, it), append(series, s)
 	}
 	lctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
 	took, err := r.db.LockSeries(lctx, series)
 	cancel()
+	session := r.db.Opened()
 	for i, it := range want {
 		switch {
 		case err != nil:
 			it.err = fmt.Errorf("%s %s: %w", it.task.Kind, it.series(), err)
 		case took[i]:
-			it.locked = true
+			it.locked, it.lockedIn = true, session
 		default:
 			it.err = fmt.Errorf("%s %s: %w", it.task.Kind, it.series(), ErrBusy)
 		}
@@ -54,13 +59,28 @@ func (r *Runner) lock(ctx context.Context, items []*item) {
 }
 
 // unlock releases the batch's series locks, once its database work is done.
+// Locks of a session that is gone died with it. Locks it fails to release
+// on a session that stays up are released with the next batch's.
 func (r *Runner) unlock(ctx context.Context, items []*item) {
-	if !slices.ContainsFunc(items, func(it *item) bool { return it.locked }) {
+	cur := r.db.Opened()
+	var series []market.Series
+	if r.unreleased.session == cur {
+		series = r.unreleased.series
+	}
+	r.unreleased.series = nil
+	for _, it := range items {
+		if it.locked && it.lockedIn == cur {
+			series = append(series, it.series())
+		}
+		it.locked = false
+	}
+	if len(series) == 0 {
 		return
 	}
 	uctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
 	defer cancel()
-	if err := r.db.UnlockSeries(uctx); err != nil {
+	if err := r.db.UnlockSeries(uctx, series); err != nil {
+		r.unreleased.session, r.unreleased.series = cur, series
 		r.log.Warn().Err(err).Msg("could not release the series locks; the next batch releases them")
 	}
 }

@@ -21,8 +21,8 @@ const seriesLockSpace int32 = 0x636f6c6c
 // dies with the session: a crashed worker never leaves one behind). It
 // reports which it took; a false means another session holds it: another
 // worker is running a task of that series. Different series may share a lock
-// by hash collision, which only delays one of them. Release them all with
-// UnlockSeries.
+// by hash collision, which only delays one of them. Release each taken lock
+// once with UnlockSeries.
 func (s *Store) LockSeries(ctx context.Context, series []market.Series) ([]bool, error) {
 	if len(series) == 0 {
 		return nil, nil
@@ -46,14 +46,22 @@ func (s *Store) LockSeries(ctx context.Context, series []market.Series) ([]bool,
 	return took, nil
 }
 
-// UnlockSeries releases every series lock the session holds. Without a
-// session there is nothing to release (the locks died with it).
-func (s *Store) UnlockSeries(ctx context.Context) error {
+// UnlockSeries releases, in one round trip, one hold of the lock of each
+// series, as taken by a LockSeries that reported true for it on the current
+// session (locks are re-entrant: a worker holding several batches' locks
+// releases each batch's own). Without a session there is nothing to release
+// (the locks died with it).
+func (s *Store) UnlockSeries(ctx context.Context, series []market.Series) error {
+	if len(series) == 0 {
+		return nil
+	}
 	conn, err := s.session()
 	if err != nil {
 		return nil
 	}
-	_, err = conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
+	symbols, intervals := seriesColumns(series)
+	_, err = conn.Exec(ctx, `SELECT pg_advisory_unlock($1, hashtext(s || '/' || i))
+		FROM unnest($2::text[], $3::text[]) AS u(s, i)`, seriesLockSpace, symbols, intervals)
 	s.checkLost(err)
 	if err != nil {
 		return fmt.Errorf("unlock series: %w", err)

@@ -26,7 +26,17 @@ func TestSeriesLocksAreFleetWideAndDieWithTheSession(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(took, []bool{false, true, false}) {
 		t.Fatalf("b.LockSeries = %v, %v; want [false true false] (another interval is another series)", took, err)
 	}
-	if err := a.UnlockSeries(ctx); err != nil {
+	// Locks are re-entrant: a second hold of AAPL needs a second release.
+	if took, err = a.LockSeries(ctx, []market.Series{aapl}); err != nil || !took[0] {
+		t.Fatalf("a's second hold of AAPL = %v, %v", took, err)
+	}
+	if err := a.UnlockSeries(ctx, []market.Series{aapl, msft}); err != nil {
+		t.Fatal(err)
+	}
+	if took, err = b.LockSeries(ctx, []market.Series{aapl, msft}); err != nil || !reflect.DeepEqual(took, []bool{false, true}) {
+		t.Fatalf("after one release of each, b.LockSeries(AAPL, MSFT) = %v, %v; want [false true]", took, err)
+	}
+	if err := a.UnlockSeries(ctx, []market.Series{aapl}); err != nil {
 		t.Fatal(err)
 	}
 	took, err = b.LockSeries(ctx, []market.Series{aapl})

@@ -251,6 +251,10 @@ func (s *Store) reapStale(ctx context.Context) {
 // without a round trip.
 func (s *Store) Up() bool { return s.conn != nil && !s.conn.IsClosed() && !s.aborted.Load() }
 
+// Opened is how many sessions the Store has opened so far. Session-level
+// state (the series locks) taken while it read n is gone once it reads more.
+func (s *Store) Opened() int { return s.opened }
+
 // BackendPID is the server process id of the current session, or 0.
 func (s *Store) BackendPID() uint32 {
 	if !s.Up() {

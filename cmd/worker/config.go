@@ -20,13 +20,13 @@ type config struct {
 	cli.Budget
 	DatabaseURL      string        `envconfig:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/postgres" desc:"PostgreSQL connection URL or DSN; the worker opens exactly one session"`
 	WorkerID         string        `envconfig:"FLEET_WORKER_ID" desc:"worker name in logs and application_name marketfleet-worker/<id> (default <hostname>-<pid>)"`
-	BatchSize        int           `envconfig:"FLEET_BATCH_SIZE" default:"10" desc:"tasks per batch (1..1000); one transaction per batch"`
-	FetchConcurrency int           `envconfig:"FLEET_FETCH_CONCURRENCY" default:"10" desc:"concurrent source requests within a batch"`
+	BatchSize        int           `envconfig:"FLEET_BATCH_SIZE" default:"20" desc:"tasks per batch (1..1000); one transaction per batch; up to 3 batches in flight per worker"`
+	FetchConcurrency int           `envconfig:"FLEET_FETCH_CONCURRENCY" default:"20" desc:"concurrent source requests per worker, across its batches in flight"`
 	FetchWait        time.Duration `envconfig:"FLEET_FETCH_WAIT" default:"1s" desc:"how long one pull waits on an empty queue"`
 	Consumer         string        `envconfig:"FLEET_CONSUMER" default:"marketfleet-workers" desc:"durable pull consumer shared by the fleet"`
 	AckWait          time.Duration `envconfig:"FLEET_ACK_WAIT" default:"30s" desc:"time before an unacknowledged task is redelivered (InProgress extends it)"`
 	MaxDeliver       int           `envconfig:"FLEET_MAX_DELIVER" default:"10" desc:"deliveries of one task before JetStream gives up on it"`
-	MaxAckPending    int           `envconfig:"FLEET_MAX_ACK_PENDING" default:"1000" desc:"unacknowledged tasks allowed across the whole fleet"`
+	MaxAckPending    int           `envconfig:"FLEET_MAX_ACK_PENDING" default:"5000" desc:"unacknowledged tasks allowed across the whole fleet (a worker holds up to 3 x FLEET_BATCH_SIZE)"`
 	Source           string        `envconfig:"FLEET_SOURCE" default:"synthetic" desc:"market data source: synthetic (offline) or yahoo"`
 	YahooURL         string        `envconfig:"FLEET_YAHOO_URL" default:"https://query1.finance.yahoo.com" desc:"base URL of the Yahoo chart API"`
 	SourceRate       string        `envconfig:"FLEET_SOURCE_RATE" default:"auto" desc:"requests per second the whole fleet may send to the source, shared through NATS KV; auto: 5 for yahoo, unlimited for synthetic; 0: unlimited"`
@@ -38,6 +38,7 @@ type config struct {
 	StatementTimeout time.Duration `envconfig:"FLEET_STATEMENT_TIMEOUT" default:"30s" desc:"server-side limit on one SQL statement (SQLSTATE 57014, retried)"`
 	WriteTimeout     time.Duration `envconfig:"FLEET_WRITE_TIMEOUT" default:"45s" desc:"client-side limit on one batch write; on expiry the session is replaced and the batch replayed"`
 	ShutdownGrace    time.Duration `envconfig:"FLEET_SHUTDOWN_GRACE" default:"25s" desc:"on SIGTERM, time allowed to finish the current batch"`
+	GCPercent        int           `envconfig:"FLEET_GC_PERCENT" default:"200" desc:"Go garbage collector target, as GOGC (25..1000); 200 does about half the collection work of Go's 100 for a few MB more heap"`
 	Features         bool          `envconfig:"FLEET_FEATURES" default:"true" desc:"after a collection stored new bars, enqueue a features task for that symbol and interval"`
 	AutoMigrate      bool          `envconfig:"FLEET_AUTO_MIGRATE" default:"true" desc:"apply missing schema migrations at start (under a lock)"`
 	MetricsAddr      string        `envconfig:"FLEET_METRICS_ADDR" desc:"address for /metrics (Prometheus), /healthz and /readyz, e.g. :9464 (default: off)"`
@@ -91,6 +92,8 @@ func (c *config) Validate() error {
 		return fmt.Errorf("FLEET_WRITE_TIMEOUT=%s: want at least 1s", c.WriteTimeout)
 	case c.ShutdownGrace <= 0:
 		return fmt.Errorf("FLEET_SHUTDOWN_GRACE=%s: want > 0", c.ShutdownGrace)
+	case c.GCPercent < 25 || c.GCPercent > 1000:
+		return fmt.Errorf("FLEET_GC_PERCENT=%d: want 25..1000", c.GCPercent)
 	case c.ShutdownGrace <= c.FetchWait:
 		return fmt.Errorf("FLEET_SHUTDOWN_GRACE=%s: want more than FLEET_FETCH_WAIT (%s)", c.ShutdownGrace, c.FetchWait)
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 )
 
 const usage = `usage: worker [migrate]
@@ -48,6 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "worker: %v\n", err)
 		return 2
 	}
+	debug.SetGCPercent(cfg.GCPercent)
 	testPause, err := parsePause()
 	if err != nil {
 		fmt.Fprintf(stderr, "worker: invalid configuration: %v\n", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -57,7 +58,12 @@ func start(ctx context.Context, cfg *config, mode string, testPause *pause, stde
 	if err != nil {
 		return stoppedIsNil(ctx, err)
 	}
-	defer q.nc.Close()
+	defer func() {
+		// Whatever the runner sent last (the Naks of unstarted tasks) must
+		// reach the server before the connection goes.
+		_ = q.nc.FlushTimeout(2 * time.Second)
+		q.nc.Close()
+	}()
 	health.bound.Store(true)
 	src, err := newSource(ctx, cfg, q.js, log, mx)
 	if err != nil {
