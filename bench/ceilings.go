@@ -42,15 +42,16 @@ const (
 // concurrent clients, each on its own nats.Conn. Each client takes batches
 // of up to `batch` with the worker's own fetcher (queue.Fetcher: one
 // Fetch(batch) pull at a time, 5 ms linger) and acknowledges every message
-// of a batch with a confirmed ack (DoubleAck), concurrently within the
-// batch, before it takes the next batch, as the worker settles a batch.
+// of a batch before it takes the next batch: with confirmed, a confirmed
+// ack (DoubleAck), concurrently within the batch, as the worker settles a
+// batch; otherwise a fire-and-forget Ack (the other ack strategy).
 //
 // It returns messages/s of the consume+ack phase: n divided by the time
 // from the moment every client is connected and subscribed-ready to the
 // n-th confirmed ack. Publishing is not timed. It returns an error for
 // n, batch or consumers < 1, batch > 1000, when publishing, fetching or an
 // ack fails, or when ctx ends first.
-func jetStreamCeiling(ctx context.Context, natsURL string, n, batch, consumers int) (float64, error) {
+func jetStreamCeiling(ctx context.Context, natsURL string, n, batch, consumers int, confirmed bool) (float64, error) {
 	if n < 1 || batch < 1 || batch > 1000 || consumers < 1 {
 		return 0, fmt.Errorf("jetstream ceiling: n=%d batch=%d consumers=%d: want n, consumers >= 1 and batch in 1..1000",
 			n, batch, consumers)
@@ -75,7 +76,7 @@ func jetStreamCeiling(ctx context.Context, natsURL string, n, batch, consumers i
 	if err := ceilPublish(ctx, js, n); err != nil {
 		return 0, err
 	}
-	took, err := ceilConsume(ctx, natsURL, n, batch, consumers)
+	took, err := ceilConsume(ctx, natsURL, n, batch, consumers, confirmed)
 	if err != nil {
 		return 0, err
 	}
@@ -178,7 +179,7 @@ func ceilPublish(ctx context.Context, js jetstream.JetStream, n int) error {
 
 // ceilConsume runs the consumers and returns the time from the moment all
 // of them are ready to the n-th confirmed ack.
-func ceilConsume(ctx context.Context, natsURL string, n, batch, consumers int) (time.Duration, error) {
+func ceilConsume(ctx context.Context, natsURL string, n, batch, consumers int, confirmed bool) (time.Duration, error) {
 	fetchers := make([]*queue.Fetcher, consumers)
 	for i := range fetchers {
 		nc, err := nats.Connect(natsURL, nats.Name(fmt.Sprintf("marketfleet-bench-ceiling/%d", i)))
@@ -218,7 +219,7 @@ func ceilConsume(ctx context.Context, natsURL string, n, batch, consumers int) (
 						return fmt.Errorf("jetstream ceiling: %w", err)
 					}
 				}
-				if err := ceilAckAll(gctx, msgs); err != nil {
+				if err := ceilAckAll(gctx, msgs, confirmed); err != nil {
 					return err
 				}
 				if acked.Add(int64(len(msgs))) >= int64(n) {
@@ -239,8 +240,17 @@ func ceilConsume(ctx context.Context, natsURL string, n, batch, consumers int) (
 	}
 }
 
-// ceilAckAll confirms every message of a batch, concurrently.
-func ceilAckAll(ctx context.Context, msgs []jetstream.Msg) error {
+// ceilAckAll acknowledges every message of a batch: confirmed acks
+// (DoubleAck) concurrently, or fire-and-forget acks.
+func ceilAckAll(ctx context.Context, msgs []jetstream.Msg, confirmed bool) error {
+	if !confirmed {
+		for _, m := range msgs {
+			if err := m.Ack(); err != nil {
+				return fmt.Errorf("jetstream ceiling: ack: %w", err)
+			}
+		}
+		return nil
+	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ceilAckTimeout)
 	defer cancel()
 	var g errgroup.Group

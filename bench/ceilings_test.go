@@ -17,7 +17,7 @@ func TestJetStreamCeiling(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const msgs = 2000
-	rate, err := jetStreamCeiling(ctx, n.URL(), msgs, 10, 2)
+	rate, err := jetStreamCeiling(ctx, n.URL(), msgs, 10, 2, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,14 +40,14 @@ func TestJetStreamCeiling(t *testing.T) {
 	if _, err := js.Publish(ctx, ceilSubject, []byte("stale")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := jetStreamCeiling(ctx, n.URL(), 100, 7, 3); err != nil {
+	if _, err := jetStreamCeiling(ctx, n.URL(), 100, 7, 3, false); err != nil {
 		t.Fatalf("with a leftover stream: %v", err)
 	}
 }
 
 func TestJetStreamCeilingRejectsBadArguments(t *testing.T) {
 	for _, tc := range []struct{ n, batch, consumers int }{{0, 10, 1}, {10, 0, 1}, {10, 1001, 1}, {10, 10, 0}} {
-		if _, err := jetStreamCeiling(context.Background(), "nats://127.0.0.1:1", tc.n, tc.batch, tc.consumers); err == nil {
+		if _, err := jetStreamCeiling(context.Background(), "nats://127.0.0.1:1", tc.n, tc.batch, tc.consumers, true); err == nil {
 			t.Errorf("jetStreamCeiling(n=%d, batch=%d, consumers=%d): no error", tc.n, tc.batch, tc.consumers)
 		}
 	}
@@ -81,6 +81,44 @@ func TestUpsertCeiling(t *testing.T) {
 		// Measuring again on the same rows would time no-op updates: refused.
 		if _, err := upsertCeiling(ctx, dbURL, tc.batches, tc.tasks, tc.bars); err == nil {
 			t.Fatal("second run on the same database: no error")
+		}
+	}
+}
+
+// TestWritePathsWriteTheSameRows: every compared write path leaves the
+// same table, so comparing their rates compares equal work.
+func TestWritePathsWriteTheSameRows(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	merge, err := mergeStatement()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums := map[string]string{}
+	for _, path := range writePaths {
+		dbURL := testenv.NewDatabase(t)
+		rate, err := writePathRate(ctx, dbURL, path, merge, 5, 4, 30)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if rate <= 0 {
+			t.Fatalf("%s: rate %.0f", path, rate)
+		}
+		var n int
+		var sum string
+		if err := testenv.Connect(t, dbURL).QueryRow(ctx, `SELECT count(*), md5(string_agg(
+			concat_ws(',', symbol, "interval", ts, open, high, low, close, adj_close, volume, source), ';' ORDER BY symbol, ts))
+			FROM bars`).Scan(&n, &sum); err != nil {
+			t.Fatal(err)
+		}
+		if n != 5*4*30 {
+			t.Fatalf("%s: %d rows, want %d", path, n, 5*4*30)
+		}
+		sums[path] = sum
+	}
+	for _, path := range writePaths {
+		if sums[path] != sums[pathUnnest] {
+			t.Errorf("%s left a different table than %s", path, pathUnnest)
 		}
 	}
 }

@@ -40,6 +40,12 @@ type ceilings struct {
 	JetStream   float64 `json:"jetstream_fetch_ack_per_sec"` // the workers' batch, K consumers, confirmed acks
 	UpsertRows  float64 `json:"upsert_rows_per_sec"`         // one session, the worker's write path
 	UpsertTasks float64 `json:"upsert_tasks_per_sec"`        // the same, in tasks of B bars
+	// JetStreamPlainAck is JetStream with fire-and-forget acks instead: the
+	// ack strategy the worker does not use, for comparison.
+	JetStreamPlainAck float64 `json:"jetstream_fetch_plain_ack_per_sec"`
+	// WritePaths is rows/s of each write path through one session (see
+	// writePathRates), the worker's (unnest) included.
+	WritePaths map[string]float64 `json:"write_paths_rows_per_sec"`
 }
 
 // target is one claim of BENCHMARKS.md, checked.
@@ -168,8 +174,11 @@ func (e *env) measureCeilings(ctx context.Context, o options, batch int) (ceilin
 	var c ceilings
 	var err error
 	fmt.Fprintln(os.Stderr, "bench: ceilings")
-	if c.JetStream, err = jetStreamCeiling(ctx, e.natsURL, max(o.n, 20*batch), batch, o.k); err != nil {
+	if c.JetStream, err = jetStreamCeiling(ctx, e.natsURL, max(o.n, 20*batch), batch, o.k, true); err != nil {
 		return c, fmt.Errorf("JetStream ceiling: %w", err)
+	}
+	if c.JetStreamPlainAck, err = jetStreamCeiling(ctx, e.natsURL, max(o.n, 20*batch), batch, o.k, false); err != nil {
+		return c, fmt.Errorf("JetStream ceiling, plain acks: %w", err)
 	}
 	dbURL, drop, err := e.freshDatabase(ctx, "bench_ceiling")
 	if err != nil {
@@ -182,6 +191,9 @@ func (e *env) measureCeilings(ctx context.Context, o options, batch int) (ceilin
 		return c, fmt.Errorf("upsert ceiling: %w", err)
 	}
 	c.UpsertTasks = c.UpsertRows / float64(o.bars)
+	if c.WritePaths, err = e.writePathRates(ctx, min(max(o.n/batch, 10), 400), batch, o.bars); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -258,6 +270,19 @@ func (r report) markdown(w io.Writer, o options) {
 	fmt.Fprintf(w, "\nCeilings: JetStream fetch+ack (batch %d, %d consumers, confirmed acks) %.0f tasks/s; "+
 		"one session's upsert (the worker's write path, batch %d) %.0f rows/s = %.0f tasks/s of %d bars.\n",
 		r.Batch, o.k, r.Ceilings.JetStream, r.Batch, r.Ceilings.UpsertRows, r.Ceilings.UpsertTasks, o.bars)
+	if c := r.Ceilings; c.JetStreamPlainAck > 0 && len(c.WritePaths) > 0 {
+		fmt.Fprintf(w, "\nAck strategy: the same JetStream ceiling with fire-and-forget acks %.0f tasks/s (%.2fx confirmed). "+
+			"Write paths (one session, batch %d x %d bars, fresh table):", c.JetStreamPlainAck, c.JetStreamPlainAck/c.JetStream, r.Batch, o.bars)
+		base := c.WritePaths[pathUnnest]
+		for i, p := range writePaths {
+			sep := ","
+			if i == 0 {
+				sep = ""
+			}
+			fmt.Fprintf(w, "%s %s %.0f rows/s (%.2fx)", sep, p, c.WritePaths[p], c.WritePaths[p]/base)
+		}
+		fmt.Fprintln(w, ".")
+	}
 	if len(r.Scaling) > 0 {
 		fmt.Fprintf(w, "\nScaling (marketfleet, L = %s):\n\n", r.Scaling[0].Latency)
 		table(w, r.Scaling)

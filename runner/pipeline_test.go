@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -43,29 +44,35 @@ func (f *inFlight) peaks() (all, one int) {
 
 // TestNextBatchFetchesWhileTheCurrentOneFinishes: with batches of 2 and 4
 // fetch slots, the second batch's fetches run alongside the first's (4 in
-// flight, more than a batch), and never more than the slots.
+// flight, more than a batch), and never more than the slots; with a
+// pipeline of 1, one batch at a time.
 func TestNextBatchFetchesWhileTheCurrentOneFinishes(t *testing.T) {
-	b := setup(t)
-	b.size = 2
-	f := &inFlight{bySymbol: map[string]int{}}
-	b.src.hook = func(s string) {
-		f.enter(s)
-		time.Sleep(150 * time.Millisecond)
-		f.leave(s)
-	}
-	b.publish(t, "P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8")
-	stop := b.start(t, runner.Config{FetchConcurrency: 4})
-	b.waitEmpty(t, 20*time.Second)
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	if all, _ := f.peaks(); all != 4 {
-		t.Fatalf("peak fetches in flight %d, want 4: two batches of 2 overlapping, bounded by 4 slots", all)
-	}
-	for _, s := range []string{"P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8"} {
-		if n := b.barsOf(t, s); n != 30 {
-			t.Errorf("%s has %d bars, want 30", s, n)
-		}
+	for _, tc := range []struct{ pipeline, want int }{{0, 4}, {1, 2}} {
+		t.Run(fmt.Sprintf("pipeline=%d", tc.pipeline), func(t *testing.T) {
+			b := setup(t)
+			b.size = 2
+			f := &inFlight{bySymbol: map[string]int{}}
+			b.src.hook = func(s string) {
+				f.enter(s)
+				time.Sleep(150 * time.Millisecond)
+				f.leave(s)
+			}
+			symbols := []string{"P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8"}
+			b.publish(t, symbols...)
+			stop := b.start(t, runner.Config{FetchConcurrency: 4, Pipeline: tc.pipeline})
+			b.waitEmpty(t, 20*time.Second)
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			if all, _ := f.peaks(); all != tc.want {
+				t.Fatalf("peak fetches in flight %d, want %d (batches of 2, 4 slots)", all, tc.want)
+			}
+			for _, s := range symbols {
+				if n := b.barsOf(t, s); n != 30 {
+					t.Errorf("%s has %d bars, want 30", s, n)
+				}
+			}
+		})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -65,9 +66,13 @@ type Config struct {
 	// MaxDeliver is the consumer's MaxDeliver: a transient failure on that
 	// delivery is dead-lettered as "exhausted". Defaults to 10.
 	MaxDeliver int
-	// FetchConcurrency bounds concurrent source requests within a batch.
-	// Defaults to the fetcher's batch size (10).
+	// FetchConcurrency bounds concurrent source requests across the
+	// batches in flight. Defaults to 20.
 	FetchConcurrency int
+	// Pipeline is how many batches may be begun (fetching) and not yet
+	// written; one more may be being settled. 1 runs one batch at a time.
+	// Defaults to 2.
+	Pipeline int
 	// AckWait is the consumer's AckWait: while a batch runs longer than a
 	// third of it, the runner sends InProgress for its messages. Defaults to
 	// 30s.
@@ -117,7 +122,10 @@ func (c Config) WithDefaults() Config {
 		c.MaxDeliver = 10
 	}
 	if c.FetchConcurrency == 0 {
-		c.FetchConcurrency = 10
+		c.FetchConcurrency = 20
+	}
+	if c.Pipeline == 0 {
+		c.Pipeline = 2
 	}
 	if c.AckWait == 0 {
 		c.AckWait = 30 * time.Second
@@ -153,6 +161,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: max deliver %d, want >= 1", ErrInvalidConfig, c.MaxDeliver)
 	case c.FetchConcurrency < 1:
 		return fmt.Errorf("%w: fetch concurrency %d, want >= 1", ErrInvalidConfig, c.FetchConcurrency)
+	case c.Pipeline < 1 || c.Pipeline > 8:
+		return fmt.Errorf("%w: pipeline %d, want 1..8", ErrInvalidConfig, c.Pipeline)
 	case c.AckWait < time.Second:
 		return fmt.Errorf("%w: ack wait %s, want >= 1s", ErrInvalidConfig, c.AckWait)
 	case c.WriteTimeout < time.Second || c.ReplayWindow < 0:
@@ -211,7 +221,7 @@ func New(fetcher *queue.Fetcher, db DB, src source.Source, dead DeadLetterer, cf
 func (r *Runner) Run(ctx context.Context) error {
 	r.log.Info().Msg("worker running")
 	var lastChores time.Time
-	var cur *batch // begun, not finished
+	var inflight []*batch // begun, not finished, oldest first
 	for failures := 0; ctx.Err() == nil; {
 		if err := r.db.EnsureSession(ctx); err != nil {
 			break // ctx is done, or the connect gate closed (which cancels ctx)
@@ -226,24 +236,31 @@ func (r *Runner) Run(ctx context.Context) error {
 				continue
 			}
 		}
-		// An idle queue must not hold up the chores, nor the batch in
-		// flight once its fetches are done, nor the report of a settled
-		// batch: the pull waits no longer (the open pull carries over).
+		if r.settling != nil && isDone(r.settling.done) {
+			r.joinSettled() // report it now, not when the next batch is settled
+		}
+		// The oldest batch is finished once its fetches are done, or as soon
+		// as they are when the pipeline is full.
+		if n := len(inflight); n > 0 && (n >= r.cfg.Pipeline || isDone(inflight[0].fetched)) {
+			r.finish(inflight[0])
+			inflight = inflight[1:]
+			continue
+		}
+		// An idle queue must not hold up the chores, nor the oldest batch
+		// once its fetches are done, nor the report of a settled batch: the
+		// pull waits no longer (the open pull carries over).
 		fctx, fcancel := context.WithCancel(ctx)
 		if r.cfg.Housekeeping != nil {
 			fctx, fcancel = context.WithDeadline(ctx, lastChores.Add(r.cfg.HousekeepingEvery))
 		}
-		if r.settling != nil && isDone(r.settling.done) {
-			r.joinSettled() // report it now, not when the next batch is settled
+		var fetched, settled <-chan struct{} // nil: never ready
+		if len(inflight) > 0 {
+			fetched = inflight[0].fetched
 		}
-		if cur != nil || r.settling != nil {
-			var fetched, settled <-chan struct{} // nil: never ready
-			if cur != nil {
-				fetched = cur.fetched
-			}
-			if r.settling != nil {
-				settled = r.settling.done
-			}
+		if r.settling != nil {
+			settled = r.settling.done
+		}
+		if fetched != nil || settled != nil {
 			go func() {
 				select {
 				case <-fetched:
@@ -259,11 +276,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err != nil {
 			switch {
 			case ctx.Err() != nil:
-			case cur != nil && isDone(cur.fetched):
-				r.finish(cur)
-				cur = nil
 			case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-				// the chores are due, or a settlement is done
+				// the chores are due, a batch's fetches or a settlement are done
 			default:
 				failures++
 				delay := backoff.Default.Delay(failures)
@@ -273,18 +287,14 @@ func (r *Runner) Run(ctx context.Context) error {
 			continue
 		}
 		failures = 0
-		var busy map[market.Series]bool
-		if cur != nil {
-			busy = cur.held()
+		busy := map[market.Series]bool{}
+		for _, b := range inflight {
+			maps.Copy(busy, b.held())
 		}
-		next := r.begin(ctx, msgs, busy)
-		if cur != nil {
-			r.finish(cur)
-		}
-		cur = next
+		inflight = append(inflight, r.begin(ctx, msgs, busy))
 	}
-	if cur != nil {
-		r.finish(cur)
+	for _, b := range inflight {
+		r.finish(b)
 	}
 	r.joinSettled()
 	r.returnUnstarted(ctx)

@@ -22,6 +22,7 @@ type config struct {
 	WorkerID         string        `envconfig:"FLEET_WORKER_ID" desc:"worker name in logs and application_name marketfleet-worker/<id> (default <hostname>-<pid>)"`
 	BatchSize        int           `envconfig:"FLEET_BATCH_SIZE" default:"20" desc:"tasks per batch (1..1000); one transaction per batch; up to 3 batches in flight per worker"`
 	FetchConcurrency int           `envconfig:"FLEET_FETCH_CONCURRENCY" default:"20" desc:"concurrent source requests per worker, across its batches in flight"`
+	Pipeline         int           `envconfig:"FLEET_PIPELINE" default:"2" desc:"batches a worker has begun (fetching) before it writes the oldest (1..8; 1: one batch at a time); one more may be being acknowledged"`
 	FetchWait        time.Duration `envconfig:"FLEET_FETCH_WAIT" default:"1s" desc:"how long one pull waits on an empty queue"`
 	Consumer         string        `envconfig:"FLEET_CONSUMER" default:"marketfleet-workers" desc:"durable pull consumer shared by the fleet"`
 	AckWait          time.Duration `envconfig:"FLEET_ACK_WAIT" default:"30s" desc:"time before an unacknowledged task is redelivered (InProgress extends it)"`
@@ -70,6 +71,8 @@ func (c *config) Validate() error {
 		return fmt.Errorf("FLEET_BATCH_SIZE=%d: want 1..1000", c.BatchSize)
 	case c.FetchConcurrency < 1 || c.FetchConcurrency > 1000:
 		return fmt.Errorf("FLEET_FETCH_CONCURRENCY=%d: want 1..1000", c.FetchConcurrency)
+	case c.Pipeline < 1 || c.Pipeline > 8:
+		return fmt.Errorf("FLEET_PIPELINE=%d: want 1..8", c.Pipeline)
 	case c.FetchWait < 100*time.Millisecond || c.FetchWait > time.Minute:
 		return fmt.Errorf("FLEET_FETCH_WAIT=%s: want 100ms..1m", c.FetchWait)
 	case c.Consumer == "":

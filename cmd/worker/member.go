@@ -148,6 +148,7 @@ func (m *member) hold(ctx context.Context, lease *slots.Lease) error {
 		WorkerID:         m.cfg.WorkerID,
 		MaxDeliver:       m.cfg.MaxDeliver,
 		FetchConcurrency: m.cfg.FetchConcurrency,
+		Pipeline:         m.cfg.Pipeline,
 		AckWait:          m.cfg.AckWait,
 		Grace:            m.cfg.ShutdownGrace,
 		Retry:            backoff.Policy{Base: m.cfg.RetryBase, Max: m.cfg.RetryMax},
