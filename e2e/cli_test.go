@@ -55,10 +55,12 @@ func TestInvalidConfigurationIsOneClearLine(t *testing.T) {
 		{[]string{"FLEET_WORKER_ID=has space"}, "FLEET_WORKER_ID"},
 		{[]string{"FLEET_SOURCE=yahoo", "FLEET_YAHOO_URL=not a url"}, "FLEET_YAHOO_URL"},
 		{[]string{"FLEET_LOG_LEVEL=loud"}, "FLEET_LOG_LEVEL"},
+		{[]string{"FLEET_NATS_USER=worker"}, "FLEET_NATS_PASSWORD"},
+		{[]string{"FLEET_NATS_USER=worker", "FLEET_NATS_PASSWORD=canary-s3cret", "FLEET_NATS_TOKEN=canary-t0ken"}, "at most one"},
 	} {
 		code, out, errOut := e.runCmd(t, tc.env, "worker")
 		lines := strings.Split(strings.TrimSpace(errOut), "\n")
-		if code != 2 || len(lines) != 1 || !strings.Contains(errOut, tc.want) || out != "" {
+		if code != 2 || len(lines) != 1 || !strings.Contains(errOut, tc.want) || out != "" || strings.Contains(errOut, "canary") {
 			t.Errorf("worker with %v: exit %d, stderr %q; want exit 2 and one line naming %s", tc.env, code, errOut, tc.want)
 		}
 	}

@@ -69,6 +69,9 @@ type env struct {
 	nats    *testenv.NATSServer // the in-process server, when the test uses one
 	dbURL   string
 	admin   *pgx.Conn
+	// natsAuth authenticates the test's own NATS clients (js), when the
+	// server requires it.
+	natsAuth []nats.Option
 }
 
 // newEnv gives a test an in-process JetStream server and a fresh database.
@@ -87,7 +90,7 @@ func newEnvWith(t *testing.T, natsURL, dbURL string, n *testenv.NATSServer) *env
 // js returns a JetStream client of the test's server(s), closed at cleanup.
 func (e *env) js(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(e.natsURL, nats.Name("marketfleet-e2e"), nats.MaxReconnects(-1), nats.ReconnectWait(200*time.Millisecond))
+	nc, err := nats.Connect(e.natsURL, append(e.natsAuth, nats.Name("marketfleet-e2e"), nats.MaxReconnects(-1), nats.ReconnectWait(200*time.Millisecond))...)
 	if err != nil {
 		t.Fatalf("connect to nats: %v", err)
 	}

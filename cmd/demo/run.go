@@ -58,7 +58,7 @@ func run(ctx context.Context, o options) error {
 	}
 	defer stopNATS()
 	d.natsURL = natsURL
-	if _, d.js, err = cli.ConnectNATS(ctx, natsURL, "marketfleet-demo", zerolog.Nop()); err != nil {
+	if _, d.js, err = cli.ConnectNATS(ctx, cli.Common{NATSURL: natsURL}, "marketfleet-demo", zerolog.Nop()); err != nil {
 		return err
 	}
 	// The stream exists before any worker starts: the demo reads its state

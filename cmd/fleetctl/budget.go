@@ -83,7 +83,7 @@ func readBudget(ctx context.Context, cfg *config) (budgetReport, error) {
 	if limits.Sessions[limits.SelfApp]--; limits.Sessions[limits.SelfApp] <= 0 {
 		delete(limits.Sessions, limits.SelfApp)
 	}
-	nc, js, err := cli.ConnectNATS(ctx, cfg.NATSURL, fleetctlApp, zerolog.Nop())
+	nc, js, err := cli.ConnectNATS(ctx, cfg.Common, fleetctlApp, zerolog.Nop())
 	if err != nil {
 		return budgetReport{}, err
 	}

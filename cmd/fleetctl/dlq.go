@@ -112,7 +112,7 @@ func dlqCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	nc, js, err := cli.ConnectNATS(ctx, cfg.NATSURL, "marketfleet-fleetctl", zerolog.Nop())
+	nc, js, err := cli.ConnectNATS(ctx, cfg.Common, "marketfleet-fleetctl", zerolog.Nop())
 	if err != nil {
 		fmt.Fprintf(stderr, "fleetctl: %v\n", err)
 		return 1

@@ -57,7 +57,7 @@ func gather(ctx context.Context, cfg *statusConfig, opt statusOptions) (statusRe
 func gatherNATS(ctx context.Context, cfg *statusConfig, timeout time.Duration, r *statusReport) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*timeout)
 	defer cancel()
-	nc, js, err := dialNATS(cfg.NATSURL, timeout)
+	nc, js, err := dialNATS(cfg.Common, timeout)
 	if err != nil {
 		return fmt.Errorf("NATS unreachable (NATS_URL): %w", err)
 	}
@@ -89,8 +89,12 @@ func gatherNATS(ctx context.Context, cfg *statusConfig, timeout time.Duration, r
 
 // dialNATS makes one connection attempt (a status report retries by being
 // asked again) and refuses servers the fleet cannot run on.
-func dialNATS(url string, timeout time.Duration) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := nats.Connect(url, nats.Name(fleetctlApp), nats.Timeout(timeout), nats.NoReconnect())
+func dialNATS(c cli.Common, timeout time.Duration) (*nats.Conn, jetstream.JetStream, error) {
+	opts, err := c.NATSAuth.Options()
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := nats.Connect(c.NATSURL, append(opts, nats.Name(fleetctlApp), nats.Timeout(timeout), nats.NoReconnect())...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -299,7 +299,7 @@ func publishBackfill(ctx context.Context, cfg *config, ts []tasks.Task, stderr i
 func connectPublisher(ctx context.Context, cfg *config, log zerolog.Logger) (*queue.Publisher, func(), error) {
 	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
-	nc, js, err := cli.ConnectNATS(ctx, cfg.NATSURL, "marketfleet-producer", log)
+	nc, js, err := cli.ConnectNATS(ctx, cfg.Common, "marketfleet-producer", log)
 	if err != nil {
 		return nil, nil, err
 	}

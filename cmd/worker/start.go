@@ -131,7 +131,7 @@ type queueSide struct {
 // dead-letter writer, the reaper of MAX_DELIVERIES advisories and the slot
 // table.
 func openQueue(ctx context.Context, cfg *config, log zerolog.Logger, mx *metrics.Worker) (*queueSide, error) {
-	nc, js, err := cli.ConnectNATS(ctx, cfg.NATSURL, cfg.appName(), log, cli.NATSHooks{
+	nc, js, err := cli.ConnectNATS(ctx, cfg.Common, cfg.appName(), log, cli.NATSHooks{
 		Connected:   func(up bool) { mx.NATSConnected.Set(b2f(up)) },
 		Reconnected: mx.NATSReconnects.Inc,
 	})

@@ -28,6 +28,7 @@ type Common struct {
 	DLQMaxAge      time.Duration `envconfig:"FLEET_DLQ_MAX_AGE" default:"720h" desc:"how long dead letters are kept"`
 	LogLevel       string        `envconfig:"FLEET_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat      string        `envconfig:"FLEET_LOG_FORMAT" default:"auto" desc:"json, console, or auto (console when stderr is a terminal)"`
+	NATSAuth
 }
 
 // StreamConfig returns the stream settings as the queue package takes them.
@@ -42,6 +43,9 @@ func (c Common) DLQConfig() dlq.Config {
 
 // Validate checks the shared settings; errors name the variable.
 func (c Common) Validate() error {
+	if err := c.NATSAuth.Validate(); err != nil {
+		return err
+	}
 	switch {
 	case c.NATSURL == "":
 		return errors.New("NATS_URL: must not be empty")

@@ -23,12 +23,18 @@ type NATSHooks struct {
 	Reconnected func()
 }
 
-// ConnectNATS connects to url as client name, retrying with backoff until
-// ctx ends, and returns the connection with a JetStream handle. Once
-// connected, the client reconnects forever on its own; disconnects and
-// reconnects are logged, and reported to hooks (at most one). The URL is
-// never logged (it may hold credentials).
-func ConnectNATS(ctx context.Context, url, name string, log zerolog.Logger, hooks ...NATSHooks) (*nats.Conn, jetstream.JetStream, error) {
+// ConnectNATS connects to c's NATS_URL as client name with c's
+// credentials and TLS settings, retrying with backoff until ctx ends, and
+// returns the connection with a JetStream handle. A refused credential or a
+// certificate that does not verify is returned at once: retrying cannot
+// fix it. Once connected, the client reconnects forever on its own;
+// disconnects and reconnects are logged, and reported to hooks (at most
+// one). Neither the URL (it may hold credentials) nor a secret is logged.
+func ConnectNATS(ctx context.Context, c Common, name string, log zerolog.Logger, hooks ...NATSHooks) (*nats.Conn, jetstream.JetStream, error) {
+	auth, err := c.NATSAuth.Options()
+	if err != nil {
+		return nil, nil, fmt.Errorf("invalid configuration: %w", err)
+	}
 	var h NATSHooks
 	if len(hooks) > 0 {
 		h = hooks[0]
@@ -38,14 +44,14 @@ func ConnectNATS(ctx context.Context, url, name string, log zerolog.Logger, hook
 			h.Connected(b)
 		}
 	}
-	opts := []nats.Option{
+	opts := append(auth,
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.ReconnectJitter(500*time.Millisecond, time.Second),
-		nats.Timeout(5 * time.Second),
+		nats.Timeout(5*time.Second),
 		// Notice a dead or black-holed server in ~30s, not the default ~4min.
-		nats.PingInterval(10 * time.Second),
+		nats.PingInterval(10*time.Second),
 		nats.MaxPingsOutstanding(3),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			up(false)
@@ -60,9 +66,9 @@ func ConnectNATS(ctx context.Context, url, name string, log zerolog.Logger, hook
 			}
 			log.Info().Str("server", nc.ConnectedServerId()).Msg("nats reconnected")
 		}),
-	}
+	)
 	for attempt := 1; ; attempt++ {
-		nc, err := nats.Connect(url, opts...)
+		nc, err := nats.Connect(c.NATSURL, opts...)
 		if err == nil {
 			js, err := JetStreamOn(nc)
 			if err != nil {
@@ -70,6 +76,9 @@ func ConnectNATS(ctx context.Context, url, name string, log zerolog.Logger, hook
 			}
 			up(true)
 			return nc, js, nil
+		}
+		if permanentNATSError(err) {
+			return nil, nil, fmt.Errorf("connect to nats: %w", err)
 		}
 		delay := backoff.Default.Delay(attempt)
 		log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", delay).Msg("nats connect failed")
