@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -188,4 +191,69 @@ func replyData(m *nats.Msg) string {
 		return ""
 	}
 	return string(m.Data)
+}
+
+// TestSecretsNeverPrinted runs the worker and the producer with canary
+// secrets (database and NATS passwords, a NATS token, credentials in URLs)
+// against bad hosts, wrong passwords and certificates from the wrong CA:
+// each says what is wrong, and no output holds a canary.
+func TestSecretsNeverPrinted(t *testing.T) {
+	t.Parallel()
+	const canary = "canary-7f3a9"
+	natsAuthURL := shippedNATS(t) // users with passwords
+	ca, other := testenv.NewCA(t, "marketfleet-e2e-ca"), testenv.NewCA(t, "someone-else")
+	tlsURL := tlsOnlyNATS(t, ca)
+	pg := testenv.NewScratchPostgres(t, testenv.ScratchTLSSettings(t, ca)...)
+	e := newEnv(t)
+	goodDB := e.dbURL
+	cases := map[string][]string{
+		"database password, unknown host": {"DATABASE_URL=postgres://fleet:" + canary + "@db.invalid:5432/x?connect_timeout=1"},
+		"database password, wrong CA": {"DATABASE_URL=" + fmt.Sprintf(
+			"postgres://postgres:%s@127.0.0.1:%d/postgres?sslmode=verify-full&sslrootcert=%s", canary, pg.Port, other.CertPEM)},
+		"NATS password, unknown host": {"NATS_URL=nats://nats.invalid:4222", "FLEET_NATS_USER=worker", "FLEET_NATS_PASSWORD=" + canary, "DATABASE_URL=" + goodDB},
+		"NATS password, refused":      {"NATS_URL=" + natsAuthURL, "FLEET_NATS_USER=worker", "FLEET_NATS_PASSWORD=" + canary, "DATABASE_URL=" + goodDB},
+		"NATS token, refused":         {"NATS_URL=" + natsAuthURL, "FLEET_NATS_TOKEN=" + canary, "DATABASE_URL=" + goodDB},
+		"NATS URL credentials":        {"NATS_URL=nats://worker:" + canary + "@" + strings.TrimPrefix(natsAuthURL, "nats://"), "DATABASE_URL=" + goodDB},
+		"NATS password, wrong CA": {"NATS_URL=" + tlsURL, "FLEET_NATS_USER=fleet", "FLEET_NATS_PASSWORD=" + canary,
+			"FLEET_NATS_CA=" + other.CertPEM, "DATABASE_URL=" + goodDB},
+	}
+	for name, env := range cases {
+		t.Run(name, func(t *testing.T) {
+			w := e.startWorker(t, "canary", env...)
+			time.Sleep(1500 * time.Millisecond)
+			w.stop(t, 10*time.Second)
+			if logs := w.logs.String(); strings.Contains(logs, canary) || strings.TrimSpace(logs) == "" {
+				t.Errorf("worker output (%d bytes) leaks the canary or says nothing:\n%s", len(logs), logs)
+			}
+			lines := strings.Split(strings.TrimSpace(w.logs.String()), "\n")
+			t.Logf("worker says: %s", lines[len(lines)-1])
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, filepath.Join(binDir, "producer"), "enqueue", "--range", "1mo", "AAPL")
+			cmd.Env = append(e.baseEnv(), env...)
+			out, _ := cmd.CombinedOutput()
+			if strings.Contains(string(out), canary) {
+				t.Errorf("producer output leaks the canary:\n%s", out)
+			}
+		})
+	}
+}
+
+// tlsOnlyNATS runs an in-process JetStream server that speaks only TLS,
+// with a certificate for 127.0.0.1 from ca, and the user fleet.
+func tlsOnlyNATS(t *testing.T, ca *testenv.CA) string {
+	t.Helper()
+	cert, key := ca.Issue(t, "nats-server", "127.0.0.1")
+	opts := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+		TLS: true, TLSConfig: testenv.TLSConfig(t, cert, key), TLSTimeout: 2, Username: "fleet", Password: "not-the-canary"}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	return fmt.Sprintf("tls://127.0.0.1:%d", opts.Port)
 }

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -11,6 +13,23 @@ import (
 // error deliberately carries no detail: pgx's parse errors can quote the
 // string, and the string can hold a password.
 var ErrBadConnString = errors.New("invalid PostgreSQL connection string (want postgres://user@host:port/db?params or key=value pairs)")
+
+// ErrUntrustedServer is wrapped by Open and EnsureSession when the server's
+// TLS certificate does not verify (sslmode=verify-ca or verify-full with
+// sslrootcert): a wrong CA, an expired certificate, another host name. The
+// connection fails closed, never falls back to plaintext, and is not
+// retried: the configuration or the server must change.
+var ErrUntrustedServer = errors.New("the PostgreSQL server's TLS certificate does not verify")
+
+// untrustedServer reports whether a connect error is a failed verification
+// of the server's certificate.
+func untrustedServer(err error) bool {
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var verify *tls.CertificateVerificationError
+	return errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verify)
+}
 
 // ErrNoSession is returned by queries made while the Store holds no session
 // (after it was lost and before EnsureSession restored it). Transient.

@@ -209,6 +209,9 @@ func (s *Store) EnsureSession(ctx context.Context) error {
 		if err == nil {
 			err = ErrNoSession // lost while reaping: dial again
 		}
+		if untrustedServer(err) {
+			return fmt.Errorf("connect to postgres: %w: %w", ErrUntrustedServer, err)
+		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("connect to postgres: %w", errors.Join(ctx.Err(), err))
 		}

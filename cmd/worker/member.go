@@ -62,7 +62,7 @@ func (m *member) run(ctx context.Context) error {
 			failures = 0
 			m.log.Warn().Int("slot", lease.Slot()).AnErr("reason", lease.Err()).
 				Msg("gave up the connection slot and closed the session; waiting for a slot again")
-		case errors.Is(err, store.ErrBadConnString) || errors.Is(err, runner.ErrInvalidConfig):
+		case errors.Is(err, store.ErrBadConnString) || errors.Is(err, store.ErrUntrustedServer) || errors.Is(err, runner.ErrInvalidConfig):
 			return err // no retry can fix the configuration
 		default: // e.g. the session lost while migrating
 			failures++

@@ -1,0 +1,13 @@
+-- marketfleet: the worker role's rights per table. Run after every
+-- `worker migrate` (idempotent), as marketfleet_migrate or a superuser:
+--
+--   psql -d marketfleet -f deploy/postgres/grants.sql
+--
+-- INSERT ... ON CONFLICT DO UPDATE needs INSERT and UPDATE on the table and
+-- SELECT on the columns it reads. Nothing else: no DELETE on bars or
+-- features, no DDL.
+\set ON_ERROR_STOP on
+GRANT SELECT, INSERT, UPDATE ON bars, features TO marketfleet_worker;
+-- per-minute task counts behind fleetctl status; old minutes are pruned
+GRANT SELECT, INSERT, UPDATE, DELETE ON task_counts TO marketfleet_worker;
+GRANT SELECT ON marketfleet_migrations TO marketfleet_worker;
