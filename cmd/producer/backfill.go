@@ -161,7 +161,7 @@ func (o *backfillOpts) check(args []string) error {
 	}
 	for _, a := range args {
 		if strings.HasPrefix(a, "-") {
-			return fmt.Errorf("flag %s after the symbols: put flags before SYMBOL...", a)
+			return fmt.Errorf("flag %s after the symbols: put flags before the symbols", a)
 		}
 	}
 	return nil

@@ -100,7 +100,7 @@ func entriesFrom(universe string, args []string, iv market.Interval) ([]market.U
 		if err != nil {
 			return nil, fmt.Errorf("--universe: %w", err)
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }() // read only
 		es, err := market.ParseUniverse(f, iv)
 		if err != nil {
 			return nil, fmt.Errorf("--universe %s: %w", universe, err)

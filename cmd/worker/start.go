@@ -88,8 +88,10 @@ func migrate(ctx context.Context, cfg *config, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close(context.Background())
 	_, err = db.Migrate(ctx)
+	if cerr := db.Close(context.Background()); err == nil && cerr != nil {
+		log.Warn().Err(cerr).Msg("closing the migration session")
+	}
 	return err
 }
 
