@@ -3,9 +3,11 @@ package deploy_test
 import (
 	"bufio"
 	"bytes"
+	"debug/elf"
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -332,7 +334,7 @@ func TestSystemd(t *testing.T) {
 		t.Fatal(err)
 	}
 	for unit, envFile := range map[string]string{
-		"systemd/marketfleet-worker@.service":   "systemd/worker.env.example",
+		"systemd/marketfleet-worker@.service":  "systemd/worker.env.example",
 		"systemd/marketfleet-producer.service": "systemd/producer.env.example",
 	} {
 		env := readEnv(t, envFile)
@@ -392,4 +394,34 @@ func asList(v any) []any {
 func asMap(v any) map[string]any {
 	m, _ := v.(map[string]any)
 	return m
+}
+
+// TestImageBinariesAreStatic builds what the Dockerfile builds, the way it
+// builds it (CGO_ENABLED=0), and checks every binary is a static
+// executable: no program interpreter and no shared libraries, so it runs
+// on distroless/static. (The images themselves are not built here: no
+// Docker daemon on the CI machine.)
+func TestImageBinariesAreStatic(t *testing.T) {
+	out := t.TempDir()
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out+string(os.PathSeparator),
+		"../cmd/worker", "../cmd/producer", "../cmd/fleetctl", "github.com/nats-io/nats-server/v2")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	for _, name := range []string{"worker", "producer", "fleetctl", "nats-server"} {
+		f, err := elf.Open(filepath.Join(out, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				t.Errorf("%s needs a program interpreter: not static", name)
+			}
+		}
+		if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
+			t.Errorf("%s needs shared libraries %v", name, libs)
+		}
+		_ = f.Close()
+	}
 }

@@ -88,7 +88,9 @@ func (a NATSAuth) Options() ([]nats.Option, error) {
 
 // permanentNATSError reports whether a connect error will not go away by
 // retrying: the server refused the credentials, or its certificate does
-// not verify.
+// not verify. (A server that refuses the client certificate closes the
+// connection after the handshake, which looks like any broken connection:
+// that is retried, and logged each time.)
 func permanentNATSError(err error) bool {
 	var unknownCA x509.UnknownAuthorityError
 	var hostname x509.HostnameError

@@ -2,12 +2,18 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
 
 	"marketfleet/internal/testenv"
@@ -102,5 +108,147 @@ func TestNATSAuthValidate(t *testing.T) {
 	}
 	if _, err := (NATSAuth{CA: "/nonexistent/ca.pem"}).Options(); err == nil || !strings.Contains(err.Error(), "FLEET_NATS_CA") {
 		t.Errorf("missing CA file: %v", err)
+	}
+}
+
+// plainNATS runs an in-process server (no JetStream) with opts' auth.
+func plainNATS(t *testing.T, opts *server.Options) string {
+	t.Helper()
+	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", -1, true, true
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	return srv.ClientURL()
+}
+
+// TestNATSAuthMethods: a token, an NKey seed and a .creds file (operator
+// mode, JWTs signed in the test) each get in; a wrong one is refused at
+// once.
+func TestNATSAuthMethods(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// NKey: the server knows the public key; the client signs with the seed.
+	user, err := nkeys.CreateUser()
+	must(err)
+	pub, err := user.PublicKey()
+	must(err)
+	seed, err := user.Seed()
+	must(err)
+	stranger, err := nkeys.CreateUser()
+	must(err)
+	strangerSeed, err := stranger.Seed()
+	must(err)
+
+	// .creds: operator -> account -> user, the server trusting the operator.
+	op, err := nkeys.CreateOperator()
+	must(err)
+	opPub, err := op.PublicKey()
+	must(err)
+	opClaims := jwt.NewOperatorClaims(opPub)
+	opJWT, err := opClaims.Encode(op)
+	must(err)
+	trusted, err := jwt.DecodeOperatorClaims(opJWT)
+	must(err)
+	acct, err := nkeys.CreateAccount()
+	must(err)
+	acctPub, err := acct.PublicKey()
+	must(err)
+	acctJWT, err := jwt.NewAccountClaims(acctPub).Encode(op)
+	must(err)
+	credUser, err := nkeys.CreateUser()
+	must(err)
+	credPub, err := credUser.PublicKey()
+	must(err)
+	credSeed, err := credUser.Seed()
+	must(err)
+	userJWT, err := jwt.NewUserClaims(credPub).Encode(acct)
+	must(err)
+	creds, err := jwt.FormatUserConfig(userJWT, credSeed)
+	must(err)
+	resolver := &server.MemAccResolver{}
+	must(resolver.Store(acctPub, acctJWT))
+
+	for _, tc := range []struct {
+		name      string
+		opts      *server.Options
+		good, bad NATSAuth
+	}{
+		{"token", &server.Options{Authorization: "token-test-secret"},
+			NATSAuth{Token: "token-test-secret"}, NATSAuth{Token: "canary-wrong-token"}},
+		{"nkey", &server.Options{Nkeys: []*server.NkeyUser{{Nkey: pub}}},
+			NATSAuth{NKey: write("user.nk", seed)}, NATSAuth{NKey: write("stranger.nk", strangerSeed)}},
+		{"creds", &server.Options{TrustedOperators: []*jwt.OperatorClaims{trusted}, AccountResolver: resolver},
+			NATSAuth{Creds: write("user.creds", creds)}, NATSAuth{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := plainNATS(t, tc.opts)
+			nc, _, err := ConnectNATS(context.Background(), Common{NATSURL: url, NATSAuth: tc.good}, "auth-test", zerolog.Nop())
+			if err != nil {
+				t.Fatalf("good %s: %v", tc.name, err)
+			}
+			nc.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			start := time.Now()
+			nc, _, err = ConnectNATS(ctx, Common{NATSURL: url, NATSAuth: tc.bad}, "auth-test", zerolog.Nop())
+			if err == nil {
+				nc.Close()
+				t.Fatalf("bad %s: connected", tc.name)
+			}
+			if took := time.Since(start); took > 5*time.Second || strings.Contains(err.Error(), "canary") {
+				t.Errorf("bad %s: %v after %s, want a refusal at once, without the secret", tc.name, err, took)
+			}
+		})
+	}
+}
+
+// TestNATSMutualTLS: a server that verifies client certificates lets in a
+// client with FLEET_NATS_CERT/KEY from its CA, and refuses one without.
+func TestNATSMutualTLS(t *testing.T) {
+	ca := testenv.NewCA(t, "marketfleet-mtls-ca")
+	cert, key := ca.Issue(t, "nats-server", "127.0.0.1")
+	tc := testenv.TLSConfig(t, cert, key)
+	tc.ClientAuth = tls.RequireAndVerifyClientCert
+	tc.ClientCAs = x509.NewCertPool()
+	pem, err := os.ReadFile(ca.CertPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.ClientCAs.AppendCertsFromPEM(pem)
+	opts := &server.Options{TLS: true, TLSVerify: true, TLSConfig: tc, TLSTimeout: 2}
+	url := strings.Replace(plainNATS(t, opts), "nats://", "tls://", 1)
+	clientCert, clientKey := ca.Issue(t, "worker-1")
+
+	good := NATSAuth{CA: ca.CertPEM, Cert: clientCert, Key: clientKey}
+	nc, _, err := ConnectNATS(context.Background(), Common{NATSURL: url, NATSAuth: good}, "mtls-test", zerolog.Nop())
+	if err != nil {
+		t.Fatalf("with a client certificate: %v", err)
+	}
+	nc.Close()
+	// Refused: the connection never comes up (it is retried until ctx ends).
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if nc, _, err := ConnectNATS(ctx, Common{NATSURL: url, NATSAuth: NATSAuth{CA: ca.CertPEM}}, "mtls-test", zerolog.Nop()); err == nil {
+		nc.Close()
+		t.Fatal("a client without a certificate got in")
 	}
 }
