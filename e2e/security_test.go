@@ -46,18 +46,8 @@ func shippedNATS(t *testing.T) string {
 	if !opts.JetStream || opts.SyncInterval <= 0 && !opts.SyncAlways {
 		t.Fatalf("the shipped config must enable JetStream with sync_interval: always (jetstream %v, sync always %v)", opts.JetStream, opts.SyncAlways)
 	}
-	opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", -1, 0
-	opts.StoreDir, opts.NoLog, opts.NoSigs = t.TempDir(), true, true
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	return srv.ClientURL()
+	opts.HTTPPort, opts.StoreDir = 0, t.TempDir()
+	return testenv.NATSWith(t, opts)
 }
 
 // connectAs connects as user to url, closed when the test ends.
@@ -202,7 +192,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	const canary = "canary-7f3a9"
 	natsAuthURL := shippedNATS(t) // users with passwords
 	ca, other := testenv.NewCA(t, "marketfleet-e2e-ca"), testenv.NewCA(t, "someone-else")
-	tlsURL := tlsOnlyNATS(t, ca)
+	tlsURL := testenv.TLSNATS(t, ca, "fleet", "not-the-canary")
 	pg := testenv.NewScratchPostgres(t, testenv.ScratchTLSSettings(t, ca)...)
 	e := newEnv(t)
 	goodDB := e.dbURL
@@ -237,23 +227,4 @@ func TestSecretsNeverPrinted(t *testing.T) {
 			}
 		})
 	}
-}
-
-// tlsOnlyNATS runs an in-process JetStream server that speaks only TLS,
-// with a certificate for 127.0.0.1 from ca, and the user fleet.
-func tlsOnlyNATS(t *testing.T, ca *testenv.CA) string {
-	t.Helper()
-	cert, key := ca.Issue(t, "nats-server", "127.0.0.1")
-	opts := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-		TLS: true, TLSConfig: testenv.TLSConfig(t, cert, key), TLSTimeout: 2, Username: "fleet", Password: "not-the-canary"}
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	return fmt.Sprintf("tls://127.0.0.1:%d", opts.Port)
 }

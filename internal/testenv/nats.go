@@ -85,3 +85,37 @@ func (n *NATSServer) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 	}
 	return nc, js
 }
+
+// NATSWith starts an in-process nats-server with opts (authentication,
+// TLS, JetStream as the test needs), on a random loopback port, without
+// logs or signal handling, and returns its client URL (tls:// when opts
+// require TLS). It is shut down when t ends.
+func NATSWith(t testing.TB, opts *server.Options) string {
+	t.Helper()
+	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", -1, true, true
+	if opts.JetStream && opts.StoreDir == "" {
+		opts.StoreDir = t.TempDir()
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatalf("testenv: new nats-server: %v", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("testenv: nats-server not ready after 10s")
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	if opts.TLS {
+		return "tls://" + srv.Addr().String()
+	}
+	return srv.ClientURL()
+}
+
+// TLSNATS starts a JetStream server that speaks only TLS, with a
+// certificate for 127.0.0.1 from ca, and one user, and returns its URL.
+func TLSNATS(t testing.TB, ca *CA, user, password string) string {
+	t.Helper()
+	cert, key := ca.Issue(t, "nats-server", "127.0.0.1")
+	return NATSWith(t, &server.Options{JetStream: true, TLS: true, TLSConfig: TLSConfig(t, cert, key), TLSTimeout: 2,
+		Username: user, Password: password})
+}

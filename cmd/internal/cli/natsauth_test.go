@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,32 +18,12 @@ import (
 	"marketfleet/internal/testenv"
 )
 
-// tlsNATS runs an in-process JetStream server that speaks only TLS, with a
-// certificate for 127.0.0.1 from ca, and a user/password.
-func tlsNATS(t *testing.T, ca *testenv.CA) string {
-	t.Helper()
-	cert, key := ca.Issue(t, "nats-server", "127.0.0.1")
-	opts := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-		TLS: true, TLSConfig: testenv.TLSConfig(t, cert, key), TLSTimeout: 2,
-		Username: "fleet", Password: "tls-test-secret"}
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	return fmt.Sprintf("tls://127.0.0.1:%d", opts.Port)
-}
-
 // TestNATSTLSTrustsOnlyThePinnedCA: with FLEET_NATS_CA the client verifies
 // the server against that CA alone. The right CA connects; another CA, or
 // none (the system's roots), fails closed at once instead of retrying.
 func TestNATSTLSTrustsOnlyThePinnedCA(t *testing.T) {
 	ca, other := testenv.NewCA(t, "marketfleet-test-ca"), testenv.NewCA(t, "someone-else")
-	url := tlsNATS(t, ca)
+	url := testenv.TLSNATS(t, ca, "fleet", "tls-test-secret")
 	auth := NATSAuth{User: "fleet", Password: "tls-test-secret"}
 
 	good := auth
@@ -109,22 +88,6 @@ func TestNATSAuthValidate(t *testing.T) {
 	if _, err := (NATSAuth{CA: "/nonexistent/ca.pem"}).Options(); err == nil || !strings.Contains(err.Error(), "FLEET_NATS_CA") {
 		t.Errorf("missing CA file: %v", err)
 	}
-}
-
-// plainNATS runs an in-process server (no JetStream) with opts' auth.
-func plainNATS(t *testing.T, opts *server.Options) string {
-	t.Helper()
-	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", -1, true, true
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	return srv.ClientURL()
 }
 
 // TestNATSAuthMethods: a token, an NKey seed and a .creds file (operator
@@ -200,7 +163,7 @@ func TestNATSAuthMethods(t *testing.T) {
 			NATSAuth{Creds: write("user.creds", creds)}, NATSAuth{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			url := plainNATS(t, tc.opts)
+			url := testenv.NATSWith(t, tc.opts)
 			nc, _, err := ConnectNATS(context.Background(), Common{NATSURL: url, NATSAuth: tc.good}, "auth-test", zerolog.Nop())
 			if err != nil {
 				t.Fatalf("good %s: %v", tc.name, err)
@@ -235,7 +198,7 @@ func TestNATSMutualTLS(t *testing.T) {
 	}
 	tc.ClientCAs.AppendCertsFromPEM(pem)
 	opts := &server.Options{TLS: true, TLSVerify: true, TLSConfig: tc, TLSTimeout: 2}
-	url := strings.Replace(plainNATS(t, opts), "nats://", "tls://", 1)
+	url := testenv.NATSWith(t, opts)
 	clientCert, clientKey := ca.Issue(t, "worker-1")
 
 	good := NATSAuth{CA: ca.CertPEM, Cert: clientCert, Key: clientKey}
