@@ -33,6 +33,7 @@ type summary struct {
 	Incomplete   int           `json:"tasks_incomplete"`
 	PeakRSS      int64         `json:"peak_rss_bytes"`
 	IdleCPU      float64       `json:"idle_cpu_percent"`
+	FetchMean    time.Duration `json:"source_fetch_mean_ns"` // median over the runs
 }
 
 // ceilings are the limits the fleet is measured against.
@@ -199,6 +200,11 @@ func (e *env) measureCeilings(ctx context.Context, o options, batch int) (ceilin
 
 func summarize(rs []runResult) summary {
 	s := summary{Design: rs[0].Design, K: rs[0].K, Latency: rs[0].Latency, Bars: rs[0].Bars, Tasks: rs[0].Tasks, Runs: len(rs)}
+	fm := make([]time.Duration, len(rs))
+	for i, r := range rs {
+		fm[i] = r.FetchMean
+	}
+	s.FetchMean = median(fm)
 	tps := make([]float64, len(rs))
 	bps := make([]float64, len(rs))
 	p50 := make([]time.Duration, len(rs))

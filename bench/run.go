@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -55,7 +56,11 @@ type runResult struct {
 	ConnErrors   int           `json:"connection_errors"`
 	PeakRSS      int64         `json:"peak_rss_bytes"`
 	IdleCPU      float64       `json:"idle_cpu_percent"` // marketfleet only: one worker, empty queue
-	Completed    int           `json:"tasks_completed"`
+	// FetchMean is how long one source fetch took on average, the
+	// simulated latency plus scheduling (marketfleet only, from the
+	// workers' marketfleet_source_request_duration_seconds).
+	FetchMean time.Duration `json:"source_fetch_mean_ns"`
+	Completed int           `json:"tasks_completed"`
 }
 
 var day0 = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -108,6 +113,7 @@ func (e *env) run(ctx context.Context, c runConfig, seq int) (runResult, error) 
 		r.PeakRSS = max(r.PeakRSS, p.peakRSS())
 	}
 	if c.design == designMarketfleet {
+		r.FetchMean = sourceFetchMean(procs)
 		r.IdleCPU = idleCPU(procs[0], 3*time.Second)
 		r.ConnErrors = connectFailures(procs)
 	}
@@ -288,9 +294,30 @@ func idleCPU(p *proc, over time.Duration) float64 {
 	return 100 * (p.cpuTime() - before).Seconds() / over.Seconds()
 }
 
-// connectFailures sums marketfleet_db_connect_failures_total over workers.
-func connectFailures(procs []*proc) int {
-	total := 0
+// sourceFetchMean is the mean duration of the workers' successful source
+// fetches, from their marketfleet_source_request_duration_seconds.
+func sourceFetchMean(procs []*proc) time.Duration {
+	var sum float64
+	var count uint64
+	for _, mf := range scrape(procs, "marketfleet_source_request_duration_seconds") {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "status" && l.GetValue() == "ok" {
+					sum += m.GetHistogram().GetSampleSum()
+					count += m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	if count == 0 {
+		return 0
+	}
+	return time.Duration(sum / float64(count) * float64(time.Second))
+}
+
+// scrape returns the metric family name from each worker's /metrics.
+func scrape(procs []*proc, name string) []*dto.MetricFamily {
+	var out []*dto.MetricFamily
 	for _, p := range procs {
 		resp, err := http.Get("http://" + p.metrics + "/metrics")
 		if err != nil {
@@ -298,14 +325,20 @@ func connectFailures(procs []*proc) int {
 		}
 		parser := expfmt.NewTextParser(model.LegacyValidation)
 		mfs, err := parser.TextToMetricFamilies(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			continue
+		_ = resp.Body.Close()
+		if err == nil && mfs[name] != nil {
+			out = append(out, mfs[name])
 		}
-		if mf := mfs["marketfleet_db_connect_failures_total"]; mf != nil {
-			for _, m := range mf.GetMetric() {
-				total += int(m.GetCounter().GetValue())
-			}
+	}
+	return out
+}
+
+// connectFailures sums marketfleet_db_connect_failures_total over workers.
+func connectFailures(procs []*proc) int {
+	total := 0
+	for _, mf := range scrape(procs, "marketfleet_db_connect_failures_total") {
+		for _, m := range mf.GetMetric() {
+			total += int(m.GetCounter().GetValue())
 		}
 	}
 	return total

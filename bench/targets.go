@@ -36,8 +36,8 @@ func checkTargets(r report, o options) []target {
 		add("L = 20 ms: zero connection errors", mf.ConnErrors == 0, "%d", mf.ConnErrors)
 		bound := float64(o.k*r.FetchConcurrency) / l20.Seconds()
 		add("L = 20 ms: ≥ 85% of the fetch bound K x in-flight / L", mf.TasksPerSec >= 0.85*bound,
-			"%.0f of %.0f tasks/s (%.0f%%; in-flight = FLEET_FETCH_CONCURRENCY = %d)",
-			mf.TasksPerSec, bound, 100*mf.TasksPerSec/bound, r.FetchConcurrency)
+			"%.0f of %.0f tasks/s (%.0f%%; in-flight = FLEET_FETCH_CONCURRENCY = %d; one fetch took %.1f ms on average)",
+			mf.TasksPerSec, bound, 100*mf.TasksPerSec/bound, r.FetchConcurrency, float64(mf.FetchMean)/float64(time.Millisecond))
 	}
 	if mf, ok := find(r.Summaries, designMarketfleet, 0, o.bars); ok {
 		ceil := min(r.Ceilings.JetStream, r.Ceilings.UpsertTasks)
@@ -60,7 +60,7 @@ func checkTargets(r report, o options) []target {
 		ok, got := true, ""
 		for i, s := range r.Scaling {
 			ok = ok && s.PeakSessions == s.K
-			got += fmt.Sprintf("K=%d: %.0f/s, peak %d; ", s.K, s.TasksPerSec, s.PeakSessions)
+			got += fmt.Sprintf("K=%d: %.0f/s, peak %d, fetch %.1f ms; ", s.K, s.TasksPerSec, s.PeakSessions, float64(s.FetchMean)/float64(time.Millisecond))
 			if i > 0 && s.K <= 4 && s.TasksPerSec < r.Scaling[i-1].TasksPerSec {
 				ok = false
 			}
