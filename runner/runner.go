@@ -184,8 +184,8 @@ type Runner struct {
 	batches uint64
 	// settling is the batch being settled, nil when none.
 	settling *settling
-	// fetchSlots bounds the source fetches in flight, across the (at most
-	// two) batches in flight, to FetchConcurrency.
+	// fetchSlots bounds the source fetches in flight, across the batches
+	// in flight (up to Pipeline), to FetchConcurrency.
 	fetchSlots chan struct{}
 	// unreleased are series locks an unlock failed to release, in session
 	// number session.
@@ -214,10 +214,10 @@ func New(fetcher *queue.Fetcher, db DB, src source.Source, dead DeadLetterer, cf
 // hand, Naks the messages it received but did not start, and returns nil. It
 // fetches nothing while it has no database session.
 //
-// It keeps up to two batches in flight: while one batch's source fetches
-// run, it takes the next messages and begins the next batch; then it
-// finishes the first. All database work stays on this goroutine, one
-// statement at a time.
+// It keeps up to Config.Pipeline batches begun (2 by default): while one
+// batch's source fetches run, it takes the next messages and begins the
+// next batch; then it finishes the oldest. All database work stays on this
+// goroutine, one statement at a time.
 func (r *Runner) Run(ctx context.Context) error {
 	r.log.Info().Msg("worker running")
 	var lastChores time.Time

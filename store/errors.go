@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -20,16 +18,6 @@ var ErrBadConnString = errors.New("invalid PostgreSQL connection string (want po
 // connection fails closed, never falls back to plaintext, and is not
 // retried: the configuration or the server must change.
 var ErrUntrustedServer = errors.New("the PostgreSQL server's TLS certificate does not verify")
-
-// untrustedServer reports whether a connect error is a failed verification
-// of the server's certificate.
-func untrustedServer(err error) bool {
-	var unknownCA x509.UnknownAuthorityError
-	var hostname x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	var verify *tls.CertificateVerificationError
-	return errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verify)
-}
 
 // ErrNoSession is returned by queries made while the Store holds no session
 // (after it was lost and before EnsureSession restored it). Transient.

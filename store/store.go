@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"marketfleet/internal/backoff"
+	"marketfleet/internal/tlsfail"
 )
 
 // DefaultConnectTimeout bounds one connection attempt when the connection
@@ -209,7 +210,7 @@ func (s *Store) EnsureSession(ctx context.Context) error {
 		if err == nil {
 			err = ErrNoSession // lost while reaping: dial again
 		}
-		if untrustedServer(err) {
+		if tlsfail.Unverified(err) {
 			return fmt.Errorf("connect to postgres: %w: %w", ErrUntrustedServer, err)
 		}
 		if ctx.Err() != nil {

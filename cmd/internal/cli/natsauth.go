@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/nats-io/nats.go"
+
+	"marketfleet/internal/tlsfail"
 )
 
 // NATSAuth is how a command proves who it is to NATS and checks the
@@ -92,11 +94,6 @@ func (a NATSAuth) Options() ([]nats.Option, error) {
 // connection after the handshake, which looks like any broken connection:
 // that is retried, and logged each time.)
 func permanentNATSError(err error) bool {
-	var unknownCA x509.UnknownAuthorityError
-	var hostname x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	var verify *tls.CertificateVerificationError
 	return errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
-		errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrAccountAuthExpired) ||
-		errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verify)
+		errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrAccountAuthExpired) || tlsfail.Unverified(err)
 }
