@@ -24,6 +24,10 @@ const DefaultConnectTimeout = 10 * time.Second
 // closeTimeout bounds the goodbye to a session being replaced or closed.
 const closeTimeout = 5 * time.Second
 
+// predecessorWait bounds how long a new session waits for the server to let
+// go of the one it replaces (see awaitPredecessor).
+const predecessorWait = 2 * time.Second
+
 // Store owns exactly one PostgreSQL session. It is not safe for concurrent
 // use. The zero value is not usable: create one with Open.
 type Store struct {
@@ -43,6 +47,9 @@ type Store struct {
 	live    net.Conn
 	aborted atomic.Bool // Abort cut the current session
 	opened  int         // sessions opened so far
+	// predecessor is the backend pid of the session last dropped, until a
+	// new session has seen it gone (awaitPredecessor).
+	predecessor uint32
 }
 
 type options struct {
@@ -201,6 +208,7 @@ func (s *Store) EnsureSession(ctx context.Context) error {
 				return err
 			}
 			s.reapStale(ctx)
+			s.awaitPredecessor(ctx)
 		}
 		if err == nil && s.Up() {
 			s.log.Info().Uint32("backend_pid", conn.PgConn().PID()).Int("attempt", attempt).Msg("postgres session opened")
@@ -331,8 +339,35 @@ func (s *Store) drop() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
+	s.predecessor = s.conn.PgConn().PID()
 	_ = s.conn.Close(ctx) // the session is already broken or being replaced
 	s.forget()
+}
+
+// awaitPredecessor waits, up to predecessorWait, until the server has let
+// go of the session this one replaces. A terminated backend takes a moment
+// to exit, and until it has, it still holds its session-level advisory
+// locks: the series locks a replayed batch takes again would read as busy.
+// Past the wait (a backend the server still believes alive, behind a
+// broken network) it goes on; those locks then read as busy, and their
+// tasks are retried.
+func (s *Store) awaitPredecessor(ctx context.Context) {
+	pid := s.predecessor
+	s.predecessor = 0
+	if pid == 0 {
+		return
+	}
+	// The deadline bounds the polling, not a query: a query cancelled
+	// mid-flight would cost the new session.
+	for deadline := time.Now().Add(predecessorWait); time.Now().Before(deadline); {
+		var alive bool
+		err := s.conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = $1)
+			OR EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)`, int32(pid)).Scan(&alive)
+		s.checkLost(err)
+		if err != nil || !alive || backoff.Sleep(ctx, 10*time.Millisecond) != nil {
+			return
+		}
+	}
 }
 
 // session returns the live connection or ErrNoSession.
