@@ -286,7 +286,7 @@ func upsertCeiling(ctx context.Context, dbURL string, batches, batchTasks, barsP
 	if err != nil {
 		return 0, err
 	}
-	db, err := store.Open(ctx, dbURL, store.WithApplicationName(ceilApp))
+	db, err := store.Open(ctx, dbURL, store.Config{ApplicationName: ceilApp})
 	if err != nil {
 		return 0, fmt.Errorf("upsert ceiling: %w", err)
 	}

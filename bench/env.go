@@ -118,7 +118,7 @@ func (e *env) resetNATS(ctx context.Context) error {
 // freshDatabase creates an empty, migrated database and returns its URL
 // and a drop function.
 func (e *env) freshDatabase(ctx context.Context, name string) (string, func(), error) {
-	admin, err := store.Open(ctx, e.adminURL, store.WithApplicationName("marketfleet-bench"))
+	admin, err := store.Open(ctx, e.adminURL, store.Config{ApplicationName: "marketfleet-bench"})
 	if err != nil {
 		return "", nil, err
 	}
@@ -130,7 +130,7 @@ func (e *env) freshDatabase(ctx context.Context, name string) (string, func(), e
 	if err != nil {
 		return "", nil, err
 	}
-	db, err := store.Open(ctx, dbURL, store.WithApplicationName("marketfleet-bench"))
+	db, err := store.Open(ctx, dbURL, store.Config{ApplicationName: "marketfleet-bench"})
 	if err != nil {
 		return "", nil, err
 	}
@@ -139,7 +139,7 @@ func (e *env) freshDatabase(ctx context.Context, name string) (string, func(), e
 		return "", nil, err
 	}
 	drop := func() {
-		a, err := store.Open(context.Background(), e.adminURL, store.WithApplicationName("marketfleet-bench"))
+		a, err := store.Open(context.Background(), e.adminURL, store.Config{ApplicationName: "marketfleet-bench"})
 		if err != nil {
 			return
 		}

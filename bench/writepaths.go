@@ -156,7 +156,7 @@ func writePathRate(ctx context.Context, dbURL, path, merge string, batches, batc
 	if err != nil {
 		return 0, err
 	}
-	db, err := store.Open(ctx, dbURL, store.WithApplicationName(ceilApp))
+	db, err := store.Open(ctx, dbURL, store.Config{ApplicationName: ceilApp})
 	if err != nil {
 		return 0, err
 	}

@@ -3,8 +3,6 @@ package budget
 import (
 	"sort"
 	"strings"
-
-	"marketfleet/store"
 )
 
 // DefaultReserve is the number of sessions kept free for applications other
@@ -53,8 +51,22 @@ type Budget struct {
 	Slots int `json:"slots"`
 }
 
+// Server is what the arithmetic needs from the live server (for a worker,
+// read through its session with store.ServerLimits).
+type Server struct {
+	// MaxConnections is max_connections.
+	MaxConnections int
+	// SuperuserReserved is superuser_reserved_connections.
+	SuperuserReserved int
+	// RoleReserved is reserved_connections (PostgreSQL 16+; 0 before).
+	RoleReserved int
+	// Sessions counts the client sessions open now by application_name,
+	// the fleet's own included.
+	Sessions map[string]int
+}
+
 // Compute does the arithmetic described in the package documentation.
-func Compute(l store.ServerLimits, cfg Config) Budget {
+func Compute(l Server, cfg Config) Budget {
 	prefix := cfg.FleetPrefix
 	if prefix == "" {
 		prefix = DefaultFleetPrefix

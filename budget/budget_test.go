@@ -5,16 +5,15 @@ import (
 	"testing"
 
 	"marketfleet/budget"
-	"marketfleet/store"
 )
 
 func TestCompute(t *testing.T) {
-	users := store.ServerLimits{MaxConnections: 100, SuperuserReserved: 3, Sessions: map[string]int{
+	users := budget.Server{MaxConnections: 100, SuperuserReserved: 3, Sessions: map[string]int{
 		"marketfleet-worker/a": 1, "marketfleet-worker/b": 1, "grafana": 4, "psql": 1, "": 2,
 	}}
 	tests := []struct {
 		name        string
-		limits      store.ServerLimits
+		limits      budget.Server
 		cfg         budget.Config
 		computed    int
 		slots       int
@@ -27,10 +26,10 @@ func TestCompute(t *testing.T) {
 		{"no reserve", users, budget.Config{}, 90, 90, 2, 7},
 		{"negative reserve is none", users, budget.Config{Reserve: -5}, 90, 90, 2, 7},
 		// PostgreSQL 16 reserved_connections is subtracted too: 100-3-10-20-0.
-		{"role reserved", store.ServerLimits{MaxConnections: 100, SuperuserReserved: 3, RoleReserved: 10},
+		{"role reserved", budget.Server{MaxConnections: 100, SuperuserReserved: 3, RoleReserved: 10},
 			budget.Config{Reserve: 20}, 67, 67, 0, 0},
 		// Over-subscribed: 20 - 3 - 20 - 5 = -8, no slots at all.
-		{"over-subscribed", store.ServerLimits{MaxConnections: 20, SuperuserReserved: 3, Sessions: map[string]int{"api": 5}},
+		{"over-subscribed", budget.Server{MaxConnections: 20, SuperuserReserved: 3, Sessions: map[string]int{"api": 5}},
 			budget.Config{Reserve: 20, Cap: 4}, -8, 0, 0, 5},
 		{"custom fleet prefix", users, budget.Config{Reserve: 20, FleetPrefix: "grafana"}, 72, 72, 4, 5},
 	}
@@ -46,7 +45,7 @@ func TestCompute(t *testing.T) {
 }
 
 func TestComputeListsOtherAppsLargestFirst(t *testing.T) {
-	b := budget.Compute(store.ServerLimits{MaxConnections: 100, Sessions: map[string]int{
+	b := budget.Compute(budget.Server{MaxConnections: 100, Sessions: map[string]int{
 		"marketfleet-worker/x": 3, "psql": 1, "grafana": 4, "api": 4,
 	}}, budget.Config{})
 	want := []budget.App{{"api", 4}, {"grafana", 4}, {"psql", 1}}

@@ -14,6 +14,7 @@
 // them free. Fleet sessions (application_name starting with FleetPrefix)
 // are not subtracted: they are what the budget is for.
 //
-// The package is pure arithmetic; the numbers come from store.ServerLimits
-// and the result is enforced by package slots.
+// The package is pure arithmetic over its own input type, Server: the
+// numbers come from the live server (a worker reads them with
+// store.ServerLimits), and the result is enforced by package slots.
 package budget

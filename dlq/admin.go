@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"marketfleet/outcome"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -17,7 +19,7 @@ var ErrNotFound = errors.New("no such dead letter")
 // Filter selects dead letters. Zero fields match everything.
 type Filter struct {
 	// Class matches the error class exactly.
-	Class string
+	Class outcome.Class
 	// Reason matches a case-insensitive substring of the reason.
 	Reason string
 	// Symbol matches the task's symbol exactly (case-insensitive).

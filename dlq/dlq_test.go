@@ -14,6 +14,7 @@ import (
 	"marketfleet/dlq"
 	"marketfleet/internal/testenv"
 	"marketfleet/market"
+	"marketfleet/outcome"
 	"marketfleet/queue"
 	"marketfleet/tasks"
 )
@@ -73,7 +74,7 @@ func TestWriteKeepsTheTaskAndWhyItDied(t *testing.T) {
 	f := setup(t, queue.ConsumerConfig{})
 	ctx := context.Background()
 	m := f.deliver(t, "AAPL")[0]
-	l := dlq.Letter{Reason: "yahoo AAPL: symbol not found at source\nsecond line", Class: dlq.ClassNotFound, Worker: "w-1", Symbol: "AAPL", Kind: "collect"}
+	l := dlq.Letter{Reason: "yahoo AAPL: symbol not found at source\nsecond line", Class: outcome.NotFound, Worker: "w-1", Symbol: "AAPL", Kind: "collect"}
 	if err := f.w.Write(ctx, m, l); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func TestWriteKeepsTheTaskAndWhyItDied(t *testing.T) {
 	r := got[0]
 	md, _ := m.Metadata()
 	if string(r.Payload) != string(m.Data()) || r.Stream != queue.DefaultStream || r.StreamSeq != md.Sequence.Stream ||
-		r.Subject != "marketfleet.tasks.collect" || r.Delivered != 1 || r.Worker != "w-1" || r.Class != dlq.ClassNotFound ||
+		r.Subject != "marketfleet.tasks.collect" || r.Delivered != 1 || r.Worker != "w-1" || r.Class != outcome.NotFound ||
 		r.Symbol != "AAPL" || r.OrigMsgID != m.Headers().Get(jetstream.MsgIDHeader) || time.Since(r.DeadAt) > time.Minute {
 		t.Fatalf("record = %+v", r)
 	}
@@ -103,7 +104,7 @@ func TestAdminFiltersReplaysAndPurges(t *testing.T) {
 	f := setup(t, queue.ConsumerConfig{})
 	ctx := context.Background()
 	msgs := f.deliver(t, "AAA", "BBB", "CCC")
-	classes := []string{dlq.ClassNotFound, dlq.ClassData, dlq.ClassNotFound}
+	classes := []outcome.Class{outcome.NotFound, outcome.Data, outcome.NotFound}
 	for i, m := range msgs {
 		sym, kind := dlq.Peek(m.Data())
 		if err := f.w.Write(ctx, m, dlq.Letter{Reason: "reason " + sym, Class: classes[i], Worker: "w", Symbol: sym, Kind: kind}); err != nil {
@@ -118,7 +119,7 @@ func TestAdminFiltersReplaysAndPurges(t *testing.T) {
 		want int
 	}{
 		{dlq.Filter{}, 3},
-		{dlq.Filter{Class: dlq.ClassNotFound}, 2},
+		{dlq.Filter{Class: outcome.NotFound}, 2},
 		{dlq.Filter{Symbol: "bbb"}, 1},
 		{dlq.Filter{Reason: "REASON CCC"}, 1},
 		{dlq.Filter{OlderThan: time.Hour}, 0},
@@ -189,7 +190,7 @@ func TestReaperDeadLettersTasksTheServerGaveUpOn(t *testing.T) {
 			for range b.Messages() {
 			}
 		}
-		got, _ = f.admin.List(ctx, dlq.Filter{Class: dlq.ClassMaxDeliveries}, 0)
+		got, _ = f.admin.List(ctx, dlq.Filter{Class: outcome.MaxDeliveries}, 0)
 	}
 	if len(got) != 1 || got[0].Symbol != "ZOMBIE" || got[0].Delivered != 2 {
 		t.Fatalf("dead letters = %+v, want ZOMBIE after 2 deliveries", got)

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"marketfleet/internal/backoff"
+	"marketfleet/outcome"
 )
 
 // Reaper turns the server's MAX_DELIVERIES advisories into dead letters.
@@ -103,7 +104,7 @@ func (r *Reaper) reap(ctx context.Context, adv advisory) error {
 		return fmt.Errorf("get task %d: %w", adv.StreamSeq, err)
 	}
 	l := Letter{
-		Class:  ClassMaxDeliveries,
+		Class:  outcome.MaxDeliveries,
 		Reason: fmt.Sprintf("delivered %d times without being settled (acknowledgement timeouts); the last error is unknown", adv.Deliveries),
 		Worker: r.worker,
 	}
@@ -116,7 +117,7 @@ func (r *Reaper) reap(ctx context.Context, adv advisory) error {
 		return fmt.Errorf("delete task %d: %w", adv.StreamSeq, err)
 	}
 	r.log.Error().Uint64("stream_seq", adv.StreamSeq).Uint64("delivered", adv.Deliveries).Str("symbol", l.Symbol).
-		Str("class", ClassMaxDeliveries).Msg("task dead-lettered after its last delivery timed out")
+		Str("class", string(outcome.MaxDeliveries)).Msg("task dead-lettered after its last delivery timed out")
 	return nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"marketfleet/outcome"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -26,17 +28,6 @@ const (
 	headerNATSPrefix = "Nats-"
 )
 
-// Error classes of dead letters. The runner's classes plus the two ways a
-// task runs out of deliveries.
-const (
-	ClassInvalid       = "invalid"        // the envelope was refused
-	ClassNotFound      = "not_found"      // the source says the symbol does not exist
-	ClassRejected      = "rejected"       // the source refused the request
-	ClassData          = "data"           // the database refused the data
-	ClassExhausted     = "exhausted"      // transient failures on every allowed delivery
-	ClassMaxDeliveries = "max_deliveries" // the server gave up (ack timeouts); last error unknown
-)
-
 // MaxReasonLen caps the stored reason.
 const MaxReasonLen = 1024
 
@@ -44,8 +35,9 @@ const MaxReasonLen = 1024
 type Letter struct {
 	// Reason is the error, as a person should read it.
 	Reason string
-	// Class is one of the Class constants.
-	Class string
+	// Class is a dead-letter class of package outcome (invalid, not_found,
+	// rejected, data, panic, exhausted, max_deliveries).
+	Class outcome.Class
 	// Worker names who gave up.
 	Worker string
 	// Symbol and Kind, when the envelope could be decoded, for filtering.
@@ -61,14 +53,14 @@ type Record struct {
 	StreamSeq uint64 `json:"stream_seq"`
 	Subject   string `json:"subject"`
 	// OrigMsgID is the task's Nats-Msg-Id.
-	OrigMsgID string    `json:"original_msg_id,omitempty"`
-	Reason    string    `json:"reason"`
-	Class     string    `json:"class"`
-	Delivered uint64    `json:"delivered"`
-	Worker    string    `json:"worker"`
-	DeadAt    time.Time `json:"dead_at"`
-	Symbol    string    `json:"symbol,omitempty"`
-	Kind      string    `json:"kind,omitempty"`
+	OrigMsgID string        `json:"original_msg_id,omitempty"`
+	Reason    string        `json:"reason"`
+	Class     outcome.Class `json:"class"`
+	Delivered uint64        `json:"delivered"`
+	Worker    string        `json:"worker"`
+	DeadAt    time.Time     `json:"dead_at"`
+	Symbol    string        `json:"symbol,omitempty"`
+	Kind      string        `json:"kind,omitempty"`
 	// Headers are the task's own headers (Nats-* headers excluded).
 	Headers map[string][]string `json:"headers,omitempty"`
 	// Payload is the task's original body.
@@ -77,7 +69,7 @@ type Record struct {
 
 // newMessage builds the dead letter for a task message.
 func newMessage(subjectPrefix string, src source, l Letter, at time.Time) *nats.Msg {
-	m := nats.NewMsg(subjectPrefix + "." + l.Class)
+	m := nats.NewMsg(subjectPrefix + "." + string(l.Class))
 	m.Data = src.data
 	for k, vs := range src.header {
 		if strings.HasPrefix(k, headerNATSPrefix) {
@@ -92,7 +84,7 @@ func newMessage(subjectPrefix string, src source, l Letter, at time.Time) *nats.
 		reason = reason[:MaxReasonLen]
 	}
 	m.Header.Set(HeaderReason, reason)
-	m.Header.Set(HeaderClass, headerSafe(l.Class))
+	m.Header.Set(HeaderClass, headerSafe(string(l.Class)))
 	m.Header.Set(HeaderDelivered, strconv.FormatUint(src.delivered, 10))
 	m.Header.Set(HeaderWorker, headerSafe(l.Worker))
 	m.Header.Set(HeaderDeadAt, at.UTC().Format(time.RFC3339Nano))
@@ -126,7 +118,7 @@ type source struct {
 func parseRecord(seq uint64, h nats.Header, data []byte) (Record, error) {
 	r := Record{
 		Seq: seq, Stream: h.Get(HeaderStream), Subject: h.Get(HeaderSubject), OrigMsgID: h.Get(HeaderOrigMsgID),
-		Reason: h.Get(HeaderReason), Class: h.Get(HeaderClass), Worker: h.Get(HeaderWorker),
+		Reason: h.Get(HeaderReason), Class: outcome.Class(h.Get(HeaderClass)), Worker: h.Get(HeaderWorker),
 		Symbol: h.Get(HeaderSymbol), Kind: h.Get(HeaderKind), Payload: data,
 	}
 	var err error

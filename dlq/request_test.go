@@ -11,6 +11,7 @@ import (
 
 	"marketfleet/dlq"
 	"marketfleet/internal/testenv"
+	"marketfleet/outcome"
 )
 
 // requestMsg is a core NATS request as a client would send it.
@@ -30,7 +31,7 @@ func TestWriteRequestKeepsTheRequestOnceByContent(t *testing.T) {
 		t.Fatal(err)
 	}
 	w, admin := dlq.NewWriter(js, ""), dlq.NewAdmin(js, "")
-	l := dlq.Letter{Reason: "invalid request: symbols: missing", Class: dlq.ClassInvalid, Worker: "w-1", Kind: "collect"}
+	l := dlq.Letter{Reason: "invalid request: symbols: missing", Class: outcome.Invalid, Worker: "w-1", Kind: "collect"}
 	bad := requestMsg("marketfleet.request.collect", `{"symbols":[]}`)
 	for range 2 { // the same bad request sent twice
 		if err := w.WriteRequest(ctx, bad, l); err != nil {
@@ -40,7 +41,7 @@ func TestWriteRequestKeepsTheRequestOnceByContent(t *testing.T) {
 	if err := w.WriteRequest(ctx, requestMsg("marketfleet.request.collect", `{"symbols":null}`), l); err != nil {
 		t.Fatal(err)
 	}
-	got, err := admin.List(ctx, dlq.Filter{Class: dlq.ClassInvalid}, 0)
+	got, err := admin.List(ctx, dlq.Filter{Class: outcome.Invalid}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func TestWriteRequestFailsWithoutTheStream(t *testing.T) {
 	_, js := testenv.NATS(t).Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := dlq.NewWriter(js, "").WriteRequest(ctx, requestMsg("marketfleet.request.collect", "{"), dlq.Letter{Class: dlq.ClassInvalid})
+	err := dlq.NewWriter(js, "").WriteRequest(ctx, requestMsg("marketfleet.request.collect", "{"), dlq.Letter{Class: outcome.Invalid})
 	if err == nil || !strings.Contains(err.Error(), "dead-letter request on marketfleet.request.collect") {
 		t.Fatalf("err = %v, want a dead-letter error naming the subject", err)
 	}

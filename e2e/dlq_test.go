@@ -14,6 +14,7 @@ import (
 
 	"marketfleet/dlq"
 	"marketfleet/market"
+	"marketfleet/outcome"
 	"marketfleet/queue"
 	"marketfleet/source"
 	"marketfleet/source/yahoo"
@@ -70,7 +71,7 @@ func TestPoisonInputIsDeadLetteredAfterOneDelivery(t *testing.T) {
 	payloads := map[string]bool{}
 	for _, r := range recs {
 		payloads[string(r.Payload)] = true
-		if r.Class != dlq.ClassInvalid || r.Delivered != 1 || r.Worker != "poison-1" || !strings.Contains(r.Reason, "invalid task") {
+		if r.Class != outcome.Invalid || r.Delivered != 1 || r.Worker != "poison-1" || !strings.Contains(r.Reason, "invalid task") {
 			t.Errorf("dead letter %d: class %s, delivered %d, worker %s, reason %q", r.Seq, r.Class, r.Delivered, r.Worker, r.Reason)
 		}
 	}
@@ -189,13 +190,13 @@ func TestSourceFaultsAreRetriedThenDeadLettered(t *testing.T) {
 	if len(recs) != 3 {
 		t.Fatalf("dead letters %+v, want FAIL, SLOWX and GONE", recs)
 	}
-	if r := got["FAIL"]; r.Class != dlq.ClassExhausted || r.Delivered != 3 || !strings.Contains(r.Reason, "500") {
+	if r := got["FAIL"]; r.Class != outcome.Exhausted || r.Delivered != 3 || !strings.Contains(r.Reason, "500") {
 		t.Errorf("FAIL dead letter = %+v, want exhausted after 3 deliveries with HTTP 500", r)
 	}
-	if r := got["SLOWX"]; r.Class != dlq.ClassExhausted || r.Delivered != 3 || !strings.Contains(strings.ToLower(r.Reason), "timeout") {
+	if r := got["SLOWX"]; r.Class != outcome.Exhausted || r.Delivered != 3 || !strings.Contains(strings.ToLower(r.Reason), "timeout") {
 		t.Errorf("SLOWX dead letter = %+v, want exhausted with a timeout", r)
 	}
-	if r := got["GONE"]; r.Class != dlq.ClassNotFound || r.Delivered != 1 {
+	if r := got["GONE"]; r.Class != outcome.NotFound || r.Delivered != 1 {
 		t.Errorf("GONE dead letter = %+v, want not_found after one delivery", r)
 	}
 	// 3 worker deliveries x 3 in-client attempts for each failing symbol.

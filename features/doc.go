@@ -3,9 +3,10 @@
 // moving averages (5, 20 and 50 bars), Wilder's RSI(14), 20-bar volatility of
 // log returns and a 20-bar volume z-score.
 //
-// It is pure computation over the standard library: no I/O, no clock, no
-// globals. Compute is a function of its input alone, so the same bars always
-// give bit-identical rows.
+// It is pure computation: no I/O, no clock, no globals (its only import
+// besides the standard library is the outcome vocabulary its errors are
+// marked with). Compute is a function of its input alone, so the same bars
+// always give bit-identical rows.
 //
 // # Price
 //

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"time"
 
+	"marketfleet/outcome"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -94,7 +96,7 @@ func NewWorker() *Worker {
 	w := &Worker{reg: prometheus.NewRegistry(), Fleet: newFleetView()}
 	f := factory{w.reg}
 	w.Tasks = f.counterVec("marketfleet_tasks_total", "Tasks settled, by kind and outcome (ok, retried, dead_lettered).", "kind", "outcome")
-	w.TaskErrors = f.counterVec("marketfleet_task_errors_total", "Task failures by kind and error class (transient, busy, invalid, not_found, rejected, data, exhausted).", "kind", "class")
+	w.TaskErrors = f.counterVec("marketfleet_task_errors_total", "Task failures by kind and error class (transient, busy, invalid, not_found, rejected, data, panic, exhausted).", "kind", "class")
 	w.TaskDuration = f.histogramVec("marketfleet_task_duration_seconds", "From the start of its batch to a task's settlement.", durationBuckets, "kind")
 	w.TaskLatency = f.histogramVec("marketfleet_task_latency_seconds", "From publish (stream timestamp) to the acknowledgement of an applied task.", latencyBuckets, "kind", "priority")
 	w.BatchDuration = f.histogram("marketfleet_batch_duration_seconds", "One batch, from delivery to the last settlement.", durationBuckets)
@@ -124,14 +126,28 @@ func NewWorker() *Worker {
 // the worker starts, so that rate() and increase() see the first event
 // instead of a series appearing out of nothing.
 var (
-	Kinds         = []string{"collect", "features", "invalid"}
-	Outcomes      = []string{OutcomeOK, OutcomeRetried, OutcomeDeadLettered}
-	ErrorClasses  = []string{"transient", "busy", "invalid", "not_found", "rejected", "data", "exhausted"}
-	LetterClasses = []string{"invalid", "not_found", "rejected", "data", "exhausted", "max_deliveries"}
+	Kinds    = []string{"collect", "features", "invalid"}
+	Outcomes = []string{OutcomeOK, OutcomeRetried, OutcomeDeadLettered}
+	// ErrorClasses are every outcome class a worker settles a failed task
+	// with: all but max_deliveries, which the server decides.
+	ErrorClasses = classes(func(c outcome.Class) bool { return c != outcome.MaxDeliveries })
+	// LetterClasses are every dead-letter class.
+	LetterClasses = classes(outcome.Class.DeadLetter)
 	SlotReasons   = []string{"lost", "revoked"}
 	RequestResult = []string{"accepted", "invalid", "failed"}
 	ConnectClass  = []string{"53", "57", "08", "28", "network"}
 )
+
+// classes are the outcome classes keep selects, as label values.
+func classes(keep func(outcome.Class) bool) []string {
+	var out []string
+	for _, c := range outcome.Classes {
+		if keep(c) {
+			out = append(out, string(c))
+		}
+	}
+	return out
+}
 
 func (w *Worker) initLabels() {
 	for _, k := range Kinds {

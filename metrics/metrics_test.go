@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"marketfleet/metrics"
+	"marketfleet/outcome"
 )
 
 // families returns the metric family names the registry exports now.
@@ -72,5 +73,50 @@ func TestGroupSessions(t *testing.T) {
 	}
 	if total != 34 {
 		t.Fatalf("groups sum to %d sessions, want all 34", total)
+	}
+}
+
+// The class label values are the outcome vocabulary itself: every class a
+// worker settles a task with is a task_errors class, every dead-letter class
+// a dead_letters class, and both series exist from the start.
+func TestClassLabelsAreTheOutcomeClasses(t *testing.T) {
+	w := metrics.NewWorker()
+	for _, c := range outcome.Classes {
+		if got, want := slices.Contains(metrics.ErrorClasses, string(c)), c != outcome.MaxDeliveries; got != want {
+			t.Errorf("class %q in task_errors labels: %v, want %v", c, got, want)
+		}
+		if got, want := slices.Contains(metrics.LetterClasses, string(c)), c.DeadLetter(); got != want {
+			t.Errorf("class %q in dead_letters labels: %v, want %v", c, got, want)
+		}
+	}
+	if n := len(metrics.ErrorClasses) + 1; n != len(outcome.Classes) {
+		t.Errorf("%d task_errors classes for %d outcome classes: a label value is not a class", n-1, len(outcome.Classes))
+	}
+	mfs, err := w.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]map[string]bool{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "class" {
+					if seen[mf.GetName()] == nil {
+						seen[mf.GetName()] = map[string]bool{}
+					}
+					seen[mf.GetName()][l.GetValue()] = true
+				}
+			}
+		}
+	}
+	for _, c := range metrics.LetterClasses {
+		if !seen["marketfleet_dead_letters_total"][c] {
+			t.Errorf("marketfleet_dead_letters_total{class=%q} is not exported at start", c)
+		}
+	}
+	for _, c := range metrics.ErrorClasses {
+		if !seen["marketfleet_task_errors_total"][c] {
+			t.Errorf("marketfleet_task_errors_total{class=%q} is not exported at start", c)
+		}
 	}
 }

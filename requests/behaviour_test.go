@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"marketfleet/dlq"
+	"marketfleet/outcome"
 	"marketfleet/queue"
 	"marketfleet/requests"
 	"marketfleet/tasks"
@@ -99,7 +100,7 @@ func TestRequestWithoutReplySubjectIsStillPublished(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the invalid request dead-lettered", func() bool { return len(f.deadLetters(t)) == 1 })
-	if r := f.deadLetters(t)[0]; !strings.Contains(r.Reason, `unknown field "colour"`) || r.Class != dlq.ClassInvalid {
+	if r := f.deadLetters(t)[0]; !strings.Contains(r.Reason, `unknown field "colour"`) || r.Class != outcome.Invalid {
 		t.Fatalf("dead letter = %+v", r)
 	}
 }
@@ -135,7 +136,7 @@ func TestInvalidRequestsAreAnsweredAndDeadLetteredOnce(t *testing.T) {
 	}
 	for i, r := range letters {
 		tc := cases[i]
-		if string(r.Payload) != tc.body || r.Class != dlq.ClassInvalid || r.Subject != requests.Subject ||
+		if string(r.Payload) != tc.body || r.Class != outcome.Invalid || r.Subject != requests.Subject ||
 			r.Stream != dlq.RequestStream || r.Worker != requests.DefaultWorkerID || !strings.HasPrefix(r.Reason, "invalid request: "+tc.field) ||
 			len(r.Headers["X-Test"]) != 1 {
 			t.Errorf("%s: dead letter %+v (payload %d bytes)", tc.name, r.Reason, len(r.Payload))

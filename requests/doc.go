@@ -17,7 +17,7 @@
 // window, and for a relative range within the same bar, enqueues nothing).
 //
 // Failures answer with an ErrorReply. An invalid request is also
-// dead-lettered (class dlq.ClassInvalid, the reason, the original body and
+// dead-lettered (class outcome.Invalid, the reason, the original body and
 // headers, the subject), whether or not it had a reply subject, so that a
 // fire-and-forget `nats pub` mistake is visible to operators; an identical
 // bad request sent again is one dead letter. A valid request whose tasks

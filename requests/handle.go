@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"marketfleet/dlq"
+	"marketfleet/outcome"
 	"marketfleet/queue"
 	"marketfleet/tasks"
 )
@@ -44,7 +45,7 @@ func (s *Service) handle(ctx context.Context, m *nats.Msg) {
 // find it; a failure to write it is logged and does not change the answer.
 func (s *Service) refuse(ctx context.Context, m *nats.Msg, reason error, began time.Time) {
 	s.handled("invalid")
-	l := dlq.Letter{Reason: reason.Error(), Class: dlq.ClassInvalid, Worker: s.cfg.WorkerID, Kind: string(tasks.KindCollect)}
+	l := dlq.Letter{Reason: reason.Error(), Class: outcome.Invalid, Worker: s.cfg.WorkerID, Kind: string(tasks.KindCollect)}
 	if err := s.cfg.DeadLetters.WriteRequest(ctx, m, l); err != nil {
 		s.log.Error().Err(err).Str("reason", reason.Error()).Int("bytes", len(m.Data)).
 			Msg("collection request refused, and its dead letter was not stored")

@@ -12,6 +12,7 @@ import (
 
 	"marketfleet/dlq"
 	"marketfleet/market"
+	"marketfleet/outcome"
 	"marketfleet/source"
 	"marketfleet/store"
 	"marketfleet/tasks"
@@ -28,14 +29,14 @@ type item struct {
 	task      tasks.Task
 	from      time.Time // where a collect task starts fetching (incremental: later than task.From)
 	bars      []market.Bar
-	batch     uint64    // the batch's number, for logs
-	locked    bool      // holds its series lock
-	lockedIn  int       // the session (store Opened count) it was locked in
-	err       error     // nil: apply; else the reason it cannot be applied now
-	published time.Time // when the stream stored the message
-	settled   time.Time // when its settlement was sent
-	act       action    // what settle did
-	class     string    // the error class, "" when applied
+	batch     uint64        // the batch's number, for logs
+	locked    bool          // holds its series lock
+	lockedIn  int           // the session (store Opened count) it was locked in
+	err       error         // nil: apply; else the reason it cannot be applied now
+	published time.Time     // when the stream stored the message
+	settled   time.Time     // when its settlement was sent
+	act       action        // what settle did
+	class     outcome.Class // the error class, "" when applied
 }
 
 func (it *item) ok() bool { return it.err == nil }
@@ -187,8 +188,8 @@ func (r *Runner) fetchAll(ctx context.Context, items []*item) {
 func (r *Runner) write(ctx context.Context, items []*item) ([]store.SeriesChange, int) {
 	res, n, err := r.writeReplaying(ctx, items)
 	if err == nil {
-		if n > 0 && r.cfg.AfterCommit != nil {
-			r.cfg.AfterCommit(ctx)
+		if n > 0 {
+			r.cfg.Faults.afterCommit(ctx)
 		}
 		return res.Series, n
 	}
@@ -202,7 +203,7 @@ func (r *Runner) write(ctx context.Context, items []*item) ([]store.SeriesChange
 	var changes []store.SeriesChange
 	written := 0
 	for _, it := range ok {
-		res, err := r.db.WriteBars(ctx, it.bars)
+		res, err := r.writeBars(ctx, it.bars, Faults{})
 		if err != nil {
 			it.err = fmt.Errorf("%s %s: %w", it.task.Kind, it.task.Symbol, err)
 			continue
@@ -256,7 +257,7 @@ func (r *Runner) writeReplaying(ctx context.Context, items []*item) (store.Write
 			return store.WriteResult{}, 0, nil
 		}
 		wctx, wcancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
-		res, err := r.db.WriteBars(wctx, bars)
+		res, err := r.writeBars(wctx, bars, r.cfg.Faults)
 		wcancel()
 		if err == nil || r.db.Up() || replay == maxReplays {
 			return res, len(bars), err
@@ -264,6 +265,18 @@ func (r *Runner) writeReplaying(ctx context.Context, items []*item) (store.Write
 		r.log.Warn().Uint64("batch", items[0].batch).Int("replay", replay+1).Err(err).
 			Msg("postgres session lost mid-batch: reconnecting to replay the batch")
 	}
+}
+
+// writeBars upserts bars in one transaction, pausing at faults.
+func (r *Runner) writeBars(ctx context.Context, bars []market.Bar, faults Faults) (store.WriteResult, error) {
+	var res store.WriteResult
+	err := r.db.InTx(ctx, func(tx *store.Tx) (err error) {
+		if res, err = tx.WriteBars(ctx, bars); err == nil {
+			faults.beforeCommit(ctx)
+		}
+		return err
+	})
+	return res, err
 }
 
 // locksLost reports whether an item holds its series lock in a session that
@@ -314,7 +327,7 @@ func (r *Runner) settleOne(ctx context.Context, it *item) action {
 			r.retry(it, class)
 			return actRetry
 		}
-		r.taskLog(r.log.Error(), it).Str("class", class).Err(it.err).Msg("task dead-lettered")
+		r.taskLog(r.log.Error(), it).Str("class", string(class)).Err(it.err).Msg("task dead-lettered")
 		if err := it.msg.TermWithReason(reason(class, it.err)); err != nil {
 			// Redelivered later, it fails again and its dead letter is
 			// de-duplicated by message id.
@@ -324,16 +337,16 @@ func (r *Runner) settleOne(ctx context.Context, it *item) action {
 	return act
 }
 
-func (r *Runner) retry(it *item, class string) {
+func (r *Runner) retry(it *item, class outcome.Class) {
 	delay := retryDelay(r.cfg.Retry, it.delivered, it.err)
-	r.taskLog(r.log.Warn(), it).Str("class", class).Dur("retry_in", delay).Err(it.err).Msg("task will be retried")
+	r.taskLog(r.log.Warn(), it).Str("class", string(class)).Dur("retry_in", delay).Err(it.err).Msg("task will be retried")
 	if err := it.msg.NakWithDelay(delay); err != nil {
 		r.taskLog(r.log.Warn(), it).Err(err).Msg("nak failed")
 	}
 }
 
 // letter describes a dead item for the dead-letter stream.
-func (r *Runner) letter(it *item, class string) dlq.Letter {
+func (r *Runner) letter(it *item, class outcome.Class) dlq.Letter {
 	l := dlq.Letter{Reason: it.err.Error(), Class: class, Worker: r.cfg.WorkerID,
 		Symbol: it.task.Symbol, Kind: string(it.task.Kind)}
 	if l.Symbol == "" { // the envelope did not decode: say what it claimed
@@ -347,8 +360,8 @@ func (r *Runner) taskLog(e *zerolog.Event, it *item) *zerolog.Event {
 		Uint64("stream_seq", it.seq).Uint64("delivered", it.delivered).Uint64("batch", it.batch)
 }
 
-func reason(class string, err error) string {
-	s := class + ": " + err.Error()
+func reason(class outcome.Class, err error) string {
+	s := string(class) + ": " + err.Error()
 	if len(s) > maxReasonLen {
 		s = s[:maxReasonLen]
 	}

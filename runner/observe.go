@@ -3,6 +3,7 @@ package runner
 import (
 	"time"
 
+	"marketfleet/outcome"
 	"marketfleet/store"
 	"marketfleet/tasks"
 )
@@ -20,9 +21,9 @@ type Settlement struct {
 	Priority tasks.Priority // PriorityNormal or PriorityHigh
 	// Outcome is OutcomeOK, OutcomeRetried or OutcomeDeadLettered.
 	Outcome string
-	// Class is the error class ("transient", "busy", or a dead-letter
-	// class), "" for OutcomeOK.
-	Class string
+	// Class is the error class (outcome.Transient, outcome.Busy, or a
+	// dead-letter class), "" for OutcomeOK.
+	Class outcome.Class
 	// Took is from the start of the batch to the settlement.
 	Took time.Duration
 	// Latency is from publish (the stream's timestamp) to the settlement.

@@ -1,16 +1,11 @@
 package runner
 
 import (
-	"errors"
 	"math/rand/v2"
 	"time"
 
-	"marketfleet/dlq"
-	"marketfleet/features"
 	"marketfleet/internal/backoff"
-	"marketfleet/source"
-	"marketfleet/store"
-	"marketfleet/tasks"
+	"marketfleet/outcome"
 )
 
 // action is what the runner does with a task's message.
@@ -22,42 +17,27 @@ const (
 	actTerm                // permanent failure: dead letter, then TermWithReason
 )
 
-// classTransient is the class of failures that may succeed later; the
-// permanent classes are the dead-letter classes of package dlq.
-const classTransient = "transient"
-
-// classBusy is the class of tasks whose series was busy: retried soon.
-const classBusy = "busy"
-
 // decide is the one place where an error becomes an action. A transient
 // failure on the last delivery JetStream allows (maxDeliver) is final too:
 // the task is dead-lettered with that last error instead of vanishing into
 // a MAX_DELIVERIES advisory.
-func decide(err error, delivered uint64, maxDeliver int) (action, string) {
+func decide(err error, delivered uint64, maxDeliver int) (action, outcome.Class) {
 	act, class := classify(err)
 	if act == actRetry && maxDeliver > 0 && delivered >= uint64(maxDeliver) {
-		return actTerm, dlq.ClassExhausted
+		return actTerm, outcome.Exhausted
 	}
 	return act, class
 }
 
-func classify(err error) (action, string) {
-	switch {
+func classify(err error) (action, outcome.Class) {
+	switch c := outcome.Of(err); {
 	case err == nil:
 		return actAck, ""
-	case errors.Is(err, ErrBusy):
-		return actRetry, classBusy
-	case errors.Is(err, tasks.ErrInvalid):
-		return actTerm, dlq.ClassInvalid
-	case errors.Is(err, source.ErrNotFound):
-		return actTerm, dlq.ClassNotFound
-	case errors.Is(err, source.ErrRejected):
-		return actTerm, dlq.ClassRejected
-	case store.Classify(err) == store.ClassPermanent,
-		errors.Is(err, features.ErrBadBar), errors.Is(err, features.ErrUnsorted), errors.Is(err, features.ErrMixedSeries):
-		return actTerm, dlq.ClassData
+	case c.DeadLetter():
+		return actTerm, c
+	default: // busy, transient
+		return actRetry, c
 	}
-	return actRetry, classTransient
 }
 
 // busyDelay is the least delay before a busy task is retried; the jitter
@@ -69,15 +49,11 @@ const busyDelay = time.Second
 // source's Retry-After when that is longer.
 func retryDelay(p backoff.Policy, delivered uint64, err error) time.Duration {
 	d := p.Delay(int(min(delivered, 64)))
-	if errors.Is(err, ErrBusy) {
+	if outcome.Of(err) == outcome.Busy {
 		// The other task usually holds the series for about a batch: try
 		// again soon, but back off like any retry, so that a series held
 		// for long (a stalled holder) does not use up the deliveries.
 		return max(busyDelay+rand.N(busyDelay), d)
 	}
-	var ra *source.RetryAfterError
-	if errors.As(err, &ra) && ra.After > d {
-		d = ra.After
-	}
-	return d
+	return max(d, outcome.After(err))
 }

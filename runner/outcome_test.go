@@ -10,14 +10,21 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"marketfleet/dlq"
+	"marketfleet/features"
 	"marketfleet/internal/backoff"
+	"marketfleet/outcome"
 	"marketfleet/source"
 	"marketfleet/tasks"
 )
 
 func pgErr(code string) error {
 	return fmt.Errorf("write bars: %w", &pgconn.PgError{Code: code, Message: "x"})
+}
+
+// refused is a database error as package store returns it for data the
+// database refuses (marked where it is made; store's own tests check that).
+func refused(code string) error {
+	return fmt.Errorf("write bars: %w", outcome.Mark(outcome.Data, &pgconn.PgError{Code: code, Message: "x"}))
 }
 
 func TestDecide(t *testing.T) {
@@ -27,26 +34,28 @@ func TestDecide(t *testing.T) {
 		err       error
 		delivered uint64
 		act       action
-		class     string
+		class     outcome.Class
 	}{
 		{"ok", nil, 1, actAck, ""},
-		{"invalid envelope", decodeErr, 1, actTerm, dlq.ClassInvalid},
-		{"unknown symbol", fmt.Errorf("yahoo X: %w", source.ErrNotFound), 1, actTerm, dlq.ClassNotFound},
-		{"source refused", fmt.Errorf("yahoo X: %w", source.ErrRejected), 1, actTerm, dlq.ClassRejected},
-		{"check violation", pgErr("23514"), 1, actTerm, dlq.ClassData},
-		{"numeric out of range", pgErr("22003"), 1, actTerm, dlq.ClassData},
-		{"too many connections", pgErr("53300"), 1, actRetry, classTransient},
-		{"admin shutdown", pgErr("57P01"), 1, actRetry, classTransient},
-		{"cannot connect now", pgErr("57P03"), 1, actRetry, classTransient},
-		{"connection failure", pgErr("08006"), 1, actRetry, classTransient},
-		{"serialization", pgErr("40001"), 1, actRetry, classTransient},
-		{"deadlock", pgErr("40P01"), 1, actRetry, classTransient},
-		{"statement timeout", pgErr("57014"), 1, actRetry, classTransient},
-		{"network", &net.OpError{Op: "dial", Err: errors.New("refused")}, 1, actRetry, classTransient},
-		{"timeout", context.DeadlineExceeded, 1, actRetry, classTransient},
-		{"rate limited", &source.RetryAfterError{After: time.Minute, Err: errors.New("HTTP 429")}, 1, actRetry, classTransient},
-		{"transient on the last delivery", pgErr("53300"), 5, actTerm, dlq.ClassExhausted},
-		{"permanent on the last delivery keeps its class", pgErr("23514"), 5, actTerm, dlq.ClassData},
+		{"invalid envelope", decodeErr, 1, actTerm, outcome.Invalid},
+		{"unknown symbol", fmt.Errorf("yahoo X: %w", source.ErrNotFound), 1, actTerm, outcome.NotFound},
+		{"source refused", fmt.Errorf("yahoo X: %w", source.ErrRejected), 1, actTerm, outcome.Rejected},
+		{"check violation", refused("23514"), 1, actTerm, outcome.Data},
+		{"numeric out of range", refused("22003"), 1, actTerm, outcome.Data},
+		{"too many connections", pgErr("53300"), 1, actRetry, outcome.Transient},
+		{"admin shutdown", pgErr("57P01"), 1, actRetry, outcome.Transient},
+		{"cannot connect now", pgErr("57P03"), 1, actRetry, outcome.Transient},
+		{"connection failure", pgErr("08006"), 1, actRetry, outcome.Transient},
+		{"serialization", pgErr("40001"), 1, actRetry, outcome.Transient},
+		{"deadlock", pgErr("40P01"), 1, actRetry, outcome.Transient},
+		{"statement timeout", pgErr("57014"), 1, actRetry, outcome.Transient},
+		{"network", &net.OpError{Op: "dial", Err: errors.New("refused")}, 1, actRetry, outcome.Transient},
+		{"timeout", context.DeadlineExceeded, 1, actRetry, outcome.Transient},
+		{"rate limited", outcome.RetryAfter(time.Minute, errors.New("HTTP 429")), 1, actRetry, outcome.Transient},
+		{"bars the features refuse", fmt.Errorf("features X: %w", features.ErrUnsorted), 1, actTerm, outcome.Data},
+		{"busy series", fmt.Errorf("collect X: %w", ErrBusy), 1, actRetry, outcome.Busy},
+		{"transient on the last delivery", pgErr("53300"), 5, actTerm, outcome.Exhausted},
+		{"permanent on the last delivery keeps its class", refused("23514"), 5, actTerm, outcome.Data},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			act, class := decide(tc.err, tc.delivered, 5)
@@ -65,7 +74,7 @@ func TestRetryDelay(t *testing.T) {
 			t.Errorf("delivery %d: delay %s, want in [%s, %s]", delivered, d, ceiling/2, ceiling)
 		}
 	}
-	ra := &source.RetryAfterError{After: time.Minute, Err: errors.New("HTTP 429")}
+	ra := outcome.RetryAfter(time.Minute, errors.New("HTTP 429"))
 	if d := retryDelay(p, 1, fmt.Errorf("wrapped: %w", ra)); d != time.Minute {
 		t.Errorf("Retry-After 1m gave %s", d)
 	}

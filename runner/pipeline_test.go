@@ -154,7 +154,7 @@ func TestLostSessionWhileTheNextBatchFetchesRetakesItsLocks(t *testing.T) {
 		mu.Unlock()
 	}
 	b.publish(t, "L1", "L2", "L3", "L4")
-	stop := b.start(t, runner.Config{FetchConcurrency: 4, AfterCommit: afterCommit})
+	stop := b.start(t, runner.Config{FetchConcurrency: 4, Faults: runner.Faults{AfterCommit: afterCommit}})
 	b.waitEmpty(t, 20*time.Second)
 	if err := stop(); err != nil {
 		t.Fatal(err)

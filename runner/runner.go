@@ -24,8 +24,8 @@ import (
 type DB interface {
 	// EnsureSession blocks until the session is up or ctx ends.
 	EnsureSession(ctx context.Context) error
-	// WriteBars upserts bars in one transaction.
-	WriteBars(ctx context.Context, bars []market.Bar) (store.WriteResult, error)
+	// InTx runs fn in one transaction and commits it if fn returns nil.
+	InTx(ctx context.Context, fn func(tx *store.Tx) error) error
 	// Up reports whether the session is (still) up.
 	Up() bool
 	// LockSeries tries to take the fleet-wide lock of each series.
@@ -97,9 +97,8 @@ type Config struct {
 	// Observer, if set, is told about every settled task and batch (for
 	// metrics). Defaults to none.
 	Observer Observer
-	// AfterCommit, if set, is called after each commit and before the acks.
-	// Fault tests use it to kill a worker at exactly that point.
-	AfterCommit func(ctx context.Context)
+	// Faults are test-only pause points. Defaults to none.
+	Faults Faults
 	// Housekeeping, if set, is called from the batch loop between batches
 	// (never during one) at most every HousekeepingEvery, while the session
 	// is up: the only place besides a batch where the session may be used,

@@ -20,6 +20,7 @@ import (
 	"marketfleet/internal/backoff"
 	"marketfleet/internal/testenv"
 	"marketfleet/market"
+	"marketfleet/outcome"
 	"marketfleet/queue"
 	"marketfleet/runner"
 	"marketfleet/source"
@@ -45,7 +46,7 @@ type bundle struct {
 	size    int           // the Fetcher's Size; 0: 10
 }
 
-func setup(t *testing.T, opts ...store.Option) *bundle {
+func setup(t *testing.T) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	nc, js := testenv.NATS(t).Connect(t)
@@ -60,8 +61,8 @@ func setup(t *testing.T, opts ...store.Option) *bundle {
 		t.Fatal(err)
 	}
 	dbURL := testenv.NewDatabase(t)
-	db, err := store.Open(ctx, dbURL, append([]store.Option{store.WithApplicationName("marketfleet-worker/runner-test"),
-		store.WithConnectBackoff(backoff.Policy{Base: 20 * time.Millisecond, Max: 200 * time.Millisecond})}, opts...)...)
+	db, err := store.Open(ctx, dbURL, store.Config{ApplicationName: "marketfleet-worker/runner-test",
+		ConnectBackoff: backoff.Policy{Base: 20 * time.Millisecond, Max: 200 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,20 +319,20 @@ func TestPermanentFailuresAreTerminatedAndSpareTheBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byClass := map[string]dlq.Record{}
+	byClass := map[outcome.Class]dlq.Record{}
 	for _, l := range letters {
 		byClass[l.Class] = l
 	}
 	if len(letters) != 3 || len(byClass) != 3 {
 		t.Fatalf("dead letters = %+v, want one each of invalid, not_found, data", letters)
 	}
-	if r := byClass[dlq.ClassInvalid]; string(r.Payload) != `{"v":99}` || r.Delivered != 1 || r.Worker != "runner-test" {
+	if r := byClass[outcome.Invalid]; string(r.Payload) != `{"v":99}` || r.Delivered != 1 || r.Worker != "runner-test" {
 		t.Errorf("invalid dead letter = %+v, want the original payload after one delivery", r)
 	}
-	if r := byClass[dlq.ClassNotFound]; r.Symbol != "GONE" || !strings.Contains(r.Reason, "symbol not found") || r.OrigMsgID == "" {
+	if r := byClass[outcome.NotFound]; r.Symbol != "GONE" || !strings.Contains(r.Reason, "symbol not found") || r.OrigMsgID == "" {
 		t.Errorf("not_found dead letter = %+v", r)
 	}
-	if r := byClass[dlq.ClassData]; r.Symbol != "BADROW" || !strings.Contains(r.Reason, "23514") {
+	if r := byClass[outcome.Data]; r.Symbol != "BADROW" || !strings.Contains(r.Reason, "23514") {
 		t.Errorf("data dead letter = %+v, want BADROW with its SQLSTATE", r)
 	}
 }
@@ -356,7 +357,7 @@ func TestTransientFailureOnTheLastDeliveryIsDeadLettered(t *testing.T) {
 	if err != nil || len(letters) != 1 {
 		t.Fatalf("dead letters for DOWN = %+v, %v; want one", letters, err)
 	}
-	if l := letters[0]; l.Class != dlq.ClassExhausted || l.Delivered != 3 || !strings.Contains(l.Reason, "HTTP 503 (3)") {
+	if l := letters[0]; l.Class != outcome.Exhausted || l.Delivered != 3 || !strings.Contains(l.Reason, "HTTP 503 (3)") {
 		t.Fatalf("dead letter = %+v, want class exhausted after 3 deliveries with the last error", l)
 	}
 	if b.barsOf(t, "UP") != 30 {
@@ -471,10 +472,10 @@ func TestSlowBatchSendsInProgress(t *testing.T) {
 // backend between the upsert and the commit: the batch is replayed on a new
 // session, without a redelivery and without fetching again.
 func TestLostSessionMidTransactionReplaysTheBatch(t *testing.T) {
-	var b *bundle
+	b := setup(t)
 	var once sync.Once
 	var victim uint32
-	b = setup(t, store.WithBeforeCommit(func(context.Context) {
+	terminate := func(context.Context) {
 		once.Do(func() {
 			if err := b.admin.QueryRow(context.Background(),
 				`SELECT pid FROM pg_stat_activity WHERE application_name = 'marketfleet-worker/runner-test'`).Scan(&victim); err != nil {
@@ -485,10 +486,10 @@ func TestLostSessionMidTransactionReplaysTheBatch(t *testing.T) {
 				t.Error(err)
 			}
 		})
-	}))
+	}
 	symbols := []string{"R1", "R2", "R3", "R4"}
 	b.publish(t, symbols...)
-	stop := b.start(t, runner.Config{})
+	stop := b.start(t, runner.Config{Faults: runner.Faults{BeforeCommit: terminate}})
 	b.waitEmpty(t, 20*time.Second)
 	if err := stop(); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"marketfleet/market"
+	"marketfleet/outcome"
 	"marketfleet/store"
 	"marketfleet/tasks"
 )
@@ -15,7 +16,7 @@ import (
 // (on another worker, or earlier in the same batch): two tasks of one symbol
 // and interval never run at the same time in the fleet. Transient: the task
 // is retried after a short delay.
-var ErrBusy = errors.New("another task of this series is running")
+var ErrBusy = outcome.Mark(outcome.Busy, errors.New("another task of this series is running"))
 
 // lock takes the fleet-wide lock of every ok item's series, from scratch
 // (after a lost session the old locks are gone). An item whose series is

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"marketfleet/market"
+	"marketfleet/outcome"
 )
 
 // Waiter blocks until one more request may go; *ratelimit.Limiter
@@ -47,7 +48,6 @@ const (
 // Status names the outcome of a Bars call with few values: ok, not_found,
 // rejected, retry_after, canceled or error.
 func Status(err error) string {
-	var ra *RetryAfterError
 	switch {
 	case err == nil:
 		return StatusOK
@@ -55,7 +55,7 @@ func Status(err error) string {
 		return StatusNotFound
 	case errors.Is(err, ErrRejected):
 		return StatusRejected
-	case errors.As(err, &ra):
+	case outcome.After(err) > 0:
 		return StatusRetryAfter
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return StatusCanceled

@@ -7,7 +7,8 @@
 // sub-packages: synthetic (offline, deterministic, the default) and yahoo (the
 // Yahoo Finance v8 chart API).
 //
-// Errors are classified by the sentinels in errors.go: ErrNotFound and
-// ErrRejected are permanent (retrying cannot help), a *RetryAfterError carries
-// the delay the provider asked for, and anything else is transient.
+// Errors carry their class (package outcome): ErrNotFound and ErrRejected in
+// errors.go are permanent (retrying cannot help), an error marked with
+// outcome.RetryAfter carries the delay the provider asked for, and anything
+// else is transient.
 package source

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,39 +50,44 @@ type SeriesChange struct {
 	Rows int64
 }
 
-// WriteBars upserts bars in a single transaction through the Store's one
-// session and commits. No bars is a no-op without a round trip. Bars with the same key are de-duplicated first (the
-// last one wins), since one statement may not touch a row twice. On any
-// error nothing is committed; the error is wrapped ("write bars: ...") and
-// classified by Classify. If the error cost the session, the Store drops it
-// and the next EnsureSession reconnects.
+// WriteBars upserts bars in a transaction of their own and commits: see
+// (*Tx).WriteBars.
 func (s *Store) WriteBars(ctx context.Context, bars []market.Bar) (WriteResult, error) {
+	var res WriteResult
+	err := s.InTx(ctx, func(tx *Tx) (err error) {
+		res, err = tx.WriteBars(ctx, bars)
+		return err
+	})
+	if err != nil {
+		return WriteResult{}, err
+	}
+	return res, nil
+}
+
+// WriteBars upserts bars in one statement, inside the transaction. No bars
+// is a no-op without a round trip. Bars with the same key are de-duplicated
+// first (the last one wins), since one statement may not touch a row twice.
+// Errors are wrapped ("write bars: ...") and marked with their outcome class:
+// bars the database refuses (SQLSTATE classes 22 and 23) are outcome.Data.
+func (t *Tx) WriteBars(ctx context.Context, bars []market.Bar) (WriteResult, error) {
 	if len(bars) == 0 {
 		return WriteResult{}, nil
 	}
-	conn, err := s.session()
-	if err != nil {
-		return WriteResult{}, fmt.Errorf("write bars: %w", err)
-	}
 	sql, args := UpsertStatement(bars)
 	res := WriteResult{Rows: len(args[0].([]string))}
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, sql, args...)
+	err := t.run(ctx, "write bars", func(q querier) error {
+		rows, err := q.Query(ctx, sql, args...)
 		if err != nil {
 			return err
 		}
 		res.Series, err = pgx.CollectRows(rows, scanSeriesChange)
-		for _, c := range res.Series {
-			res.Changed += c.Rows
-		}
-		if err == nil && s.beforeCommit != nil {
-			s.beforeCommit(ctx)
-		}
 		return err
 	})
-	s.checkLost(err)
 	if err != nil {
-		return WriteResult{}, fmt.Errorf("write bars: %w", err)
+		return WriteResult{}, err
+	}
+	for _, c := range res.Series {
+		res.Changed += c.Rows
 	}
 	return res, nil
 }

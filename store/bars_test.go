@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"marketfleet/internal/testenv"
+	"marketfleet/outcome"
 	"marketfleet/store"
 )
 
@@ -115,7 +116,7 @@ func TestWriteBarsFailureCommitsNothing(t *testing.T) {
 	if err == nil {
 		t.Fatal("WriteBars with an invalid row succeeded")
 	}
-	if got := store.Classify(err); got != store.ClassPermanent || store.SQLState(err) != "23514" {
+	if got := outcome.Of(err); got != outcome.Data || store.SQLState(err) != "23514" {
 		t.Fatalf("error %v: class %s, sqlstate %q; want permanent 23514", err, got, store.SQLState(err))
 	}
 	if _, n := checksum(t, admin); n != 0 {

@@ -5,6 +5,8 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"marketfleet/outcome"
 )
 
 // ErrBadConnString means the connection string could not be parsed. The
@@ -23,8 +25,11 @@ var ErrUntrustedServer = errors.New("the PostgreSQL server's TLS certificate doe
 // (after it was lost and before EnsureSession restored it). Transient.
 var ErrNoSession = errors.New("no postgres session")
 
+// ErrInvalidConfig is wrapped by Open's error for an invalid Config.
+var ErrInvalidConfig = errors.New("invalid store configuration")
+
 // ErrGateClosed is wrapped by Open and EnsureSession when the connect gate
-// (WithConnectGate) refused a session: for a worker, it no longer holds its
+// (Config.ConnectGate) refused a session: for a worker, it no longer holds its
 // budget slot. Transient for the tasks in hand; the worker must not retry
 // before it holds a slot again.
 var ErrGateClosed = errors.New("no session allowed (connect gate closed)")
@@ -42,42 +47,16 @@ const (
 	CodeLockNotAvailable   = "55P03" // lock_not_available
 )
 
-// Class says what a failed database call means for the task that caused it.
-type Class int
-
-const (
-	// ClassNone is the class of a nil error.
-	ClassNone Class = iota
-	// ClassTransient: retrying later can succeed (lost session, overload,
-	// shutdown, conflicts, timeouts, and operator-fixable problems such as a
-	// missing privilege). The default for anything unrecognised.
-	ClassTransient
-	// ClassPermanent: the data itself is refused (SQLSTATE classes 22 data
-	// exception and 23 integrity violation); retrying the same data fails the
-	// same way.
-	ClassPermanent
-)
-
-func (c Class) String() string {
-	switch c {
-	case ClassNone:
-		return "none"
-	case ClassPermanent:
-		return "permanent"
+// mark marks err with its outcome class by SQLSTATE, never by message text:
+// data the database refuses (classes 22 data exception and 23 integrity
+// violation) is outcome.Data, permanent; anything else stays transient (a
+// lost session, overload, shutdown, conflicts, timeouts, and problems an
+// operator can fix, such as a missing privilege).
+func mark(err error) error {
+	if code := SQLState(err); len(code) == 5 && (code[:2] == "22" || code[:2] == "23") {
+		return outcome.Mark(outcome.Data, err)
 	}
-	return "transient"
-}
-
-// Classify returns the class of err by SQLSTATE, never by message text.
-func Classify(err error) Class {
-	if err == nil {
-		return ClassNone
-	}
-	code := SQLState(err)
-	if len(code) == 5 && (code[:2] == "22" || code[:2] == "23") {
-		return ClassPermanent
-	}
-	return ClassTransient
+	return err
 }
 
 // SQLState returns the SQLSTATE of err, or "" if err carries none.

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"marketfleet/features"
 	"marketfleet/market"
@@ -49,12 +48,6 @@ WHERE (f.simple_return, f.log_return, f.sma5, f.sma20, f.sma50, f.ema5, f.ema20,
       (EXCLUDED.simple_return, EXCLUDED.log_return, EXCLUDED.sma5, EXCLUDED.sma20, EXCLUDED.sma50, EXCLUDED.ema5,
        EXCLUDED.ema20, EXCLUDED.ema50, EXCLUDED.rsi14, EXCLUDED.vol20, EXCLUDED.volume_z20)`
 
-// featureDB is what the feature queries need: the session or a transaction.
-type featureDB interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
-
 // ReadBars returns bars of one series (symbol at interval iv), in ascending
 // ts order: the limitBefore latest bars that start before from, then every
 // bar that starts at or after from. limitBefore 0 reads none before from;
@@ -63,31 +56,40 @@ type featureDB interface {
 // snapshot. No bars is an empty result, not an error.
 //
 // It returns an error wrapping market.ErrInvalidInterval for an invalid iv,
-// and otherwise database errors wrapped "read bars SYMBOL IV: ..." and
-// classified by Classify.
+// and otherwise database errors wrapped "read bars SYMBOL IV: ...".
 func (s *Store) ReadBars(ctx context.Context, symbol string, iv market.Interval, from time.Time, limitBefore int) ([]market.Bar, error) {
 	if !iv.Valid() {
 		return nil, fmt.Errorf("read bars %s %q: %w", symbol, iv, market.ErrInvalidInterval)
 	}
-	conn, err := s.session()
-	if err != nil {
-		return nil, fmt.Errorf("read bars %s %s: %w", symbol, iv, err)
-	}
-	bars, err := readBars(ctx, conn, symbol, iv, from, limitBefore)
-	s.checkLost(err)
-	if err != nil {
-		return nil, fmt.Errorf("read bars %s %s: %w", symbol, iv, err)
-	}
-	return bars, nil
+	var bars []market.Bar
+	err := s.do(fmt.Sprintf("read bars %s %s", symbol, iv), func(conn *pgx.Conn) (err error) {
+		bars, err = readBars(ctx, conn, symbol, iv, from, limitBefore)
+		return err
+	})
+	return bars, err
 }
 
-func readBars(ctx context.Context, db featureDB, symbol string, iv market.Interval, from time.Time, limitBefore int) ([]market.Bar, error) {
+// ReadBars is (*Store).ReadBars inside the transaction: it sees the
+// transaction's own writes.
+func (t *Tx) ReadBars(ctx context.Context, symbol string, iv market.Interval, from time.Time, limitBefore int) ([]market.Bar, error) {
+	if !iv.Valid() {
+		return nil, fmt.Errorf("read bars %s %q: %w", symbol, iv, market.ErrInvalidInterval)
+	}
+	var bars []market.Bar
+	err := t.run(ctx, fmt.Sprintf("read bars %s %s", symbol, iv), func(q querier) (err error) {
+		bars, err = readBars(ctx, q, symbol, iv, from, limitBefore)
+		return err
+	})
+	return bars, err
+}
+
+func readBars(ctx context.Context, q querier, symbol string, iv market.Interval, from time.Time, limitBefore int) ([]market.Bar, error) {
 	var limit *int64
 	if limitBefore >= 0 {
 		n := int64(limitBefore)
 		limit = &n
 	}
-	rows, err := db.Query(ctx, selectBars, symbol, string(iv), from, limit)
+	rows, err := q.Query(ctx, selectBars, symbol, string(iv), from, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -110,55 +112,59 @@ func (s *Store) LastBar(ctx context.Context, symbol string, iv market.Interval) 
 	if !iv.Valid() {
 		return time.Time{}, false, fmt.Errorf("last bar %s %q: %w", symbol, iv, market.ErrInvalidInterval)
 	}
-	conn, err := s.session()
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("last bar %s %s: %w", symbol, iv, err)
-	}
 	var ts *time.Time
-	err = conn.QueryRow(ctx, `SELECT max(ts) FROM bars WHERE symbol = $1 AND "interval" = $2`, symbol, string(iv)).Scan(&ts)
-	s.checkLost(err)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("last bar %s %s: %w", symbol, iv, err)
-	}
-	if ts == nil {
-		return time.Time{}, false, nil
+	err := s.do(fmt.Sprintf("last bar %s %s", symbol, iv), func(conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, `SELECT max(ts) FROM bars WHERE symbol = $1 AND "interval" = $2`, symbol, string(iv)).Scan(&ts)
+	})
+	if err != nil || ts == nil {
+		return time.Time{}, false, err
 	}
 	return ts.UTC(), true, nil
 }
 
-// WriteFeatures upserts rows in a single transaction through the Store's one
-// session and returns how many rows it inserted or updated: rows whose values
-// did not change are not rewritten (computed_at keeps its value), so writing
-// the same rows again returns 0. No rows is a no-op without a round trip.
-// Rows with the same (symbol, interval, ts) are de-duplicated first, the last
-// one winning. On any error nothing is committed; the error is wrapped
-// ("write features: ...") and classified by Classify.
+// WriteFeatures upserts rows in a transaction of their own and returns how
+// many rows it inserted or updated: rows whose values did not change are not
+// rewritten (computed_at keeps its value), so writing the same rows again
+// returns 0. No rows is a no-op without a round trip. Rows with the same
+// (symbol, interval, ts) are de-duplicated first, the last one winning. On
+// any error nothing is committed; the error is wrapped ("write features:
+// ...") and marked with its outcome class.
 func (s *Store) WriteFeatures(ctx context.Context, rows []features.Row) (int64, error) {
+	var changed int64
+	err := s.InTx(ctx, func(tx *Tx) (err error) {
+		changed, err = tx.WriteFeatures(ctx, rows)
+		return err
+	})
+	return changed, err
+}
+
+// WriteFeatures is (*Store).WriteFeatures inside the transaction.
+func (t *Tx) WriteFeatures(ctx context.Context, rows []features.Row) (int64, error) {
 	if len(rows) == 0 {
 		return 0, nil
 	}
-	conn, err := s.session()
-	if err != nil {
-		return 0, fmt.Errorf("write features: %w", err)
-	}
+	c := featureColumnsOf(dedupeFeatures(rows))
 	var changed int64
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		var err error
-		changed, err = writeFeatures(ctx, tx, rows)
+	err := t.run(ctx, "write features", func(q querier) error {
+		tag, err := q.Exec(ctx, upsertFeatures, c.symbol, c.interval, c.ts, c.ret, c.logRet, c.sma5, c.sma20,
+			c.sma50, c.ema5, c.ema20, c.ema50, c.rsi14, c.vol20, c.volumeZ20)
+		changed = tag.RowsAffected()
 		return err
 	})
-	s.checkLost(err)
-	if err != nil {
-		return 0, fmt.Errorf("write features: %w", err)
-	}
-	return changed, nil
+	return changed, err
 }
 
-func writeFeatures(ctx context.Context, db featureDB, rows []features.Row) (int64, error) {
-	c := featureColumnsOf(dedupeFeatures(rows))
-	tag, err := db.Exec(ctx, upsertFeatures, c.symbol, c.interval, c.ts, c.ret, c.logRet, c.sma5, c.sma20,
-		c.sma50, c.ema5, c.ema20, c.ema50, c.rsi14, c.vol20, c.volumeZ20)
-	return tag.RowsAffected(), err
+// LockFeatures waits for and takes the transaction-level lock that orders
+// the features updates of series: two transactions that each read a
+// series' bars and write its features cannot interleave, so features
+// computed from older bars never overwrite ones computed from newer. The
+// lock is released at commit or rollback.
+func (t *Tx) LockFeatures(ctx context.Context, series market.Series) error {
+	return t.run(ctx, "lock features "+series.String(), func(q querier) error {
+		_, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2 || '/' || $3))`,
+			featureLockSpace, series.Symbol, string(series.Interval))
+		return err
+	})
 }
 
 // UpdateFeatures recomputes the features of one series from from on and
@@ -169,53 +175,37 @@ func writeFeatures(ctx context.Context, db featureDB, rows []features.Row) (int6
 // writes the rows at or after from, including rows after the new bars, whose
 // windows and averages the new bars may change.
 //
-// It runs in one transaction holding an advisory lock on the series, so two
-// workers updating the same series one after the other cannot commit features
-// computed from older bars over newer ones. No bars at or after from is a
-// no-op. Errors are wrapped "update features SYMBOL IV: ..." and wrap
-// market.ErrInvalidInterval, a features error (bars the features package
-// refuses) or a database error classified by Classify.
+// It runs in one transaction holding the series' features lock
+// (LockFeatures). No bars at or after from is a no-op. Errors are wrapped
+// "update features SYMBOL IV: ..." and wrap market.ErrInvalidInterval, a
+// features error (bars the features package refuses) or a database error.
 func (s *Store) UpdateFeatures(ctx context.Context, symbol string, iv market.Interval, from time.Time) (int64, error) {
 	if !iv.Valid() {
 		return 0, fmt.Errorf("update features %s %q: %w", symbol, iv, market.ErrInvalidInterval)
 	}
-	conn, err := s.session()
-	if err != nil {
-		return 0, fmt.Errorf("update features %s %s: %w", symbol, iv, err)
-	}
 	var changed int64
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		var err error
-		changed, err = updateFeatures(ctx, tx, symbol, iv, from)
+	err := s.InTx(ctx, func(tx *Tx) error {
+		series := market.Series{Symbol: symbol, Interval: iv}
+		if err := tx.LockFeatures(ctx, series); err != nil {
+			return err
+		}
+		// Read after the lock: this statement's snapshot includes every bar
+		// committed before the previous holder released it.
+		bars, err := tx.ReadBars(ctx, symbol, iv, from, AllHistory)
+		if err != nil {
+			return err
+		}
+		rows, err := features.Compute(bars)
+		if err != nil {
+			return err
+		}
+		changed, err = tx.WriteFeatures(ctx, features.Since(rows, from))
 		return err
 	})
-	s.checkLost(err)
 	if err != nil {
 		return 0, fmt.Errorf("update features %s %s: %w", symbol, iv, err)
 	}
 	return changed, nil
-}
-
-func updateFeatures(ctx context.Context, tx pgx.Tx, symbol string, iv market.Interval, from time.Time) (int64, error) {
-	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2 || '/' || $3))`, featureLockSpace, symbol, string(iv))
-	if err != nil {
-		return 0, fmt.Errorf("lock series: %w", err)
-	}
-	// Read after the lock: this statement's snapshot includes every bar
-	// committed before the previous holder released it.
-	bars, err := readBars(ctx, tx, symbol, iv, from, AllHistory)
-	if err != nil {
-		return 0, fmt.Errorf("read bars: %w", err)
-	}
-	rows, err := features.Compute(bars)
-	if err != nil {
-		return 0, err
-	}
-	rows = features.Since(rows, from)
-	if len(rows) == 0 {
-		return 0, nil
-	}
-	return writeFeatures(ctx, tx, rows)
 }
 
 // dedupeFeatures keeps the last row of each key, in first-seen order.

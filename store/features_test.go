@@ -13,6 +13,7 @@ import (
 
 	"marketfleet/features"
 	"marketfleet/market"
+	"marketfleet/outcome"
 	"marketfleet/store"
 )
 
@@ -252,8 +253,8 @@ func TestFeaturesWriteFailureCommitsNothing(t *testing.T) {
 	rows := mustCompute(t, featureWalk("TSLA", 5))
 	rows[4].Symbol = "" // violates the CHECK constraint
 	_, err := s.WriteFeatures(context.Background(), rows)
-	if store.Classify(err) != store.ClassPermanent || store.SQLState(err) != "23514" {
-		t.Fatalf("WriteFeatures with an empty symbol: %v (class %s); want permanent 23514", err, store.Classify(err))
+	if outcome.Of(err) != outcome.Data || store.SQLState(err) != "23514" {
+		t.Fatalf("WriteFeatures with an empty symbol: %v (class %s); want data 23514", err, outcome.Of(err))
 	}
 	if _, n := featureChecksum(t, admin); n != 0 {
 		t.Fatalf("%d rows committed by a failed write, want 0", n)

@@ -64,19 +64,15 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := s.session()
-	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
-	}
 	var applied []int
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		var err error
-		applied, err = migrateTx(ctx, tx, ms)
-		return err
+	err = s.InTx(ctx, func(tx *Tx) error {
+		return tx.run(ctx, "migrate", func(q querier) (err error) {
+			applied, err = migrateTx(ctx, q, ms)
+			return err
+		})
 	})
-	s.checkLost(err)
 	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
+		return nil, err
 	}
 	for _, v := range applied {
 		s.log.Info().Int("version", v).Msg("schema migration applied")
@@ -84,7 +80,7 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 	return applied, nil
 }
 
-func migrateTx(ctx context.Context, tx pgx.Tx, ms []Migration) ([]int, error) {
+func migrateTx(ctx context.Context, tx querier, ms []Migration) ([]int, error) {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey); err != nil {
 		return nil, fmt.Errorf("take migration lock: %w", err)
 	}

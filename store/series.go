@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,23 +26,18 @@ func (s *Store) LockSeries(ctx context.Context, series []market.Series) ([]bool,
 	if len(series) == 0 {
 		return nil, nil
 	}
-	conn, err := s.session()
-	if err != nil {
-		return nil, fmt.Errorf("lock series: %w", err)
-	}
 	symbols, intervals := seriesColumns(series)
-	rows, err := conn.Query(ctx, `SELECT pg_try_advisory_lock($1, hashtext(s || '/' || i))
-		FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(s, i, n) ORDER BY n`,
-		seriesLockSpace, symbols, intervals)
 	var took []bool
-	if err == nil {
-		took, err = pgx.CollectRows(rows, pgx.RowTo[bool])
-	}
-	s.checkLost(err)
-	if err != nil {
-		return nil, fmt.Errorf("lock series: %w", err)
-	}
-	return took, nil
+	err := s.do("lock series", func(conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, `SELECT pg_try_advisory_lock($1, hashtext(s || '/' || i))
+			FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(s, i, n) ORDER BY n`,
+			seriesLockSpace, symbols, intervals)
+		if err == nil {
+			took, err = pgx.CollectRows(rows, pgx.RowTo[bool])
+		}
+		return err
+	})
+	return took, err
 }
 
 // UnlockSeries releases, in one round trip, one hold of the lock of each
@@ -55,49 +49,61 @@ func (s *Store) UnlockSeries(ctx context.Context, series []market.Series) error 
 	if len(series) == 0 {
 		return nil
 	}
-	conn, err := s.session()
-	if err != nil {
+	if !s.Up() {
 		return nil
 	}
 	symbols, intervals := seriesColumns(series)
-	_, err = conn.Exec(ctx, `SELECT pg_advisory_unlock($1, hashtext(s || '/' || i))
-		FROM unnest($2::text[], $3::text[]) AS u(s, i)`, seriesLockSpace, symbols, intervals)
-	s.checkLost(err)
-	if err != nil {
-		return fmt.Errorf("unlock series: %w", err)
-	}
-	return nil
+	return s.do("unlock series", func(conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1, hashtext(s || '/' || i))
+			FROM unnest($2::text[], $3::text[]) AS u(s, i)`, seriesLockSpace, symbols, intervals)
+		return err
+	})
 }
 
 // LastBars returns, in one round trip, the start of the latest stored bar of
 // each series that has any (UTC); series without bars are absent.
 func (s *Store) LastBars(ctx context.Context, series []market.Series) (map[market.Series]time.Time, error) {
-	out := make(map[market.Series]time.Time, len(series))
+	out := map[market.Series]time.Time{}
 	if len(series) == 0 {
 		return out, nil
 	}
-	conn, err := s.session()
-	if err != nil {
-		return nil, fmt.Errorf("last bars: %w", err)
+	err := s.do("last bars", func(conn *pgx.Conn) (err error) {
+		out, err = lastBars(ctx, conn, series)
+		return err
+	})
+	return out, err
+}
+
+// LastBars is (*Store).LastBars inside the transaction.
+func (t *Tx) LastBars(ctx context.Context, series []market.Series) (map[market.Series]time.Time, error) {
+	out := map[market.Series]time.Time{}
+	if len(series) == 0 {
+		return out, nil
 	}
+	err := t.run(ctx, "last bars", func(q querier) (err error) {
+		out, err = lastBars(ctx, q, series)
+		return err
+	})
+	return out, err
+}
+
+func lastBars(ctx context.Context, q querier, series []market.Series) (map[market.Series]time.Time, error) {
+	out := make(map[market.Series]time.Time, len(series))
 	symbols, intervals := seriesColumns(series)
-	rows, err := conn.Query(ctx, `SELECT u.s, u.i, last.ts
+	rows, err := q.Query(ctx, `SELECT u.s, u.i, last.ts
 		FROM unnest($1::text[], $2::text[]) AS u(s, i),
 		LATERAL (SELECT max(ts) AS ts FROM bars WHERE symbol = u.s AND "interval" = u.i) last
 		WHERE last.ts IS NOT NULL`, symbols, intervals)
-	if err == nil {
-		var sym, iv string
-		var ts time.Time
-		_, err = pgx.ForEachRow(rows, []any{&sym, &iv, &ts}, func() error {
-			out[market.Series{Symbol: sym, Interval: market.Interval(iv)}] = ts.UTC()
-			return nil
-		})
-	}
-	s.checkLost(err)
 	if err != nil {
-		return nil, fmt.Errorf("last bars: %w", err)
+		return nil, err
 	}
-	return out, nil
+	var sym, iv string
+	var ts time.Time
+	_, err = pgx.ForEachRow(rows, []any{&sym, &iv, &ts}, func() error {
+		out[market.Series{Symbol: sym, Interval: market.Interval(iv)}] = ts.UTC()
+		return nil
+	})
+	return out, err
 }
 
 func seriesColumns(series []market.Series) (symbols, intervals []string) {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -36,14 +35,13 @@ const HiddenApp = "(hidden: grant pg_read_all_stats to see it)"
 // the server. Background processes (autovacuum, WAL writer, replication) are
 // not counted: they do not take max_connections slots.
 func (s *Store) ServerLimits(ctx context.Context) (ServerLimits, error) {
-	conn, err := s.session()
+	var l ServerLimits
+	err := s.do("read server limits", func(conn *pgx.Conn) (err error) {
+		l, err = serverLimits(ctx, conn)
+		return err
+	})
 	if err != nil {
-		return ServerLimits{}, fmt.Errorf("read server limits: %w", err)
-	}
-	l, err := serverLimits(ctx, conn)
-	s.checkLost(err)
-	if err != nil {
-		return ServerLimits{}, fmt.Errorf("read server limits: %w", err)
+		return ServerLimits{}, err
 	}
 	return l, nil
 }

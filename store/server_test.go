@@ -53,7 +53,7 @@ func TestConnectGateRefusesWithoutDialing(t *testing.T) {
 		return closed
 	}
 	start := time.Now()
-	_, err := store.Open(context.Background(), dbURL, store.WithApplicationName(name), store.WithConnectGate(gate))
+	_, err := store.Open(context.Background(), dbURL, store.Config{ApplicationName: name, ConnectGate: gate})
 	if !errors.Is(err, store.ErrGateClosed) || !errors.Is(err, closed) {
 		t.Fatalf("Open with a closed gate = %v, want ErrGateClosed wrapping the gate's error", err)
 	}
@@ -64,7 +64,7 @@ func TestConnectGateRefusesWithoutDialing(t *testing.T) {
 		t.Fatalf("a closed gate still opened sessions %v", got)
 	}
 	open.Store(true)
-	s, err := store.Open(context.Background(), dbURL, store.WithApplicationName(name), store.WithConnectGate(gate))
+	s, err := store.Open(context.Background(), dbURL, store.Config{ApplicationName: name, ConnectGate: gate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,12 +85,8 @@ func TestAbortCutsARunningTransaction(t *testing.T) {
 	dbURL := testenv.NewDatabase(t)
 	admin := testenv.Connect(t, dbURL)
 	const name = "marketfleet-worker/abort-test"
-	inTx := make(chan struct{})
-	s, err := store.Open(context.Background(), dbURL, store.WithApplicationName(name),
-		store.WithBeforeCommit(func(ctx context.Context) {
-			close(inTx)
-			time.Sleep(2 * time.Second)
-		}))
+	inTx, cutOff := make(chan struct{}), make(chan struct{})
+	s, err := store.Open(context.Background(), dbURL, store.Config{ApplicationName: name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,18 +95,26 @@ func TestAbortCutsARunningTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The session is gone from the server at once, while the write's
-	// goroutine still sleeps inside the transaction.
+	// goroutine still waits inside the transaction.
 	gone := make(chan time.Duration, 1)
 	go func() {
 		<-inTx
 		cut := time.Now()
 		s.Abort()
+		close(cutOff)
 		for len(sessions(t, admin, name)) > 0 && time.Since(cut) < 5*time.Second {
 			time.Sleep(10 * time.Millisecond)
 		}
 		gone <- time.Since(cut)
 	}()
-	_, err = s.WriteBars(context.Background(), bars("ABRT", 5))
+	err = s.InTx(context.Background(), func(tx *store.Tx) error {
+		if _, err := tx.WriteBars(context.Background(), bars("ABRT", 5)); err != nil {
+			return err
+		}
+		close(inTx)
+		<-cutOff // commit only once the session was cut
+		return nil
+	})
 	if err == nil {
 		t.Fatal("the write committed although its session was cut")
 	}

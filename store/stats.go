@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,10 +49,6 @@ func (s *Store) AddTaskCounts(ctx context.Context, counts []TaskCount) error {
 	if len(merged) == 0 {
 		return nil
 	}
-	conn, err := s.session()
-	if err != nil {
-		return fmt.Errorf("add task counts: %w", err)
-	}
 	n := len(merged)
 	workers, minutes, kinds := make([]string, n), make([]time.Time, n), make([]string, n)
 	ok, retried, dead := make([]int64, n), make([]int64, n), make([]int64, n)
@@ -61,12 +56,10 @@ func (s *Store) AddTaskCounts(ctx context.Context, counts []TaskCount) error {
 		workers[i], minutes[i], kinds[i] = c.Worker, c.Minute, c.Kind
 		ok[i], retried[i], dead[i] = c.OK, c.Retried, c.DeadLettered
 	}
-	_, err = conn.Exec(ctx, upsertTaskCounts, workers, minutes, kinds, ok, retried, dead)
-	s.checkLost(err)
-	if err != nil {
-		return fmt.Errorf("add task counts: %w", err)
-	}
-	return nil
+	return s.do("add task counts", func(conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, upsertTaskCounts, workers, minutes, kinds, ok, retried, dead)
+		return err
+	})
 }
 
 // mergeCounts truncates minutes and sums counts with the same key (one
@@ -100,23 +93,22 @@ func mergeCounts(counts []TaskCount) []TaskCount {
 // Errors are wrapped ("task counts: ..."); a schema without the table
 // (before migration 3) fails with SQLSTATE 42P01.
 func (s *Store) TaskCountsSince(ctx context.Context, since time.Time) (map[string]TaskCount, error) {
-	conn, err := s.session()
-	if err != nil {
-		return nil, fmt.Errorf("task counts: %w", err)
-	}
-	rows, err := conn.Query(ctx, `SELECT kind, sum(ok)::int8, sum(retried)::int8, sum(dead_lettered)::int8
-		FROM task_counts WHERE minute >= $1 GROUP BY kind`, since)
 	out := map[string]TaskCount{}
-	if err == nil {
+	err := s.do("task counts", func(conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, `SELECT kind, sum(ok)::int8, sum(retried)::int8, sum(dead_lettered)::int8
+			FROM task_counts WHERE minute >= $1 GROUP BY kind`, since)
+		if err != nil {
+			return err
+		}
 		var c TaskCount
 		_, err = pgx.ForEachRow(rows, []any{&c.Kind, &c.OK, &c.Retried, &c.DeadLettered}, func() error {
 			out[c.Kind] = c
 			return nil
 		})
-	}
-	s.checkLost(err)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("task counts: %w", err)
+		return nil, err
 	}
 	return out, nil
 }
@@ -125,16 +117,13 @@ func (s *Store) TaskCountsSince(ctx context.Context, since time.Time) (map[strin
 // before, and returns how many it deleted. Errors are wrapped ("prune task
 // counts: ...").
 func (s *Store) PruneTaskCounts(ctx context.Context, before time.Time) (int64, error) {
-	conn, err := s.session()
-	if err != nil {
-		return 0, fmt.Errorf("prune task counts: %w", err)
-	}
-	tag, err := conn.Exec(ctx, `DELETE FROM task_counts WHERE minute < $1`, before)
-	s.checkLost(err)
-	if err != nil {
-		return 0, fmt.Errorf("prune task counts: %w", err)
-	}
-	return tag.RowsAffected(), nil
+	var n int64
+	err := s.do("prune task counts", func(conn *pgx.Conn) error {
+		tag, err := conn.Exec(ctx, `DELETE FROM task_counts WHERE minute < $1`, before)
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
 }
 
 // SeriesFreshness is the newest stored bar of a series and when the series
@@ -181,20 +170,15 @@ func (s *Store) StalestSeries(ctx context.Context, limit int) ([]SeriesFreshness
 	if limit < 1 {
 		return nil, nil
 	}
-	conn, err := s.session()
-	if err != nil {
-		return nil, fmt.Errorf("stalest series: %w", err)
-	}
-	rows, err := conn.Query(ctx, stalestSeries, limit)
 	var out []SeriesFreshness
-	if err == nil {
-		out, err = pgx.CollectRows(rows, scanFreshness)
-	}
-	s.checkLost(err)
-	if err != nil {
-		return nil, fmt.Errorf("stalest series: %w", err)
-	}
-	return out, nil
+	err := s.do("stalest series", func(conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, stalestSeries, limit)
+		if err == nil {
+			out, err = pgx.CollectRows(rows, scanFreshness)
+		}
+		return err
+	})
+	return out, err
 }
 
 func scanFreshness(row pgx.CollectableRow) (SeriesFreshness, error) {

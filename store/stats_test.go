@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"marketfleet/market"
+	"marketfleet/outcome"
 	"marketfleet/store"
 )
 
@@ -138,8 +139,8 @@ func TestAddTaskCountsRefusesNegativeCounts(t *testing.T) {
 	if err == nil {
 		t.Fatal("a negative count was stored")
 	}
-	if store.Classify(err) != store.ClassPermanent {
-		t.Fatalf("negative count error %v classified %s, want permanent", err, store.Classify(err))
+	if outcome.Of(err) != outcome.Data {
+		t.Fatalf("negative count error %v classified %s, want data", err, outcome.Of(err))
 	}
 }
 

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -29,18 +28,12 @@ const closeTimeout = 5 * time.Second
 const predecessorWait = 2 * time.Second
 
 // Store owns exactly one PostgreSQL session. It is not safe for concurrent
-// use. The zero value is not usable: create one with Open.
+// use (Abort excepted). The zero value is not usable: create one with Open.
 type Store struct {
-	cfg     *pgx.ConnConfig
-	conn    *pgx.Conn // nil while there is no session
-	log     zerolog.Logger
-	backoff backoff.Policy
-	onState func(up bool)
-	// beforeCommit is a fault-test hook; see WithBeforeCommit.
-	beforeCommit func(ctx context.Context)
-	reap         bool
-	gate         func(ctx context.Context) error
-	onConnect    func(err error, replacing bool)
+	pg   *pgx.ConnConfig
+	cfg  Config
+	conn *pgx.Conn // nil while there is no session
+	log  zerolog.Logger
 	// live is the session's network connection, for Abort from another
 	// goroutine; guarded by mu.
 	mu      sync.Mutex
@@ -52,126 +45,44 @@ type Store struct {
 	predecessor uint32
 }
 
-type options struct {
-	appName      string
-	log          zerolog.Logger
-	backoff      backoff.Policy
-	onState      func(up bool)
-	stmtTimeout  time.Duration
-	beforeCommit func(ctx context.Context)
-	reap         bool
-	gate         func(ctx context.Context) error
-	onConnect    func(err error, replacing bool)
-}
-
-// Option configures Open.
-type Option func(*options)
-
-// WithApplicationName sets the session's application_name, which is how the
-// fleet's sessions are counted in pg_stat_activity. Defaults to "marketfleet".
-// It overrides any application_name in the connection string.
-func WithApplicationName(name string) Option {
-	return func(o *options) { o.appName = name }
-}
-
-// WithLogger sets the logger for session events (connect, reconnect, migrate).
-// Defaults to zerolog.Nop(). The connection string is never logged.
-func WithLogger(l zerolog.Logger) Option {
-	return func(o *options) { o.log = l }
-}
-
-// WithConnectBackoff sets the delays between connection attempts. Defaults to
-// 250ms doubling up to 30s, with jitter.
-func WithConnectBackoff(p backoff.Policy) Option {
-	return func(o *options) { o.backoff = p }
-}
-
-// WithSessionHook registers fn, called with true when a session opens and
-// false when it is lost or closed (for a session-up gauge). Defaults to none.
-func WithSessionHook(fn func(up bool)) Option {
-	return func(o *options) { o.onState = fn }
-}
-
-// WithStatementTimeout makes the server cancel any statement running longer
-// than d (SQLSTATE 57014, transient) and end a session left idle inside a
-// transaction for 2d, so that a stuck worker cannot hold locks. Defaults to
-// 30s; 0 keeps the server's settings.
-func WithStatementTimeout(d time.Duration) Option {
-	return func(o *options) { o.stmtTimeout = d }
-}
-
-// WithReapStaleSessions makes every new session terminate the other
-// sessions of the same role and application_name in the same database:
-// remnants of this process's earlier sessions that a broken network left
-// open on the server (half-open TCP), which would otherwise hold a
-// connection slot until the server's keepalive noticed. Only for an
-// application_name no other process uses, such as a worker's
-// "marketfleet-worker/<id>". Defaults to off.
-func WithReapStaleSessions() Option {
-	return func(o *options) { o.reap = true }
-}
-
-// WithBeforeCommit calls fn inside every WriteBars transaction, after the
-// upsert and before the commit. Fault tests use it to kill or cut off a
-// worker at exactly that point; production code has no reason to.
-func WithBeforeCommit(fn func(ctx context.Context)) Option {
-	return func(o *options) { o.beforeCommit = fn }
-}
-
-// WithConnectGate makes every connection attempt ask gate first: when gate
-// returns an error, no session is dialed and Open or EnsureSession returns
-// an error wrapping ErrGateClosed and gate's error, without retrying. A
-// worker passes its budget lease here, so that no code path can open a
-// session without holding a slot. gate is asked again once the session is
-// up, and the session is closed at once if the answer has changed. Defaults
-// to none (always open).
-func WithConnectGate(gate func(ctx context.Context) error) Option {
-	return func(o *options) { o.gate = gate }
-}
-
-// WithConnectHook calls fn after every connection attempt with its error
-// (nil on success) and whether the session replaces a lost one (false for
-// the first session of the Store), for metrics. Defaults to none.
-func WithConnectHook(fn func(err error, replacing bool)) Option {
-	return func(o *options) { o.onConnect = fn }
-}
-
 // Open parses connString (a postgres:// URL or key=value DSN), then opens the
 // Store's one session, retrying transient failures with backoff until ctx is
-// done. It returns an error wrapping ErrBadConnString when the string cannot
-// be parsed (the message never contains the string, which may hold a
-// password), or the last connection error when ctx ends first.
-func Open(ctx context.Context, connString string, opts ...Option) (*Store, error) {
-	o := options{appName: "marketfleet", log: zerolog.Nop(), backoff: backoff.Default, stmtTimeout: 30 * time.Second}
-	for _, opt := range opts {
-		opt(&o)
+// done. It returns an error wrapping ErrInvalidConfig for an invalid cfg,
+// ErrBadConnString when the string cannot be parsed (the message never
+// contains the string, which may hold a password), ErrUntrustedServer or
+// ErrGateClosed (see EnsureSession), or, when ctx ends first, an error that
+// joins ctx's error with the last attempt's.
+func Open(ctx context.Context, connString string, cfg Config) (*Store, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	cfg, err := pgx.ParseConfig(connString)
+	pg, err := pgx.ParseConfig(connString)
 	if err != nil {
 		// ParseConfigError keeps the raw string and its inner error may quote
 		// it: report neither.
 		return nil, ErrBadConnString
 	}
-	cfg.RuntimeParams["application_name"] = o.appName
+	pg.RuntimeParams["application_name"] = cfg.ApplicationName
 	// Server-side keepalives: a session whose client vanished without a
 	// word (network partition) is closed within ~30s instead of ~2h.
-	cfg.RuntimeParams["tcp_keepalives_idle"] = "15"
-	cfg.RuntimeParams["tcp_keepalives_interval"] = "5"
-	cfg.RuntimeParams["tcp_keepalives_count"] = "3"
-	if o.stmtTimeout > 0 {
-		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(o.stmtTimeout.Milliseconds(), 10)
-		cfg.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(2*o.stmtTimeout.Milliseconds(), 10)
+	pg.RuntimeParams["tcp_keepalives_idle"] = "15"
+	pg.RuntimeParams["tcp_keepalives_interval"] = "5"
+	pg.RuntimeParams["tcp_keepalives_count"] = "3"
+	if d := cfg.StatementTimeout; d > 0 {
+		pg.RuntimeParams["statement_timeout"] = strconv.FormatInt(d.Milliseconds(), 10)
+		pg.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(2*d.Milliseconds(), 10)
 	}
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = DefaultConnectTimeout
+	if pg.ConnectTimeout == 0 {
+		pg.ConnectTimeout = DefaultConnectTimeout
 	}
 	// pgx ignores libpq's keepalives_* settings: detect a dead peer here.
 	dialer := &net.Dialer{
-		Timeout:         cfg.ConnectTimeout,
+		Timeout:         pg.ConnectTimeout,
 		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 3},
 	}
-	cfg.DialFunc = dialer.DialContext
-	s := &Store{cfg: cfg, log: o.log, backoff: o.backoff, onState: o.onState, beforeCommit: o.beforeCommit, reap: o.reap, gate: o.gate, onConnect: o.onConnect}
+	pg.DialFunc = dialer.DialContext
+	s := &Store{pg: pg, cfg: cfg, log: cfg.Logger}
 	if err := s.EnsureSession(ctx); err != nil {
 		return nil, err
 	}
@@ -180,8 +91,13 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 
 // EnsureSession returns at once if the session is up. Otherwise it closes
 // what is left of the old session and dials a new one, retrying with backoff
-// and jitter until it succeeds or ctx is done (then it returns the last
-// connection error, wrapped). It never holds two sessions.
+// and jitter until it succeeds or ctx is done. It never holds two sessions.
+//
+// When ctx ends first, the error joins ctx's error with the last attempt's
+// ("connect to postgres (3 attempts): context deadline exceeded; last
+// attempt: ... too many clients already"), so a caller sees why without
+// reading the log. A certificate that does not verify fails at once with
+// ErrUntrustedServer; a closed gate with ErrGateClosed.
 //
 // It logs one warning when connecting starts to fail (with the SQLSTATE, and
 // a plain reading of it: "too many connections" for 53300), repeats at debug
@@ -196,9 +112,9 @@ func (s *Store) EnsureSession(ctx context.Context) error {
 		if err := s.askGate(ctx); err != nil {
 			return err
 		}
-		conn, err := pgx.ConnectConfig(ctx, s.cfg)
-		if s.onConnect != nil {
-			s.onConnect(err, s.opened > 0)
+		conn, err := pgx.ConnectConfig(ctx, s.pg)
+		if s.cfg.OnConnect != nil {
+			s.cfg.OnConnect(err, s.opened > 0)
 		}
 		if err == nil {
 			s.opened++
@@ -222,9 +138,9 @@ func (s *Store) EnsureSession(ctx context.Context) error {
 			return fmt.Errorf("connect to postgres: %w: %w", ErrUntrustedServer, err)
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("connect to postgres: %w", errors.Join(ctx.Err(), err))
+			return connectError(ctx, attempt, err)
 		}
-		delay := s.backoff.Delay(attempt)
+		delay := s.cfg.ConnectBackoff.Delay(attempt)
 		state := SQLState(err)
 		ev := s.log.Debug()
 		if state != lastState {
@@ -233,16 +149,22 @@ func (s *Store) EnsureSession(ctx context.Context) error {
 		}
 		ev.Str("sqlstate", state).Int("attempt", attempt).Dur("retry_in", delay).Err(err).
 			Msg("postgres refused the session: " + describe(err) + "; waiting (no tasks are taken meanwhile)")
-		if err := backoff.Sleep(ctx, delay); err != nil {
-			return fmt.Errorf("connect to postgres: %w", err)
+		if backoff.Sleep(ctx, delay) != nil {
+			return connectError(ctx, attempt, err)
 		}
 	}
 }
 
+// connectError is EnsureSession's error when ctx ended before a session
+// opened: ctx's error and the last attempt's.
+func connectError(ctx context.Context, attempts int, last error) error {
+	return fmt.Errorf("connect to postgres (%d attempts): %w; last attempt: %w", attempts, ctx.Err(), last)
+}
+
 // reapStale terminates leftovers of this Store's earlier sessions (see
-// WithReapStaleSessions). Failing to reap is logged, not fatal.
+// Config.ReapStaleSessions). Failing to reap is logged, not fatal.
 func (s *Store) reapStale(ctx context.Context) {
-	if !s.reap {
+	if !s.cfg.ReapStaleSessions {
 		return
 	}
 	var n int
@@ -277,10 +199,10 @@ func (s *Store) BackendPID() uint32 {
 
 // askGate returns nil when there is no gate or it lets a session open.
 func (s *Store) askGate(ctx context.Context) error {
-	if s.gate == nil {
+	if s.cfg.ConnectGate == nil {
 		return nil
 	}
-	if err := s.gate(ctx); err != nil {
+	if err := s.cfg.ConnectGate(ctx); err != nil {
 		return fmt.Errorf("connect to postgres: %w: %w", ErrGateClosed, err)
 	}
 	return nil
@@ -388,7 +310,7 @@ func (s *Store) checkLost(err error) {
 }
 
 func (s *Store) setState(up bool) {
-	if s.onState != nil {
-		s.onState(up)
+	if s.cfg.OnSession != nil {
+		s.cfg.OnSession(up)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"marketfleet/internal/backoff"
 	"marketfleet/internal/testenv"
 	"marketfleet/market"
+	"marketfleet/outcome"
 	"marketfleet/store"
 )
 
@@ -22,8 +24,8 @@ func open(t *testing.T, dbURL string, name string) *store.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s, err := store.Open(ctx, dbURL, store.WithApplicationName(name),
-		store.WithConnectBackoff(backoff.Policy{Base: 10 * time.Millisecond, Max: 100 * time.Millisecond}))
+	s, err := store.Open(ctx, dbURL, store.Config{ApplicationName: name,
+		ConnectBackoff: backoff.Policy{Base: 10 * time.Millisecond, Max: 100 * time.Millisecond}})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -75,8 +77,8 @@ func TestReconnectReplacesTheSession(t *testing.T) {
 	if err == nil {
 		t.Fatal("WriteBars on a terminated session succeeded; the fault did not fire")
 	}
-	if store.Classify(err) != store.ClassTransient {
-		t.Fatalf("terminated session error %v classified %s, want transient", err, store.Classify(err))
+	if outcome.Of(err) != outcome.Transient {
+		t.Fatalf("terminated session error %v classified %s, want transient", err, outcome.Of(err))
 	}
 	if s.Up() {
 		t.Fatal("store still claims a session after the backend was terminated")
@@ -160,7 +162,7 @@ func TestOpenBadConnStringHidesPassword(t *testing.T) {
 		"postgres://user:s3cr3t-canary@host:notaport/db",
 		"host=x password=s3cr3t-canary port=notaport",
 	} {
-		_, err := store.Open(context.Background(), bad)
+		_, err := store.Open(context.Background(), bad, store.Config{})
 		if !errors.Is(err, store.ErrBadConnString) {
 			t.Fatalf("Open(%q) = %v, want ErrBadConnString", bad, err)
 		}
@@ -175,9 +177,13 @@ func TestOpenGivesUpWhenContextEnds(t *testing.T) {
 	defer cancel()
 	// Port 1 on loopback refuses connections at once.
 	_, err := store.Open(ctx, "postgres://postgres:s3cr3t-canary@127.0.0.1:1/x?sslmode=disable",
-		store.WithConnectBackoff(backoff.Policy{Base: 20 * time.Millisecond, Max: 50 * time.Millisecond}))
+		store.Config{ConnectBackoff: backoff.Policy{Base: 20 * time.Millisecond, Max: 50 * time.Millisecond}})
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Open to a closed port = %v, want a deadline error", err)
+	}
+	// The error says why the last attempt failed, without reading the log.
+	if !errors.Is(err, syscall.ECONNREFUSED) || !strings.Contains(err.Error(), "last attempt: ") {
+		t.Fatalf("Open to a closed port = %v, want the last attempt's connection refused in the error", err)
 	}
 	if strings.Contains(err.Error(), "s3cr3t-canary") {
 		t.Fatalf("error leaks the password: %v", err)
@@ -211,7 +217,7 @@ func TestReapStaleSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ghost.Close(context.Background())
-	s, err := store.Open(context.Background(), dbURL, store.WithApplicationName(name), store.WithReapStaleSessions())
+	s, err := store.Open(context.Background(), dbURL, store.Config{ApplicationName: name, ReapStaleSessions: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +227,7 @@ func TestReapStaleSessions(t *testing.T) {
 		t.Fatalf("the surviving session is %d, want the new one %d", pids[0], s.BackendPID())
 	}
 	// Without the option, nothing is reaped.
-	other, err := store.Open(context.Background(), dbURL, store.WithApplicationName(name))
+	other, err := store.Open(context.Background(), dbURL, store.Config{ApplicationName: name})
 	if err != nil {
 		t.Fatal(err)
 	}

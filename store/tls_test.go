@@ -25,7 +25,7 @@ func TestVerifyFullConnectsOnlyToTheTrustedServer(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	s, err := store.Open(ctx, url(ca.CertPEM), store.WithApplicationName("marketfleet-worker/tls-test"))
+	s, err := store.Open(ctx, url(ca.CertPEM), store.Config{ApplicationName: "marketfleet-worker/tls-test"})
 	if err != nil {
 		t.Fatalf("verify-full with the server's CA: %v", err)
 	}
@@ -47,7 +47,7 @@ func TestVerifyFullConnectsOnlyToTheTrustedServer(t *testing.T) {
 	octx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	start := time.Now()
-	bad, err := store.Open(octx, url(other.CertPEM))
+	bad, err := store.Open(octx, url(other.CertPEM), store.Config{})
 	if err == nil {
 		bad.Close(ctx)
 		t.Fatal("verify-full with another CA connected")

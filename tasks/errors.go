@@ -3,11 +3,14 @@ package tasks
 import (
 	"errors"
 	"fmt"
+
+	"marketfleet/outcome"
 )
 
 // ErrInvalid is wrapped by every error that rejects an envelope: the payload
-// can never be processed, so the worker dead-letters it instead of retrying.
-var ErrInvalid = errors.New("invalid task")
+// can never be processed, so the worker dead-letters it instead of retrying
+// (class outcome.Invalid).
+var ErrInvalid = outcome.Mark(outcome.Invalid, errors.New("invalid task"))
 
 // FieldError is the concrete error Decode and Validate return: which field
 // was rejected and why. It wraps ErrInvalid.

@@ -149,7 +149,7 @@ func setup(t *testing.T) *env {
 	s := &env{natsURL: n.URL(), js: js, dbURL: testenv.NewDatabase(t)}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	db, err := store.Open(ctx, s.dbURL)
+	db, err := store.Open(ctx, s.dbURL, store.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

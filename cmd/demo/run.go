@@ -67,7 +67,7 @@ func run(ctx context.Context, o options) error {
 	if _, err := queue.EnsureStream(ctx, d.js, common.StreamConfig()); err != nil {
 		return err
 	}
-	if d.db, err = store.Open(ctx, d.dbURL, store.WithApplicationName("marketfleet-demo")); err != nil {
+	if d.db, err = store.Open(ctx, d.dbURL, store.Config{ApplicationName: "marketfleet-demo"}); err != nil {
 		return err
 	}
 	defer d.db.Close(context.Background())
@@ -154,7 +154,7 @@ func demoDatabaseURL(ctx context.Context, o options) (string, error) {
 	}
 	actx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	admin, err := store.Open(actx, o.adminURL, store.WithApplicationName("marketfleet-demo"))
+	admin, err := store.Open(actx, o.adminURL, store.Config{ApplicationName: "marketfleet-demo"})
 	if err != nil {
 		return "", err
 	}

@@ -71,7 +71,7 @@ func budgetCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 // readBudget does the connection math on the live server, through one short
 // session, and reads the slot table.
 func readBudget(ctx context.Context, cfg *config) (budgetReport, error) {
-	db, err := store.Open(ctx, cfg.DatabaseURL, store.WithApplicationName(fleetctlApp), store.WithStatementTimeout(10*time.Second))
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Config{ApplicationName: fleetctlApp, StatementTimeout: 10 * time.Second})
 	if err != nil {
 		return budgetReport{}, err
 	}
@@ -96,7 +96,8 @@ func readBudget(ctx context.Context, cfg *config) (budgetReport, error) {
 	if err != nil {
 		return budgetReport{}, err
 	}
-	b := budget.Compute(limits, cfg.BudgetConfig())
+	b := budget.Compute(budget.Server{MaxConnections: limits.MaxConnections, SuperuserReserved: limits.SuperuserReserved,
+		RoleReserved: limits.RoleReserved, Sessions: limits.Sessions}, cfg.BudgetConfig())
 	return budgetReport{Budget: b, Slots: st, SafeReplicas: b.Slots}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -16,6 +17,7 @@ import (
 
 	"marketfleet/cmd/internal/cli"
 	"marketfleet/dlq"
+	"marketfleet/outcome"
 )
 
 // config is what fleetctl reads from the environment.
@@ -53,7 +55,14 @@ type dlqFlags struct {
 func parseDLQFlags(command string, args []string, stderr io.Writer) (*dlqFlags, error) {
 	f := &dlqFlags{command: command, fs: flag.NewFlagSet("dlq "+command, flag.ContinueOnError)}
 	f.fs.SetOutput(stderr)
-	f.fs.StringVar(&f.filter.Class, "class", "", "only this error class")
+	f.fs.Func("class", "only this error class ("+classList()+")", func(v string) error {
+		c := outcome.Class(v)
+		if !c.DeadLetter() || !slices.Contains(outcome.Classes, c) {
+			return fmt.Errorf("unknown class %q (want one of %s)", v, classList())
+		}
+		f.filter.Class = c
+		return nil
+	})
 	f.fs.StringVar(&f.filter.Reason, "reason", "", "only reasons containing this text (case-insensitive)")
 	f.fs.StringVar(&f.filter.Symbol, "symbol", "", "only this symbol")
 	f.fs.DurationVar(&f.filter.OlderThan, "older-than", 0, "only dead letters older than this (e.g. 24h)")
@@ -66,6 +75,17 @@ func parseDLQFlags(command string, args []string, stderr io.Writer) (*dlqFlags, 
 		return nil, err
 	}
 	return f, nil
+}
+
+// classList names the dead-letter classes, for help and errors.
+func classList() string {
+	var names []string
+	for _, c := range outcome.Classes {
+		if c.DeadLetter() {
+			names = append(names, string(c))
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // reorder moves flags before positional arguments, so that
@@ -205,7 +225,7 @@ func act(ctx context.Context, admin *dlq.Admin, f *dlqFlags, w io.Writer) error 
 		switch {
 		case f.command == "purge":
 			err = admin.Purge(ctx, r.Seq)
-		case r.Class == dlq.ClassInvalid && !f.force:
+		case r.Class == outcome.Invalid && !f.force:
 			fmt.Fprintf(w, "skipped %d: class invalid would fail again (use --force)\n", r.Seq)
 			continue
 		default:

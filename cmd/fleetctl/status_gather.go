@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -183,31 +182,11 @@ func gatherPostgres(ctx context.Context, dbURL string, opt statusOptions, r *sta
 }
 
 // openStatusStore opens fleetctl's one short session, trying until timeout.
-// The store logs why each attempt failed while its error only says that
-// time ran out: the last reason is added to the error.
+// When time runs out the error says why the last attempt failed.
 func openStatusStore(ctx context.Context, dbURL string, timeout time.Duration) (*store.Store, error) {
 	octx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var last lastLogError
-	db, err := store.Open(octx, dbURL, store.WithApplicationName(fleetctlApp),
-		store.WithStatementTimeout(timeout), store.WithLogger(zerolog.New(&last).Level(zerolog.DebugLevel)))
-	if err != nil && last.msg != "" && !strings.Contains(err.Error(), last.msg) {
-		return nil, fmt.Errorf("%w (last attempt: %s)", err, last.msg)
-	}
-	return db, err
-}
-
-// lastLogError keeps the error field of the last JSON log line written to it.
-type lastLogError struct{ msg string }
-
-func (l *lastLogError) Write(p []byte) (int, error) {
-	var line struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(p, &line) == nil && line.Error != "" {
-		l.msg = line.Error
-	}
-	return len(p), nil
+	return store.Open(octx, dbURL, store.Config{ApplicationName: fleetctlApp, StatementTimeout: timeout})
 }
 
 // oneLine flattens err's message (errors.Join puts one error per line).

@@ -16,6 +16,7 @@ import (
 	"marketfleet/dlq"
 	"marketfleet/internal/testenv"
 	"marketfleet/market"
+	"marketfleet/outcome"
 	"marketfleet/queue"
 	"marketfleet/slots"
 	"marketfleet/store"
@@ -80,9 +81,9 @@ func setupTasks(ctx context.Context, t *testing.T, js jetstream.JetStream, f *fl
 	if msg == nil {
 		t.Fatal("fetched no task")
 	}
-	must(t, dlq.NewWriter(js, "").Write(ctx, msg, dlq.Letter{Reason: "symbol AAA not found", Class: dlq.ClassNotFound, Worker: "w1", Symbol: "AAA"}))
-	raw := nats.NewMsg(dlq.SubjectPrefix + "." + dlq.ClassExhausted)
-	raw.Header.Set(dlq.HeaderClass, dlq.ClassExhausted)
+	must(t, dlq.NewWriter(js, "").Write(ctx, msg, dlq.Letter{Reason: "symbol AAA not found", Class: outcome.NotFound, Worker: "w1", Symbol: "AAA"}))
+	raw := nats.NewMsg(dlq.SubjectPrefix + "." + string(outcome.Exhausted))
+	raw.Header.Set(dlq.HeaderClass, string(outcome.Exhausted))
 	raw.Header.Set(dlq.HeaderReason, "fetch: timeout")
 	raw.Header.Set(dlq.HeaderStreamSeq, "999")
 	raw.Header.Set(dlq.HeaderDeadAt, time.Now().UTC().Format(time.RFC3339Nano))
@@ -122,7 +123,7 @@ func setupSlots(ctx context.Context, t *testing.T, js jetstream.JetStream) {
 func setupDatabase(ctx context.Context, t *testing.T, dbURL string) {
 	t.Helper()
 	// A worker's session: it shows under the fleet's line.
-	db, err := store.Open(ctx, dbURL, store.WithApplicationName("marketfleet-worker/status-test"))
+	db, err := store.Open(ctx, dbURL, store.Config{ApplicationName: "marketfleet-worker/status-test"})
 	must(t, err)
 	t.Cleanup(func() { _ = db.Close(context.Background()) })
 	_, err = db.Migrate(ctx)
@@ -179,7 +180,7 @@ func TestGatherReadsTheLiveFleet(t *testing.T) {
 	if age := r.At.Sub(*high.OldestWaiting); age < waited || high.OldestWaiting.Before(f.firstAt.Add(-slack)) {
 		t.Errorf("priority task waited %s (published %s), want at least %s", age, high.OldestWaiting, waited)
 	}
-	if d := r.DeadLetters; d == nil || d.Total != 2 || d.ByClass[dlq.ClassNotFound] != 1 || d.ByClass[dlq.ClassExhausted] != 1 {
+	if d := r.DeadLetters; d == nil || d.Total != 2 || d.ByClass[string(outcome.NotFound)] != 1 || d.ByClass[string(outcome.Exhausted)] != 1 {
 		t.Errorf("dead letters = %+v, want 1 not_found and 1 exhausted", d)
 	}
 	if s := r.Slots; s == nil || len(s.Held) != 1 || s.Held[0].Holder != "w1" || len(s.Waiting) != 1 {
@@ -259,10 +260,13 @@ func TestStatusCommandNamesTheUnreachableService(t *testing.T) {
 	f := setupFleet(t)
 	_, port, _ := net.SplitHostPort(closedPort(t))
 	tests := []struct {
-		name, env, value, want, notWant string
+		name, env, value, want, why, notWant string
 	}{
-		{"nats", "NATS_URL", "nats://" + closedPort(t), "NATS unreachable (NATS_URL)", "PostgreSQL"},
-		{"postgres", "DATABASE_URL", "postgres://postgres@127.0.0.1:" + port + "/postgres", "PostgreSQL unreachable (DATABASE_URL)", "NATS"},
+		{"nats", "NATS_URL", "nats://" + closedPort(t), "NATS unreachable (NATS_URL)", "no servers available", "PostgreSQL"},
+		// The store's error carries the last attempt's reason, not only the
+		// timeout that ended the attempts.
+		{"postgres", "DATABASE_URL", "postgres://postgres@127.0.0.1:" + port + "/postgres", "PostgreSQL unreachable (DATABASE_URL)",
+			"connection refused", "NATS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -271,8 +275,9 @@ func TestStatusCommandNamesTheUnreachableService(t *testing.T) {
 			var out, errOut bytes.Buffer
 			code := run(context.Background(), []string{"status", "--timeout", "1s"}, &out, &errOut)
 			msg := errOut.String()
-			if code != 1 || !strings.Contains(msg, tt.want) || strings.Contains(msg, tt.notWant) || strings.Count(msg, "\n") != 1 {
-				t.Fatalf("exit %d, stderr %q; want 1 and one line naming %s only", code, msg, tt.want)
+			if code != 1 || !strings.Contains(msg, tt.want) || !strings.Contains(msg, tt.why) || strings.Contains(msg, tt.notWant) ||
+				strings.Count(msg, "\n") != 1 {
+				t.Fatalf("exit %d, stderr %q; want 1 and one line naming %s only, saying %q", code, msg, tt.want, tt.why)
 			}
 			if out.Len() != 0 {
 				t.Fatalf("stdout = %q, want nothing", out.String())

@@ -28,7 +28,7 @@ func deadLettersOf(recs []dlq.Record) deadLetterStatus {
 	d := deadLetterStatus{Total: len(recs), ByClass: map[string]int{}, TopReasons: []reasonCount{}}
 	byReason := map[string]int{}
 	for _, r := range recs {
-		d.ByClass[r.Class]++
+		d.ByClass[string(r.Class)]++
 		byReason[r.Reason]++
 		if d.Newest == nil || r.DeadAt.After(*d.Newest) {
 			t := r.DeadAt.UTC()

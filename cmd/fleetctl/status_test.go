@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"marketfleet/dlq"
+	"marketfleet/outcome"
 	"marketfleet/slots"
 	"marketfleet/store"
 )
@@ -264,15 +265,15 @@ func TestPostgresOfGroupsTheFleet(t *testing.T) {
 func TestDeadLettersOf(t *testing.T) {
 	long := strings.Repeat("x", 300)
 	var recs []dlq.Record
-	add := func(n int, class, reason string, d time.Duration) {
+	add := func(n int, class outcome.Class, reason string, d time.Duration) {
 		for range n {
 			recs = append(recs, dlq.Record{Class: class, Reason: reason, DeadAt: now.Add(-d)})
 		}
 	}
-	add(2, dlq.ClassExhausted, "b timeout", time.Hour)
-	add(3, dlq.ClassNotFound, long, 2*time.Hour)
-	add(2, dlq.ClassExhausted, "a timeout", time.Minute)
-	add(1, dlq.ClassInvalid, "bad", 3*time.Hour)
+	add(2, outcome.Exhausted, "b timeout", time.Hour)
+	add(3, outcome.NotFound, long, 2*time.Hour)
+	add(2, outcome.Exhausted, "a timeout", time.Minute)
+	add(1, outcome.Invalid, "bad", 3*time.Hour)
 	got := deadLettersOf(recs)
 	want := deadLetterStatus{Total: 8, ByClass: map[string]int{"exhausted": 4, "not_found": 3, "invalid": 1},
 		TopReasons: []reasonCount{{long[:maxReasonLen-3] + "...", 3}, {"a timeout", 2}, {"b timeout", 2}}, Newest: at(time.Minute)}

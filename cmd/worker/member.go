@@ -123,7 +123,7 @@ func (m *member) hold(ctx context.Context, lease *slots.Lease) error {
 	}()
 	defer func() { cancel(); <-watched }()
 
-	db, err := openStore(hctx, m.cfg, m.log, m.health, m.mx, lease.Check, m.pause.at("before-commit"))
+	db, err := openStore(hctx, m.cfg, m.log, m.health, m.mx, lease.Check)
 	if err != nil {
 		return stoppedIsNil(hctx, err)
 	}
@@ -153,7 +153,7 @@ func (m *member) hold(ctx context.Context, lease *slots.Lease) error {
 		Grace:            m.cfg.ShutdownGrace,
 		Retry:            backoff.Policy{Base: m.cfg.RetryBase, Max: m.cfg.RetryMax},
 		WriteTimeout:     m.cfg.WriteTimeout,
-		AfterCommit:      m.pause.at("after-commit"),
+		Faults:           runner.Faults{BeforeCommit: m.pause.at("before-commit"), AfterCommit: m.pause.at("after-commit")},
 		Housekeeping:     func(ctx context.Context) { m.housekeeping(ctx, lease, db) },
 		Logger:           &m.log,
 	})
@@ -207,7 +207,8 @@ func (m *member) keepBudget(ctx context.Context, lease *slots.Lease, db *store.S
 			m.log.Warn().Err(err).Msg("could not read the server's connection limits")
 			return
 		}
-		b := budget.Compute(l, m.cfg.BudgetConfig())
+		b := budget.Compute(budget.Server{MaxConnections: l.MaxConnections, SuperuserReserved: l.SuperuserReserved,
+			RoleReserved: l.RoleReserved, Sessions: l.Sessions}, m.cfg.BudgetConfig())
 		m.logBudget(b)
 		m.reportFleet(ctx, l, b)
 		m.prune(ctx, db)

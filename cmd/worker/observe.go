@@ -27,7 +27,7 @@ func (o observer) TaskSettled(s runner.Settlement) {
 	kind := kindLabel(s.Kind)
 	o.m.Tasks.WithLabelValues(kind, s.Outcome).Inc()
 	if s.Class != "" {
-		o.m.TaskErrors.WithLabelValues(kind, s.Class).Inc()
+		o.m.TaskErrors.WithLabelValues(kind, string(s.Class)).Inc()
 	}
 	o.m.TaskDuration.WithLabelValues(kind).Observe(s.Took.Seconds())
 	if s.Outcome == runner.OutcomeOK && s.Latency > 0 {

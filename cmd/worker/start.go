@@ -84,7 +84,7 @@ func start(ctx context.Context, cfg *config, mode string, testPause *pause, stde
 // (application_name marketfleet-migrate: an operator's session, like psql,
 // not one of the fleet's) and returns.
 func migrate(ctx context.Context, cfg *config, log zerolog.Logger) error {
-	db, err := store.Open(ctx, cfg.DatabaseURL, store.WithApplicationName("marketfleet-migrate"), store.WithLogger(log))
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Config{ApplicationName: "marketfleet-migrate", Logger: log})
 	if err != nil {
 		return err
 	}
@@ -97,14 +97,10 @@ func migrate(ctx context.Context, cfg *config, log zerolog.Logger) error {
 
 // openStore opens the worker's one PostgreSQL session, which gate must
 // allow, and migrates the schema when configured to.
-func openStore(ctx context.Context, cfg *config, log zerolog.Logger, h *health, mx *metrics.Worker, gate func(context.Context) error, beforeCommit func(context.Context)) (*store.Store, error) {
-	opts := []store.Option{store.WithApplicationName(cfg.appName()), store.WithLogger(log),
-		store.WithSessionHook(sessionHook(h, mx)), store.WithConnectHook(connectHook(mx)),
-		store.WithStatementTimeout(cfg.StatementTimeout), store.WithReapStaleSessions(), store.WithConnectGate(gate)}
-	if beforeCommit != nil {
-		opts = append(opts, store.WithBeforeCommit(beforeCommit))
-	}
-	db, err := store.Open(ctx, cfg.DatabaseURL, opts...)
+func openStore(ctx context.Context, cfg *config, log zerolog.Logger, h *health, mx *metrics.Worker, gate func(context.Context) error) (*store.Store, error) {
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Config{ApplicationName: cfg.appName(), Logger: log,
+		OnSession: sessionHook(h, mx), OnConnect: connectHook(mx), StatementTimeout: cfg.StatementTimeout,
+		ReapStaleSessions: true, ConnectGate: gate})
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +136,7 @@ func openQueue(ctx context.Context, cfg *config, log zerolog.Logger, mx *metrics
 	if err != nil {
 		return nil, err
 	}
-	dead := dlq.NewWriter(js, cfg.DLQStream, dlq.WithWrittenHook(func(l dlq.Letter) { mx.DeadLetters.WithLabelValues(l.Class).Inc() }))
+	dead := dlq.NewWriter(js, cfg.DLQStream, dlq.WithWrittenHook(func(l dlq.Letter) { mx.DeadLetters.WithLabelValues(string(l.Class)).Inc() }))
 	q := &queueSide{nc: nc, js: js, dead: dead, tasks: queue.NewPublisher(js, cfg.Stream)}
 	err = cli.Retry(ctx, log, "set up JetStream", func(ctx context.Context) error {
 		if _, err := queue.EnsureStream(ctx, js, cfg.StreamConfig()); err != nil {

@@ -23,7 +23,7 @@ const (
 
 var (
 	kinds        = []string{"collect", "features", "invalid"} // invalid: envelopes no worker can decode
-	errorClasses = []string{"transient", "busy", "invalid", "not_found", "rejected", "data", "exhausted"}
+	errorClasses = []string{"transient", "busy", "invalid", "not_found", "rejected", "data", "panic", "exhausted"}
 	consumers    = []string{"marketfleet-workers", "marketfleet-workers-priority"}
 )
 
@@ -64,7 +64,7 @@ var contract = map[string]family{
 	"marketfleet_nats_reconnects_total":     {counter, nil},
 	"marketfleet_nats_connected":            {gauge, nil},
 	"marketfleet_dead_letters_total": {counter, map[string][]string{
-		"class": {"invalid", "not_found", "rejected", "data", "exhausted", "max_deliveries"},
+		"class": {"invalid", "not_found", "rejected", "data", "panic", "exhausted", "max_deliveries"},
 	}},
 	"marketfleet_requests_total": {counter, map[string][]string{"outcome": {"accepted", "invalid", "failed"}}},
 	// slot 0 only:

@@ -2,7 +2,6 @@ package yahoo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -79,7 +78,8 @@ func WithRetry(attempts int, p backoff.Policy) Option {
 
 // WithMaxRetryAfter sets the longest Retry-After the client waits for
 // in-process; a longer one ends the call at once with a
-// *source.RetryAfterError. The default is 30 s; a negative d counts as 0.
+// error marked with outcome.RetryAfter. The default is 30 s; a negative d
+// counts as 0.
 func WithMaxRetryAfter(d time.Duration) Option {
 	return func(c *Client) { c.maxRetryAfter = max(d, 0) }
 }
@@ -131,7 +131,7 @@ func (c *Client) Name() string { return Name }
 //
 // Errors name the symbol and are classified: source.ErrNotFound (chart error
 // "Not Found", HTTP 404), source.ErrRejected (other chart errors, HTTP 400,
-// an invalid symbol or interval), *source.RetryAfterError (HTTP 429 or 5xx
+// an invalid symbol or interval), outcome.RetryAfter (HTTP 429 or 5xx
 // with Retry-After, once retries are spent or Retry-After exceeds the
 // maximum), an error wrapping ctx.Err() on cancellation, and plain transient
 // errors otherwise. See the package documentation for details.
@@ -144,7 +144,7 @@ func (c *Client) Bars(ctx context.Context, req source.Request) ([]market.Bar, er
 	}
 	resp, err := c.fetch(ctx, c.chartURL(req))
 	if err != nil {
-		return nil, withSymbol(req.Symbol, err)
+		return nil, fmt.Errorf("yahoo %s: %w", req.Symbol, err)
 	}
 	res, err := decode(resp)
 	if err != nil {
@@ -176,14 +176,4 @@ func ceilUnix(t time.Time) int64 {
 		s++
 	}
 	return s
-}
-
-// withSymbol prefixes err with the symbol, keeping a *source.RetryAfterError
-// outermost so that callers can type-assert it as well as use errors.As.
-func withSymbol(symbol string, err error) error {
-	var ra *source.RetryAfterError
-	if errors.As(err, &ra) {
-		return &source.RetryAfterError{After: ra.After, Err: fmt.Errorf("yahoo %s: %w", symbol, ra.Err)}
-	}
-	return fmt.Errorf("yahoo %s: %w", symbol, err)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"marketfleet/market"
+	"marketfleet/outcome"
 	"marketfleet/source"
 )
 
@@ -49,12 +50,11 @@ func TestErrorClassification(t *testing.T) {
 			if tc.want != nil && !errors.Is(err, tc.want) {
 				t.Errorf("err = %v, want it to wrap %v", err, tc.want)
 			}
-			if tc.want == nil && source.IsPermanent(err) {
+			if tc.want == nil && outcome.Of(err) != outcome.Transient {
 				t.Errorf("err = %v, want transient", err)
 			}
-			var ra *source.RetryAfterError
-			if errors.As(err, &ra) {
-				t.Errorf("err = %v, want no RetryAfterError", err)
+			if outcome.After(err) != 0 {
+				t.Errorf("err = %v, want no Retry-After", err)
 			}
 			for _, s := range tc.contains {
 				if !strings.Contains(err.Error(), s) {
@@ -103,7 +103,7 @@ func TestBodyCap(t *testing.T) {
 	c := newClient(t, f)
 	c.maxBody = 1024
 	_, err := c.Bars(context.Background(), window("AAPL", "1d", 1577836800, 1578009600))
-	if err == nil || !strings.Contains(err.Error(), "too large") || source.IsPermanent(err) {
+	if err == nil || !strings.Contains(err.Error(), "too large") || outcome.Of(err).DeadLetter() {
 		t.Errorf("err = %v, want a transient 'too large' error", err)
 	}
 	if n := f.count(); n != 1 {

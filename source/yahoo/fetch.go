@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"marketfleet/internal/backoff"
-	"marketfleet/source"
+	"marketfleet/outcome"
 )
 
 // retryBodyBytes is how much of a retryable response is read, for the
@@ -47,12 +47,12 @@ func (c *Client) fetch(ctx context.Context, u string) (*response, error) {
 			return nil, err
 		}
 		if hasWait && wait > c.maxRetryAfter {
-			return nil, &source.RetryAfterError{After: wait, Err: err}
+			return nil, outcome.RetryAfter(wait, err)
 		}
 		if attempt >= c.attempts {
 			err = fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
 			if hasWait {
-				return nil, &source.RetryAfterError{After: wait, Err: err}
+				return nil, outcome.RetryAfter(wait, err)
 			}
 			return nil, err
 		}

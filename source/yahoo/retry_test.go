@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"marketfleet/internal/backoff"
-	"marketfleet/source"
+	"marketfleet/outcome"
 )
 
 var fxDays = window("EURUSD=X", "1d", 1577836800, 1578096000)
@@ -41,8 +41,7 @@ func TestRetryExhausted(t *testing.T) {
 		f := newFake(t, serve([]byte("<h1>Service Unavailable</h1>"), http.StatusServiceUnavailable))
 		c := newClient(t, f, WithRetry(attempts, backoff.Policy{Base: time.Millisecond, Max: time.Millisecond}))
 		_, err := c.Bars(context.Background(), fxDays)
-		var ra *source.RetryAfterError
-		if err == nil || source.IsPermanent(err) || errors.As(err, &ra) {
+		if err == nil || outcome.Of(err) != outcome.Transient || outcome.After(err) != 0 {
 			t.Errorf("attempts=%d: err = %v, want a plain transient error", attempts, err)
 		} else if !strings.Contains(err.Error(), "yahoo EURUSD=X: HTTP 503: <h1>Service Unavailable</h1>") {
 			t.Errorf("attempts=%d: err = %q, want the symbol, status and body", attempts, err)
@@ -59,9 +58,8 @@ func TestRetryAfterTooLong(t *testing.T) {
 	})
 	start := time.Now()
 	_, err := newClient(t, f).Bars(context.Background(), fxDays)
-	ra, ok := err.(*source.RetryAfterError)
-	if !ok || ra.After != 120*time.Second {
-		t.Fatalf("err = %#v, want *source.RetryAfterError with After 120s", err)
+	if outcome.Of(err) != outcome.Transient || outcome.After(err) != 120*time.Second {
+		t.Fatalf("err = %#v, want a transient error asking to retry after 120s", err)
 	}
 	if !strings.HasPrefix(err.Error(), "yahoo EURUSD=X: HTTP 429") {
 		t.Errorf("err = %q, want it to name symbol and status", err)
@@ -86,8 +84,7 @@ func TestRetryAfterOnLastAttempt(t *testing.T) {
 		c := newClient(t, f, WithRetry(1, backoff.Policy{}))
 		c.now = func() time.Time { return now }
 		_, err := c.Bars(context.Background(), fxDays)
-		var ra *source.RetryAfterError
-		if !errors.As(err, &ra) || ra.After != tc.want || f.count() != 1 {
+		if outcome.After(err) != tc.want || f.count() != 1 {
 			t.Errorf("Retry-After %q: err = %v after %d requests, want RetryAfterError %s after 1", tc.header, err, f.count(), tc.want)
 		}
 	}
@@ -98,8 +95,7 @@ func TestMaxRetryAfterOption(t *testing.T) {
 		respond(w, http.StatusTooManyRequests, nil, "Retry-After", "1")
 	})
 	_, err := newClient(t, f, WithMaxRetryAfter(0)).Bars(context.Background(), fxDays)
-	var ra *source.RetryAfterError
-	if !errors.As(err, &ra) || ra.After != time.Second || f.count() != 1 {
+	if outcome.After(err) != time.Second || f.count() != 1 {
 		t.Errorf("err = %v after %d requests, want RetryAfterError 1s at once", err, f.count())
 	}
 }
@@ -149,7 +145,7 @@ func TestNetworkErrorsAreRetried(t *testing.T) {
 			}
 		})
 		_, err := newClient(t, f).Bars(context.Background(), fxDays)
-		if err == nil || source.IsPermanent(err) || f.count() != 3 {
+		if err == nil || outcome.Of(err).DeadLetter() || f.count() != 3 {
 			t.Errorf("err = %v after %d requests, want transient after 3", err, f.count())
 		}
 	})
@@ -162,7 +158,7 @@ func TestNetworkErrorsAreRetried(t *testing.T) {
 		})
 		c := newClient(t, f, WithHTTPClient(&http.Client{Timeout: 50 * time.Millisecond}))
 		_, err := c.Bars(context.Background(), fxDays)
-		if err == nil || source.IsPermanent(err) || f.count() != 3 {
+		if err == nil || outcome.Of(err).DeadLetter() || f.count() != 3 {
 			t.Errorf("err = %v after %d requests, want transient after 3", err, f.count())
 		}
 	})
@@ -171,7 +167,7 @@ func TestNetworkErrorsAreRetried(t *testing.T) {
 		c := newClient(t, f)
 		f.Close()
 		_, err := c.Bars(context.Background(), fxDays)
-		if err == nil || source.IsPermanent(err) || !strings.HasPrefix(err.Error(), `yahoo EURUSD=X: Get "http://`) {
+		if err == nil || outcome.Of(err).DeadLetter() || !strings.HasPrefix(err.Error(), `yahoo EURUSD=X: Get "http://`) {
 			t.Errorf("err = %v, want transient GET error", err)
 		}
 	})

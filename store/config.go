@@ -1,0 +1,85 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"marketfleet/internal/backoff"
+)
+
+// Config tunes a Store. Zero fields take the defaults documented on each.
+type Config struct {
+	// ApplicationName is the session's application_name, which is how the
+	// fleet's sessions are counted in pg_stat_activity. It overrides any
+	// application_name in the connection string. Defaults to "marketfleet";
+	// at most 63 bytes.
+	ApplicationName string
+	// Logger receives session events (connect, reconnect, migrate). The
+	// connection string is never logged. Defaults to none (a zero Logger
+	// writes nothing).
+	Logger zerolog.Logger
+	// ConnectBackoff is the delay between connection attempts. Defaults to
+	// 250ms doubling up to 30s, with jitter.
+	ConnectBackoff backoff.Policy
+	// StatementTimeout makes the server cancel any statement running longer
+	// (SQLSTATE 57014, transient) and end a session left idle inside a
+	// transaction for twice as long, so that a stuck worker cannot hold
+	// locks. Defaults to 30s; negative keeps the server's settings.
+	StatementTimeout time.Duration
+	// ReapStaleSessions makes every new session terminate the other
+	// sessions of the same role and application_name in the same database:
+	// remnants of this process's earlier sessions that a broken network left
+	// open on the server (half-open TCP), which would otherwise hold a
+	// connection slot until the server's keepalive noticed. Only for an
+	// application_name no other process uses, such as a worker's
+	// "marketfleet-worker/<id>". Defaults to off.
+	ReapStaleSessions bool
+	// ConnectGate, if set, is asked before every connection attempt: when it
+	// returns an error, no session is dialed and Open or EnsureSession
+	// returns an error wrapping ErrGateClosed and the gate's, without
+	// retrying. A worker passes its budget lease here, so that no code path
+	// can open a session without holding a slot. The gate is asked again
+	// once the session is up, and the session is closed at once if the
+	// answer has changed. Defaults to none (always open).
+	ConnectGate func(ctx context.Context) error
+	// OnSession, if set, is called with true when a session opens and false
+	// when it is lost or closed (for a session-up gauge).
+	OnSession func(up bool)
+	// OnConnect, if set, is called after every connection attempt with its
+	// error (nil on success) and whether the session replaces a lost one
+	// (false for the Store's first session), for metrics.
+	OnConnect func(err error, replacing bool)
+}
+
+// DefaultStatementTimeout is Config.StatementTimeout's default.
+const DefaultStatementTimeout = 30 * time.Second
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.ApplicationName == "" {
+		c.ApplicationName = "marketfleet"
+	}
+	if c.ConnectBackoff == (backoff.Policy{}) {
+		c.ConnectBackoff = backoff.Default
+	}
+	if c.StatementTimeout == 0 {
+		c.StatementTimeout = DefaultStatementTimeout
+	}
+	return c
+}
+
+// Validate checks a defaulted Config; the error wraps ErrInvalidConfig.
+func (c Config) Validate() error {
+	switch {
+	case len(c.ApplicationName) > 63:
+		return fmt.Errorf("%w: ApplicationName %q: want at most 63 bytes", ErrInvalidConfig, c.ApplicationName)
+	case c.StatementTimeout > 0 && c.StatementTimeout < 100*time.Millisecond:
+		return fmt.Errorf("%w: StatementTimeout %s: want at least 100ms (or negative: the server's)", ErrInvalidConfig, c.StatementTimeout)
+	case c.ConnectBackoff.Base <= 0 || c.ConnectBackoff.Max < c.ConnectBackoff.Base:
+		return fmt.Errorf("%w: ConnectBackoff %+v: want 0 < Base <= Max", ErrInvalidConfig, c.ConnectBackoff)
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// querier is what a statement needs: the session or a transaction on it.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// do runs fn on the session, outside a transaction. Every statement of the
+// Store that is not part of a Tx goes through here: without a session it
+// fails with ErrNoSession; a session the error left closed is dropped (the
+// next EnsureSession dials a new one); the error is marked with its outcome
+// class and wrapped "op: ...".
+func (s *Store) do(op string, fn func(conn *pgx.Conn) error) error {
+	conn, err := s.session()
+	if err == nil {
+		err = fn(conn)
+		s.checkLost(err)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, mark(err))
+	}
+	return nil
+}
+
+// Tx is one transaction on the Store's session, begun by its first
+// statement: a Tx that runs none costs no round trip. Create one with InTx.
+// Like the Store, it is not safe for concurrent use.
+type Tx struct {
+	conn *pgx.Conn
+	tx   pgx.Tx // nil until the first statement
+}
+
+// Begun reports whether the transaction has begun (a statement ran in it).
+func (t *Tx) Begun() bool { return t.tx != nil }
+
+// run runs fn inside the transaction, beginning it first if need be. The
+// error is marked with its outcome class and wrapped "op: ...".
+func (t *Tx) run(ctx context.Context, op string, fn func(q querier) error) error {
+	if t.tx == nil {
+		tx, err := t.conn.Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: begin: %w", op, mark(err))
+		}
+		t.tx = tx
+	}
+	if err := fn(t.tx); err != nil {
+		return fmt.Errorf("%s: %w", op, mark(err))
+	}
+	return nil
+}
+
+// InTx runs fn in one transaction on the session and commits it if fn
+// returns nil; otherwise it rolls it back and returns fn's error. The
+// rollback survives ctx's cancellation (bounded by 5s): a cancelled query
+// already cost the session, and a live one must not stay idle in a
+// transaction. A session the transaction lost is dropped; the next
+// EnsureSession dials a new one. Errors are marked with their outcome class
+// (SQLSTATE classes 22 and 23: outcome.Data). Without a session it fails
+// with ErrNoSession and does not call fn.
+func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	conn, err := s.session()
+	if err != nil {
+		return fmt.Errorf("transaction: %w", err)
+	}
+	err = inTx(ctx, conn, fn)
+	s.checkLost(err)
+	return err
+}
+
+func inTx(ctx context.Context, conn *pgx.Conn, fn func(tx *Tx) error) error {
+	t := &Tx{conn: conn}
+	if err := fn(t); err != nil {
+		if t.tx != nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+			_ = t.tx.Rollback(rctx) // if it fails, the session is gone: checkLost sees it
+			cancel()
+		}
+		return err
+	}
+	if t.tx == nil {
+		return nil
+	}
+	if err := t.tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", mark(err))
+	}
+	return nil
+}
