@@ -224,3 +224,40 @@ func TestPeekIsBestEffort(t *testing.T) {
 		}
 	}
 }
+
+// The stack of a panic survives the trip through a header byte for byte
+// (newlines and tabs included), capped at MaxStackLen; other letters carry
+// none.
+func TestWriteKeepsThePanicStack(t *testing.T) {
+	f := setup(t, queue.ConsumerConfig{})
+	ctx := context.Background()
+	msgs := f.deliver(t, "BOOM", "HUGE", "PLAIN")
+	stack := "goroutine 7 [running]:\nmarketfleet/source.(*X).Bars(...)\n\t/src/x.go:12 +0x1d \"quoted\" \\ é\n"
+	huge := strings.Repeat("frame\n", dlq.MaxStackLen)
+	for i, st := range []string{stack, huge, ""} {
+		l := dlq.Letter{Reason: "panic: boom", Class: outcome.Panic, Worker: "w", Symbol: []string{"BOOM", "HUGE", "PLAIN"}[i], Stack: st}
+		if st == "" {
+			l.Class = outcome.Data
+		}
+		if err := f.w.Write(ctx, msgs[i], l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := f.admin.List(ctx, dlq.Filter{}, 0)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("%d dead letters (%v), want 3", len(got), err)
+	}
+	bySymbol := map[string]dlq.Record{}
+	for _, r := range got {
+		bySymbol[r.Symbol] = r
+	}
+	if r := bySymbol["BOOM"]; r.Stack != stack || r.Class != outcome.Panic {
+		t.Errorf("stack read back as %q, want %q", r.Stack, stack)
+	}
+	if r := bySymbol["HUGE"]; len(r.Stack) != dlq.MaxStackLen || !strings.HasPrefix(huge, r.Stack) {
+		t.Errorf("a huge stack was kept as %d bytes, want its first %d", len(r.Stack), dlq.MaxStackLen)
+	}
+	if r := bySymbol["PLAIN"]; r.Stack != "" || len(r.Headers) != 0 {
+		t.Errorf("a letter without a panic has stack %q and headers %v", r.Stack, r.Headers)
+	}
+}

@@ -14,22 +14,28 @@ import (
 
 // Headers of a dead letter, besides the original message's own.
 const (
-	HeaderReason     = "Marketfleet-Reason"
-	HeaderClass      = "Marketfleet-Class"
-	HeaderDelivered  = "Marketfleet-Delivered"
-	HeaderWorker     = "Marketfleet-Worker"
-	HeaderDeadAt     = "Marketfleet-Dead-At"
-	HeaderStream     = "Marketfleet-Stream"
-	HeaderStreamSeq  = "Marketfleet-Stream-Seq"
-	HeaderSubject    = "Marketfleet-Subject"
-	HeaderOrigMsgID  = "Marketfleet-Original-Msg-Id"
-	HeaderSymbol     = "Marketfleet-Symbol"
-	HeaderKind       = "Marketfleet-Kind"
+	HeaderReason    = "Marketfleet-Reason"
+	HeaderClass     = "Marketfleet-Class"
+	HeaderDelivered = "Marketfleet-Delivered"
+	HeaderWorker    = "Marketfleet-Worker"
+	HeaderDeadAt    = "Marketfleet-Dead-At"
+	HeaderStream    = "Marketfleet-Stream"
+	HeaderStreamSeq = "Marketfleet-Stream-Seq"
+	HeaderSubject   = "Marketfleet-Subject"
+	HeaderOrigMsgID = "Marketfleet-Original-Msg-Id"
+	HeaderSymbol    = "Marketfleet-Symbol"
+	HeaderKind      = "Marketfleet-Kind"
+	// HeaderStack holds the stack of a task whose handling panicked (class
+	// panic), Go-quoted on one line.
+	HeaderStack      = "Marketfleet-Stack"
 	headerNATSPrefix = "Nats-"
 )
 
 // MaxReasonLen caps the stored reason.
 const MaxReasonLen = 1024
+
+// MaxStackLen caps the stored stack of a panic.
+const MaxStackLen = 16 << 10
 
 // Letter is what a worker knows about a task it gives up on.
 type Letter struct {
@@ -42,6 +48,9 @@ type Letter struct {
 	Worker string
 	// Symbol and Kind, when the envelope could be decoded, for filtering.
 	Symbol, Kind string
+	// Stack is the stack of a panic in the task's handling (class panic),
+	// "" otherwise. At most MaxStackLen bytes are kept.
+	Stack string
 }
 
 // Record is a dead letter as stored.
@@ -61,6 +70,8 @@ type Record struct {
 	DeadAt    time.Time     `json:"dead_at"`
 	Symbol    string        `json:"symbol,omitempty"`
 	Kind      string        `json:"kind,omitempty"`
+	// Stack is the stack of a panic in the task's handling (class panic).
+	Stack string `json:"stack,omitempty"`
 	// Headers are the task's own headers (Nats-* headers excluded).
 	Headers map[string][]string `json:"headers,omitempty"`
 	// Payload is the task's original body.
@@ -100,6 +111,9 @@ func newMessage(subjectPrefix string, src source, l Letter, at time.Time) *nats.
 	if l.Kind != "" {
 		m.Header.Set(HeaderKind, headerSafe(l.Kind))
 	}
+	if l.Stack != "" {
+		m.Header.Set(HeaderStack, strconv.QuoteToASCII(l.Stack[:min(len(l.Stack), MaxStackLen)]))
+	}
 	m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("dlq:%s:%d", src.stream, src.seq))
 	return m
 }
@@ -126,6 +140,11 @@ func parseRecord(seq uint64, h nats.Header, data []byte) (Record, error) {
 		return r, fmt.Errorf("dead letter %d: bad %s header", seq, HeaderStreamSeq)
 	}
 	r.Delivered, _ = strconv.ParseUint(h.Get(HeaderDelivered), 10, 64)
+	if q := h.Get(HeaderStack); q != "" {
+		if r.Stack, err = strconv.Unquote(q); err != nil {
+			r.Stack = q // shown as stored
+		}
+	}
 	if r.DeadAt, err = time.Parse(time.RFC3339Nano, h.Get(HeaderDeadAt)); err != nil {
 		return r, fmt.Errorf("dead letter %d: bad %s header", seq, HeaderDeadAt)
 	}

@@ -127,7 +127,7 @@ func (e *env) runCmd(t *testing.T, extraEnv []string, name string, args ...strin
 type worker struct {
 	id   string
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *testenv.Buffer
 	done chan error
 }
 
@@ -135,7 +135,7 @@ func (e *env) startWorker(t *testing.T, id string, extraEnv ...string) *worker {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "worker"))
 	cmd.Env = append(e.baseEnv(), append([]string{"FLEET_WORKER_ID=" + id, "FLEET_FETCH_WAIT=200ms"}, extraEnv...)...)
-	w := &worker{id: id, cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	w := &worker{id: id, cmd: cmd, logs: &testenv.Buffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = w.logs, w.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -224,22 +224,4 @@ func writeUniverse(t *testing.T, symbols []string) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's stdout and stderr.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

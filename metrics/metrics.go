@@ -91,8 +91,9 @@ type Worker struct {
 
 // NewWorker returns a Worker with every metric registered on a new
 // registry, with the Go runtime and process collectors (memory, CPU, open
-// files) alongside.
-func NewWorker() *Worker {
+// files) alongside. kinds are the task kinds the worker runs (label kind;
+// InvalidKind is added): their series start at zero.
+func NewWorker(kinds ...string) *Worker {
 	w := &Worker{reg: prometheus.NewRegistry(), Fleet: newFleetView()}
 	f := factory{w.reg}
 	w.Tasks = f.counterVec("marketfleet_tasks_total", "Tasks settled, by kind and outcome (ok, retried, dead_lettered).", "kind", "outcome")
@@ -118,7 +119,7 @@ func NewWorker() *Worker {
 	w.DeadLetters = f.counterVec("marketfleet_dead_letters_total", "Dead letters written, by class.", "class")
 	w.Requests = f.counterVec("marketfleet_requests_total", "On-demand requests by outcome (accepted, invalid, failed).", "outcome")
 	w.reg.MustRegister(w.Fleet, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	w.initLabels()
+	w.initLabels(append(kinds, InvalidKind))
 	return w
 }
 
@@ -126,7 +127,6 @@ func NewWorker() *Worker {
 // the worker starts, so that rate() and increase() see the first event
 // instead of a series appearing out of nothing.
 var (
-	Kinds    = []string{"collect", "features", "invalid"}
 	Outcomes = []string{OutcomeOK, OutcomeRetried, OutcomeDeadLettered}
 	// ErrorClasses are every outcome class a worker settles a failed task
 	// with: all but max_deliveries, which the server decides.
@@ -149,8 +149,13 @@ func classes(keep func(outcome.Class) bool) []string {
 	return out
 }
 
-func (w *Worker) initLabels() {
-	for _, k := range Kinds {
+// InvalidKind is the kind label of a task whose envelope did not decode or
+// names a kind the worker has no handler for: a label value per unknown
+// kind would let anyone who can publish grow the series without bound.
+const InvalidKind = "invalid"
+
+func (w *Worker) initLabels(kinds []string) {
+	for _, k := range kinds {
 		for _, o := range Outcomes {
 			w.Tasks.WithLabelValues(k, o)
 		}

@@ -30,7 +30,7 @@ func families(t *testing.T, w *metrics.Worker) []string {
 // once (known label values start at zero); the fleet view appears while a
 // snapshot is set, and goes with Clear.
 func TestFamiliesMatchTheContract(t *testing.T) {
-	w := metrics.NewWorker()
+	w := metrics.NewWorker("collect", "features")
 	fleet := []string{"marketfleet_pg_max_connections", "marketfleet_pg_reserved_connections", "marketfleet_pg_sessions",
 		"marketfleet_pg_fleet_sessions", "marketfleet_budget_slots", "marketfleet_backlog_oldest_age_seconds"}
 	want := slices.DeleteFunc(slices.Clone(metrics.Names), func(n string) bool { return slices.Contains(fleet, n) })
@@ -80,7 +80,7 @@ func TestGroupSessions(t *testing.T) {
 // worker settles a task with is a task_errors class, every dead-letter class
 // a dead_letters class, and both series exist from the start.
 func TestClassLabelsAreTheOutcomeClasses(t *testing.T) {
-	w := metrics.NewWorker()
+	w := metrics.NewWorker("collect", "features")
 	for _, c := range outcome.Classes {
 		if got, want := slices.Contains(metrics.ErrorClasses, string(c)), c != outcome.MaxDeliveries; got != want {
 			t.Errorf("class %q in task_errors labels: %v, want %v", c, got, want)

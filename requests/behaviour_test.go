@@ -59,7 +59,7 @@ func TestRequestReplyEnqueuesOnceAndByPriority(t *testing.T) {
 			t.Errorf("stored %d = %+v, want %+v", i, got[i], w)
 		}
 	}
-	lines := logs.lines(t, "collection request")
+	lines := logs.Lines("collection request")
 	if len(lines) != 3 {
 		t.Fatalf("%d info lines for 3 requests: %v", len(lines), lines)
 	}
@@ -157,7 +157,7 @@ func TestPublishFailureIsRetryableAndNotDeadLettered(t *testing.T) {
 	if n := len(f.deadLetters(t)); n != 0 {
 		t.Fatalf("%d dead letters for a valid request", n)
 	}
-	if l := logs.lines(t, "collection request not published"); len(l) != 1 || l[0]["level"] != "warn" {
+	if l := logs.Lines("collection request not published"); len(l) != 1 || l[0]["level"] != "warn" {
 		t.Fatalf("warn lines = %v", l)
 	}
 	// Once the stream exists, the same request goes through.
@@ -178,7 +178,7 @@ func TestEachRequestIsHandledByOneServiceOfTheGroup(t *testing.T) {
 			t.Fatalf("request %d: reply %+v", i, r)
 		}
 	}
-	a, b := len(logsA.lines(t, "collection request")), len(logsB.lines(t, "collection request"))
+	a, b := len(logsA.Lines("collection request")), len(logsB.Lines("collection request"))
 	if a+b != n || a == 0 || b == 0 {
 		t.Fatalf("services handled %d and %d requests, want %d in all, shared", a, b, n)
 	}

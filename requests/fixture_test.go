@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -48,40 +46,13 @@ func setup(t *testing.T, taskStream bool) *fixture {
 	return &fixture{srv: srv, nc: nc, js: js, admin: dlq.NewAdmin(js, "")}
 }
 
-// lockedBuffer collects log lines written from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines returns the logged JSON objects whose message is msg.
-func (b *lockedBuffer) lines(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err == nil && m["message"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // service runs a Service on a connection of its own until the test ends,
 // and checks that Run then returns nil. It returns once the service is
 // subscribed.
-func (f *fixture) service(t *testing.T, cfg requests.Config) (*requests.Service, *lockedBuffer) {
+func (f *fixture) service(t *testing.T, cfg requests.Config) (*requests.Service, *testenv.Buffer) {
 	t.Helper()
 	nc, js := f.srv.Connect(t)
-	logs := &lockedBuffer{}
+	logs := &testenv.Buffer{}
 	log := zerolog.New(logs)
 	cfg.Publisher, cfg.DeadLetters, cfg.Logger = queue.NewPublisher(js, ""), dlq.NewWriter(js, ""), &log
 	if cfg.Now == nil {

@@ -1,30 +1,43 @@
-// Package runner is a worker's batch loop: it takes a small batch of tasks
-// from JetStream (high-priority ones first), locks each task's series
-// fleet-wide, narrows incremental tasks to what is not stored yet, fetches
-// their market data concurrently (network I/O only), writes every bar of the
-// batch through the worker's single PostgreSQL session in one transaction,
-// commits, updates features and enqueues features follow-ups, and only then
-// acknowledges.
+// Package runner is a worker's batch pipeline: it takes small batches of
+// tasks from JetStream (high-priority ones first), runs each task through
+// the handler of its kind, writes the whole batch through the worker's
+// single PostgreSQL session in one transaction, and only then acknowledges.
 //
-// Handlers never ack. Each task's outcome is an error value, and one switch
-// (outcome.go) turns it into an action: nil → confirmed Ack after the commit;
-// a permanent error (invalid envelope, unknown symbol at the source, data the
-// database refuses) → TermWithReason; a busy series (ErrBusy) → a short
-// NakWithDelay; anything else → NakWithDelay with exponential backoff and
-// jitter computed from the delivery count. A failure before commit
-// acknowledges nothing.
+// The pipeline is generic; what a kind of task does lives in its Handler
+// (package kinds has one file per kind), registered under its kind string
+// in a Registry. For one batch (batch.go):
 //
-// Between batches (never during one) Run calls Config.Housekeeping, the only
-// other user of the session: the worker computes its connection budget there.
+//  1. decode every message (tasks.Decode) and find its kind's handler;
+//  2. lock each task's series (symbol and interval) fleet-wide, so two
+//     tasks of one series never run at once anywhere in the fleet;
+//  3. Prepare: each kind reads what its fetches need, one round trip;
+//  4. Fetch: every task's network work, concurrently (bounded);
+//  5. Write: every kind's database work, in one transaction, replayed on a
+//     new session if the session is lost, and split task by task when the
+//     data of one task is refused, so that only that task fails (write.go);
+//  6. release the series locks;
+//  7. FollowUps: enqueue the tasks a committed task asks for, confirmed;
+//  8. settle every message through one switch on its error's class
+//     (settle.go, package outcome): nil → confirmed Ack; a dead-letter
+//     class → dead letter, then TermWithReason; busy → a short
+//     NakWithDelay; transient → NakWithDelay with exponential backoff and
+//     jitter from the delivery count (or the source's Retry-After), and
+//     dead letter "exhausted" on the last delivery allowed.
 //
-// Batches are pipelined, up to three per worker: while batch n+1's source
-// fetches run, batch n is written, and batch n-1's messages are being
-// acknowledged. Only the goroutine running Run touches the store, one
-// statement at a time: the worker still holds exactly one session. Source
-// fetches of all batches in flight share FetchConcurrency slots; two tasks
-// of one series are never in flight together (the later one is busy).
-// Series locks taken in a session that was lost meanwhile are taken again
-// in the new one before the batch writes.
+// Handlers never ack. A panic anywhere in a task's handling (decoding, any
+// phase of any handler) is caught (barrier.go) and becomes that task's
+// permanent error, class panic, with the stack in the dead letter and the
+// log; the rest of the batch is committed and acknowledged, and the worker
+// goes on.
+//
+// Batches are pipelined, up to Config.Pipeline begun plus one being
+// settled: while batch n+1's fetches run, batch n is written and batch
+// n-1's messages are being acknowledged. Only the goroutine running Run
+// touches the store, one statement at a time: the worker still holds
+// exactly one session. Between batches (never during one) Run calls
+// Config.Housekeeping, the only other user of the session. Series locks
+// taken in a session that was lost meanwhile are taken again in the new one
+// before the batch writes.
 //
 // On shutdown (ctx cancelled) Run stops fetching, finishes the batches in
 // hand (fetch, commit, ack) under a context that survives the cancellation

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"marketfleet/outcome"
-	"marketfleet/store"
 	"marketfleet/tasks"
 )
 
@@ -17,7 +16,7 @@ const (
 
 // Settlement is what became of one task.
 type Settlement struct {
-	Kind     tasks.Kind     // "" when the envelope did not decode
+	Kind     tasks.Kind     // "" when the envelope did not decode or names a kind without a handler
 	Priority tasks.Priority // PriorityNormal or PriorityHigh
 	// Outcome is OutcomeOK, OutcomeRetried or OutcomeDeadLettered.
 	Outcome string
@@ -34,10 +33,11 @@ type Settlement struct {
 type BatchStats struct {
 	Tasks int
 	Took  time.Duration
-	// BarsWritten were in committed writes; BarsChanged of them were
+	// Stored is the rows the batch's tasks stored in committed writes (for
+	// collect tasks, bars: Job.Stored), and Changed how many of them were
 	// inserted or updated.
-	BarsWritten int
-	BarsChanged int64
+	Stored  int
+	Changed int64
 }
 
 // Observer is told about every settled task and batch, after the fact, on
@@ -49,13 +49,23 @@ type Observer interface {
 }
 
 // observe reports a finished batch to the Observer, if any.
-func (r *Runner) observe(items []*item, start time.Time, written int, changes []store.SeriesChange) {
+func (r *Runner) observe(items []*item, start time.Time) {
 	o := r.cfg.Observer
 	if o == nil {
 		return
 	}
+	stats := BatchStats{Tasks: len(items)}
 	for _, it := range items {
-		s := Settlement{Kind: it.task.Kind, Priority: it.task.Priority, Class: it.class,
+		if it.committed {
+			rows, changed := it.job.Stats()
+			stats.Stored += rows
+			stats.Changed += changed
+		}
+		kind := it.task.Kind
+		if it.kind == nil {
+			kind = "" // did not decode, or no handler: not a label value
+		}
+		s := Settlement{Kind: kind, Priority: it.task.Priority, Class: it.class,
 			Took: it.settled.Sub(start)}
 		switch it.act {
 		case actAck:
@@ -70,9 +80,6 @@ func (r *Runner) observe(items []*item, start time.Time, written int, changes []
 		}
 		o.TaskSettled(s)
 	}
-	var changed int64
-	for _, c := range changes {
-		changed += c.Rows
-	}
-	o.BatchDone(BatchStats{Tasks: len(items), Took: time.Since(start), BarsWritten: written, BarsChanged: changed})
+	stats.Took = time.Since(start)
+	o.BatchDone(stats)
 }

@@ -14,7 +14,6 @@ import (
 	"marketfleet/internal/backoff"
 	"marketfleet/market"
 	"marketfleet/queue"
-	"marketfleet/source"
 	"marketfleet/store"
 	"marketfleet/tasks"
 )
@@ -22,6 +21,8 @@ import (
 // DB is what the runner needs from the worker's single session; *store.Store
 // implements it.
 type DB interface {
+	// Reader is what the handlers' Prepare phase may read.
+	store.Reader
 	// EnsureSession blocks until the session is up or ctx ends.
 	EnsureSession(ctx context.Context) error
 	// InTx runs fn in one transaction and commits it if fn returns nil.
@@ -35,10 +36,6 @@ type DB interface {
 	// Opened counts the sessions opened so far: locks taken while it read n
 	// are gone once it reads more.
 	Opened() int
-	// LastBars returns the start of the latest stored bar per series.
-	LastBars(ctx context.Context, series []market.Series) (map[market.Series]time.Time, error)
-	// UpdateFeatures recomputes a series' features from from on.
-	UpdateFeatures(ctx context.Context, symbol string, iv market.Interval, from time.Time) (int64, error)
 }
 
 // Enqueuer publishes follow-up tasks; *queue.Publisher implements it.
@@ -59,8 +56,15 @@ type DeadLetterer interface {
 
 var _ DeadLetterer = (*dlq.Writer)(nil)
 
-// Config tunes a Runner. Zero fields take the defaults documented on each.
+// Config tunes a Runner. Zero fields take the defaults documented on each;
+// Kinds and FollowUps are required.
 type Config struct {
+	// Kinds are the handlers of the task kinds the runner runs. A task of
+	// another kind is dead-lettered as invalid.
+	Kinds *Registry
+	// FollowUps stores the follow-up tasks the handlers return, before the
+	// tasks that made them are acknowledged.
+	FollowUps Enqueuer
 	// WorkerID names the worker in dead letters. Defaults to "worker".
 	WorkerID string
 	// MaxDeliver is the consumer's MaxDeliver: a transient failure on that
@@ -83,17 +87,15 @@ type Config struct {
 	// Retry computes NakWithDelay delays from the delivery count. Defaults
 	// to 2s doubling up to 2m, with jitter.
 	Retry backoff.Policy
-	// WriteTimeout bounds one write of a batch (upsert and commit), and each
-	// other statement of a batch (series locks, last bars, features), on the
-	// client side; pgx then closes the session, and the batch is replayed on
-	// a new one. Defaults to 45s (above the store's 30s statement timeout).
+	// WriteTimeout bounds one write of a batch (its transaction, commit
+	// included), and each other database call of a batch (series locks, a
+	// kind's Prepare phase), on the client side; pgx then closes the
+	// session, and the batch is replayed on a new one. Defaults to 45s
+	// (above the store's 30s statement timeout).
 	WriteTimeout time.Duration
 	// ReplayWindow bounds how long a batch whose session was lost waits for
 	// a new session before its tasks are Nak'ed instead. Defaults to 30s.
 	ReplayWindow time.Duration
-	// FollowUps, if set, receives the features task of every collect task
-	// that stored new or changed bars. Defaults to none (no features).
-	FollowUps Enqueuer
 	// Observer, if set, is told about every settled task and batch (for
 	// metrics). Defaults to none.
 	Observer Observer
@@ -108,8 +110,8 @@ type Config struct {
 	// HousekeepingEvery defaults to 5s.
 	HousekeepingEvery time.Duration
 	// Logger receives batch and task events; give it the worker's fields
-	// (e.g. "worker"). Defaults to zerolog.Nop().
-	Logger *zerolog.Logger
+	// (e.g. "worker"). Defaults to none (a zero Logger writes nothing).
+	Logger zerolog.Logger
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -144,10 +146,6 @@ func (c Config) WithDefaults() Config {
 	if c.HousekeepingEvery == 0 {
 		c.HousekeepingEvery = 5 * time.Second
 	}
-	if c.Logger == nil {
-		nop := zerolog.Nop()
-		c.Logger = &nop
-	}
 	return c
 }
 
@@ -168,6 +166,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: write timeout %s, replay window %s", ErrInvalidConfig, c.WriteTimeout, c.ReplayWindow)
 	case c.Grace <= 0:
 		return fmt.Errorf("%w: grace %s, want > 0", ErrInvalidConfig, c.Grace)
+	case c.Kinds == nil || len(c.Kinds.kinds) == 0:
+		return fmt.Errorf("%w: no task kinds registered", ErrInvalidConfig)
+	case c.FollowUps == nil:
+		return fmt.Errorf("%w: a follow-up enqueuer is required", ErrInvalidConfig)
 	}
 	return nil
 }
@@ -177,7 +179,7 @@ type Runner struct {
 	cfg     Config
 	fetcher *queue.Fetcher
 	db      DB
-	src     source.Source
+	kinds   *Registry
 	dead    DeadLetterer
 	log     zerolog.Logger
 	batches uint64
@@ -194,18 +196,19 @@ type Runner struct {
 	}
 }
 
-// New returns a Runner that takes batches from fetcher, data from src,
-// writes through db and stores the tasks it gives up on with dead. It
-// returns an error wrapping ErrInvalidConfig when cfg is invalid.
-func New(fetcher *queue.Fetcher, db DB, src source.Source, dead DeadLetterer, cfg Config) (*Runner, error) {
+// New returns a Runner that takes batches from fetcher, runs each task
+// through its kind's handler (Config.Kinds), writes through db and stores
+// the tasks it gives up on with dead. It returns an error wrapping
+// ErrInvalidConfig when cfg is invalid.
+func New(fetcher *queue.Fetcher, db DB, dead DeadLetterer, cfg Config) (*Runner, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if fetcher == nil || db == nil || src == nil || dead == nil {
-		return nil, fmt.Errorf("%w: fetcher, db, source and dead-letter writer are required", ErrInvalidConfig)
+	if fetcher == nil || db == nil || dead == nil {
+		return nil, fmt.Errorf("%w: fetcher, db and dead-letter writer are required", ErrInvalidConfig)
 	}
-	return &Runner{cfg: cfg, fetcher: fetcher, db: db, src: src, dead: dead, log: *cfg.Logger,
+	return &Runner{cfg: cfg, fetcher: fetcher, db: db, kinds: cfg.Kinds, dead: dead, log: cfg.Logger,
 		fetchSlots: make(chan struct{}, cfg.FetchConcurrency)}, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"marketfleet/dlq"
 	"marketfleet/internal/backoff"
 	"marketfleet/internal/testenv"
+	"marketfleet/kinds"
 	"marketfleet/market"
 	"marketfleet/outcome"
 	"marketfleet/queue"
@@ -44,6 +45,9 @@ type bundle struct {
 	ackWait time.Duration
 	linger  time.Duration // the Fetcher's Linger; 0: its default
 	size    int           // the Fetcher's Size; 0: 10
+	// features makes collect tasks enqueue features tasks (off: the
+	// stream holds only what the test published).
+	features bool
 }
 
 func setup(t *testing.T) *bundle {
@@ -83,13 +87,17 @@ func (b *bundle) start(t *testing.T, cfg runner.Config) (stop func() error) {
 		t.Fatal(err)
 	}
 	cfg.Retry = b.retry
+	if cfg.Kinds == nil {
+		cfg.Kinds = kinds.Register(kinds.Config{Source: b.src, Features: b.features, RequestedBy: "worker/runner-test"})
+	}
+	cfg.FollowUps = queue.NewPublisher(b.js, "")
 	if cfg.AckWait == 0 {
 		cfg.AckWait = b.ackWait
 	}
 	if cfg.WorkerID == "" {
 		cfg.WorkerID = "runner-test"
 	}
-	r, err := runner.New(f, b.db, b.src, dlq.NewWriter(b.js, ""), cfg)
+	r, err := runner.New(f, b.db, dlq.NewWriter(b.js, ""), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

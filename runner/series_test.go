@@ -40,7 +40,8 @@ func (b *bundle) lastSeq(t *testing.T) uint64 {
 func TestCollectEnqueuesFeaturesThatMatchASQLReference(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
-	stop := b.start(t, runner.Config{FollowUps: queue.NewPublisher(b.js, "")})
+	b.features = true
+	stop := b.start(t, runner.Config{})
 	task := tasks.NewCollect("FEAT", market.Interval1d, day0, day0.AddDate(0, 0, 90), "runner-test", time.Now())
 	b.publishTasks(t, task)
 	b.waitEmpty(t, 20*time.Second)

@@ -167,47 +167,6 @@ func (t *Tx) LockFeatures(ctx context.Context, series market.Series) error {
 	})
 }
 
-// UpdateFeatures recomputes the features of one series from from on and
-// writes them; it returns how many feature rows changed. Call it after
-// writing bars, with from the start of the earliest bar written (or any
-// earlier time). It is exact: it reads the whole history of the series (see
-// package features: EMA and RSI depend on every earlier bar), computes, and
-// writes the rows at or after from, including rows after the new bars, whose
-// windows and averages the new bars may change.
-//
-// It runs in one transaction holding the series' features lock
-// (LockFeatures). No bars at or after from is a no-op. Errors are wrapped
-// "update features SYMBOL IV: ..." and wrap market.ErrInvalidInterval, a
-// features error (bars the features package refuses) or a database error.
-func (s *Store) UpdateFeatures(ctx context.Context, symbol string, iv market.Interval, from time.Time) (int64, error) {
-	if !iv.Valid() {
-		return 0, fmt.Errorf("update features %s %q: %w", symbol, iv, market.ErrInvalidInterval)
-	}
-	var changed int64
-	err := s.InTx(ctx, func(tx *Tx) error {
-		series := market.Series{Symbol: symbol, Interval: iv}
-		if err := tx.LockFeatures(ctx, series); err != nil {
-			return err
-		}
-		// Read after the lock: this statement's snapshot includes every bar
-		// committed before the previous holder released it.
-		bars, err := tx.ReadBars(ctx, symbol, iv, from, AllHistory)
-		if err != nil {
-			return err
-		}
-		rows, err := features.Compute(bars)
-		if err != nil {
-			return err
-		}
-		changed, err = tx.WriteFeatures(ctx, features.Since(rows, from))
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("update features %s %s: %w", symbol, iv, err)
-	}
-	return changed, nil
-}
-
 // dedupeFeatures keeps the last row of each key, in first-seen order.
 func dedupeFeatures(rows []features.Row) []features.Row {
 	return lastByKey(rows, func(r features.Row) market.Key {

@@ -4,98 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"marketfleet/features"
+	"marketfleet/internal/testenv"
 	"marketfleet/market"
 	"marketfleet/outcome"
 	"marketfleet/store"
 )
-
-var featureT0 = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
-
-// featureWalk makes n daily bars of a seeded geometric random walk.
-func featureWalk(symbol string, n int) []market.Bar {
-	r := rand.New(rand.NewPCG(3, 5))
-	price := 50.0
-	out := make([]market.Bar, n)
-	for i := range out {
-		price *= math.Exp(r.NormFloat64() * 0.015)
-		adj := price * 0.98
-		out[i] = market.Bar{Symbol: symbol, Interval: market.Interval1d, TS: featureT0.AddDate(0, 0, i),
-			Open: price, High: price * 1.01, Low: price * 0.99, Close: price, AdjClose: &adj,
-			Volume: int64(2e6 + r.IntN(1e6)), Source: "test"}
-	}
-	return out
-}
-
-// readFeatureTable reads one series of the features table as an outsider.
-func readFeatureTable(t *testing.T, admin *pgx.Conn, symbol string) []features.Row {
-	t.Helper()
-	rows, err := admin.Query(context.Background(), `
-		SELECT symbol, "interval", ts, simple_return, log_return, sma5, sma20, sma50, ema5, ema20, ema50,
-		       rsi14, vol20, volume_z20
-		FROM features WHERE symbol = $1 ORDER BY ts`, symbol)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (features.Row, error) {
-		var r features.Row
-		var iv string
-		err := row.Scan(&r.Symbol, &iv, &r.TS, &r.Return, &r.LogReturn, &r.SMA5, &r.SMA20, &r.SMA50,
-			&r.EMA5, &r.EMA20, &r.EMA50, &r.RSI14, &r.Vol20, &r.VolumeZ20)
-		r.Interval, r.TS = market.Interval(iv), r.TS.UTC()
-		return r, err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// diffRows describes the first difference between two row lists, comparing
-// every value bit for bit, or returns "".
-func diffRows(got, want []features.Row) string {
-	if len(got) != len(want) {
-		return fmt.Sprintf("%d rows, want %d", len(got), len(want))
-	}
-	for i := range got {
-		g, w := got[i], want[i]
-		if g.Symbol != w.Symbol || g.Interval != w.Interval || !g.TS.Equal(w.TS) {
-			return fmt.Sprintf("row %d is %s %s %s, want %s %s %s", i, g.Symbol, g.Interval, g.TS, w.Symbol, w.Interval, w.TS)
-		}
-		gv, wv := featureValues(g), featureValues(w)
-		for j := range gv {
-			if !sameFloat(gv[j], wv[j]) {
-				return fmt.Sprintf("row %d (%s) value %d = %v, want %v", i, g.TS.Format(time.DateOnly), j, deref(gv[j]), deref(wv[j]))
-			}
-		}
-	}
-	return ""
-}
-
-func featureValues(r features.Row) []*float64 {
-	return []*float64{r.Return, r.LogReturn, r.SMA5, r.SMA20, r.SMA50, r.EMA5, r.EMA20, r.EMA50, r.RSI14, r.Vol20, r.VolumeZ20}
-}
-
-func sameFloat(a, b *float64) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	return math.Float64bits(*a) == math.Float64bits(*b)
-}
-
-func deref(v *float64) any {
-	if v == nil {
-		return "NULL"
-	}
-	return *v
-}
 
 func featureChecksum(t *testing.T, admin *pgx.Conn) (string, int) {
 	t.Helper()
@@ -109,21 +27,12 @@ func featureChecksum(t *testing.T, admin *pgx.Conn) (string, int) {
 	return sum, n
 }
 
-func mustCompute(t *testing.T, bars []market.Bar) []features.Row {
-	t.Helper()
-	rows, err := features.Compute(bars)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rows
-}
-
 func TestFeaturesReadBars(t *testing.T) {
 	s, _ := migrated(t)
 	ctx := context.Background()
-	in := featureWalk("AAPL", 30)
-	other := featureWalk("MSFT", 30)
-	weekly := featureWalk("AAPL", 5)
+	in := testenv.Walk("AAPL", 30)
+	other := testenv.Walk("MSFT", 30)
+	weekly := testenv.Walk("AAPL", 5)
 	for i := range weekly {
 		weekly[i].Interval = market.Interval1wk
 	}
@@ -191,7 +100,7 @@ func TestFeaturesLastBar(t *testing.T) {
 	if err != nil || ok || !ts.IsZero() {
 		t.Fatalf("LastBar on an empty table = %v, %v, %v; want zero, false, nil", ts, ok, err)
 	}
-	in := featureWalk("AAPL", 12)
+	in := testenv.Walk("AAPL", 12)
 	if _, err := s.WriteBars(ctx, in); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +119,7 @@ func TestFeaturesLastBar(t *testing.T) {
 func TestFeaturesWriteIsIdempotent(t *testing.T) {
 	s, admin := migrated(t)
 	ctx := context.Background()
-	in := featureWalk("AAPL", 80)
+	in := testenv.Walk("AAPL", 80)
 	if _, err := s.WriteBars(ctx, in); err != nil {
 		t.Fatal(err)
 	}
@@ -218,11 +127,11 @@ func TestFeaturesWriteIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows := mustCompute(t, stored)
+	rows := testenv.Compute(t, stored)
 	if n, err := s.WriteFeatures(ctx, rows); err != nil || n != 80 {
 		t.Fatalf("first WriteFeatures = %d, %v; want 80", n, err)
 	}
-	if d := diffRows(readFeatureTable(t, admin, "AAPL"), rows); d != "" {
+	if d := testenv.DiffFeatures(testenv.FeatureRows(t, admin, "AAPL"), rows); d != "" {
 		t.Fatalf("features table: %s", d)
 	}
 	var nulls int
@@ -250,7 +159,7 @@ func TestFeaturesWriteIsIdempotent(t *testing.T) {
 
 func TestFeaturesWriteFailureCommitsNothing(t *testing.T) {
 	s, admin := migrated(t)
-	rows := mustCompute(t, featureWalk("TSLA", 5))
+	rows := testenv.Compute(t, testenv.Walk("TSLA", 5))
 	rows[4].Symbol = "" // violates the CHECK constraint
 	_, err := s.WriteFeatures(context.Background(), rows)
 	if outcome.Of(err) != outcome.Data || store.SQLState(err) != "23514" {

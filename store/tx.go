@@ -3,6 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
+
+	"marketfleet/market"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -95,3 +98,16 @@ func inTx(ctx context.Context, conn *pgx.Conn, fn func(tx *Tx) error) error {
 	}
 	return nil
 }
+
+// Reader is the reads a task's handler may make through the session
+// before its batch's transaction (the runner's Prepare phase). *Store
+// implements it, and so does *Tx.
+type Reader interface {
+	LastBars(ctx context.Context, series []market.Series) (map[market.Series]time.Time, error)
+	ReadBars(ctx context.Context, symbol string, iv market.Interval, from time.Time, limitBefore int) ([]market.Bar, error)
+}
+
+var (
+	_ Reader = (*Store)(nil)
+	_ Reader = (*Tx)(nil)
+)

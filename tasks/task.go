@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"time"
 	"unicode/utf8"
 
@@ -35,21 +36,18 @@ const MaxRequestedByLen = 128
 // into several tasks (one window each).
 const MaxBarsPerTask = 50_000
 
-// Kind names a kind of work. Kinds are stable strings: they appear in
-// subjects, message ids, logs and metrics.
+// Kind names a kind of work: a lower-case word of at most 32 letters,
+// digits and underscores. Kinds are stable strings: they appear in
+// subjects, message ids, logs and metrics. Which kinds a worker runs is
+// decided by the handlers it registers (package kinds), not here: a
+// well-formed envelope of a kind the worker has no handler for is
+// dead-lettered as invalid by the worker.
 type Kind string
 
 // KindCollect fetches the bars of one symbol and interval over a window and
-// upserts them into the bars table.
+// upserts them into the bars table: the kind producers create
+// (NewCollect). Other kinds are declared by their handlers.
 const KindCollect Kind = "collect"
-
-// KindFeatures recomputes the features of one symbol and interval from the
-// start of its window on (store.UpdateFeatures). Workers enqueue it after a
-// collect task stored new bars.
-const KindFeatures Kind = "features"
-
-// Kinds lists every kind this build can run.
-var Kinds = []Kind{KindCollect, KindFeatures}
 
 // Priority orders work. The zero value is normal.
 type Priority string
@@ -62,15 +60,11 @@ const (
 	PriorityHigh Priority = "high"
 )
 
-// Valid reports whether k is a known kind.
-func (k Kind) Valid() bool {
-	for _, v := range Kinds {
-		if k == v {
-			return true
-		}
-	}
-	return false
-}
+// kindRE is the shape of a Kind.
+var kindRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+
+// Valid reports whether k is a well-formed kind string.
+func (k Kind) Valid() bool { return kindRE.MatchString(string(k)) }
 
 // earliest and latest bound a window to dates a market data source can mean.
 var (
@@ -124,14 +118,6 @@ func NewCollect(symbol string, iv market.Interval, from, to time.Time, requested
 	}
 }
 
-// NewFeatures returns a features task for symbol at iv, recomputing from
-// the start of [from, to) on (to is the end of the newest bar written).
-func NewFeatures(symbol string, iv market.Interval, from, to time.Time, requestedBy string, at time.Time) Task {
-	t := NewCollect(symbol, iv, from, to, requestedBy, at)
-	t.Kind = KindFeatures
-	return t
-}
-
 // MsgID is the task's JetStream de-duplication id (the Nats-Msg-Id header):
 // a function of kind, symbol, interval and window only (and of a high
 // priority, so that an on-demand request is never swallowed by the same
@@ -161,7 +147,7 @@ func (t Task) Validate() error {
 		return invalid("v", "schema version %d not supported (want one of %v)", t.Version, SupportedVersions)
 	}
 	if !t.Kind.Valid() {
-		return invalid("kind", "unknown kind %q (want one of %v)", t.Kind, Kinds)
+		return invalid("kind", "%q: want a lower-case word of letters, digits and _ (at most 32), such as %q", t.Kind, KindCollect)
 	}
 	switch {
 	case t.Priority != PriorityNormal && t.Priority != PriorityHigh:

@@ -50,7 +50,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"unknown priority", replace(`"v":1,`, `"v":2,"priority":"urgent",`), "priority"},
 		{"incremental features", replace(`"v":1,"kind":"collect"`, `"v":2,"kind":"features","incremental":true`), "incremental"},
 		{"version missing", replace(`"v":1,`, ``), "v"},
-		{"unknown kind", replace(`"collect"`, `"delete"`), "kind"},
+		{"malformed kind", replace(`"collect"`, `"Delete!"`), "kind"},
 		{"lower-case symbol", replace(`"AAPL"`, `"aapl"`), "symbol"},
 		{"empty symbol", replace(`"AAPL"`, `""`), "symbol"},
 		{"sql in symbol", replace(`"AAPL"`, `"A'; DROP TABLE bars;--"`), "symbol"},
@@ -168,7 +168,8 @@ func TestVersion2Fields(t *testing.T) {
 	if inc.MsgID() != plain.MsgID() {
 		t.Fatalf("incremental changed the message id: %q vs %q", inc.MsgID(), plain.MsgID())
 	}
-	f := NewFeatures("AAPL", "1d", plain.From, plain.To, "worker", plain.RequestedAt)
+	f := NewCollect("AAPL", "1d", plain.From, plain.To, "worker", plain.RequestedAt)
+	f.Kind = "features"
 	if f.Validate() != nil || !strings.HasPrefix(f.MsgID(), "features:AAPL:1d:") {
 		t.Fatalf("features task %+v: %v, id %q", f, f.Validate(), f.MsgID())
 	}

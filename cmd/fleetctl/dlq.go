@@ -211,6 +211,9 @@ func show(ctx context.Context, admin *dlq.Admin, f *dlqFlags, w io.Writer) error
 		fmt.Fprintf(w, "  header     %s: %s\n", k, strings.Join(vs, ", "))
 	}
 	fmt.Fprintf(w, "  payload    %s\n", payloadText(r.Payload))
+	if r.Stack != "" {
+		fmt.Fprintf(w, "  stack      %s\n", strings.ReplaceAll(strings.TrimRight(r.Stack, "\n"), "\n", "\n             "))
+	}
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"marketfleet/budget"
 	"marketfleet/internal/backoff"
+	"marketfleet/kinds"
 	"marketfleet/metrics"
 	"marketfleet/queue"
 	"marketfleet/runner"
@@ -138,12 +139,10 @@ func (m *member) hold(ctx context.Context, lease *slots.Lease) error {
 		_ = db.Close(cctx)
 		m.log.Info().Msg("postgres session closed")
 	}()
-	var followUps runner.Enqueuer
-	if m.cfg.Features {
-		followUps = m.q.tasks
-	}
-	r, err := runner.New(m.q.fetcher, db, m.src, m.q.dead, runner.Config{
-		FollowUps:        followUps,
+	r, err := runner.New(m.q.fetcher, db, m.q.dead, runner.Config{
+		Kinds: kinds.Register(kinds.Config{Source: m.src, Features: m.cfg.Features,
+			RequestedBy: "worker/" + m.cfg.WorkerID, Logger: m.log}),
+		FollowUps:        m.q.tasks,
 		Observer:         observer{m: m.mx, counts: m.counts},
 		WorkerID:         m.cfg.WorkerID,
 		MaxDeliver:       m.cfg.MaxDeliver,
@@ -155,7 +154,7 @@ func (m *member) hold(ctx context.Context, lease *slots.Lease) error {
 		WriteTimeout:     m.cfg.WriteTimeout,
 		Faults:           runner.Faults{BeforeCommit: m.pause.at("before-commit"), AfterCommit: m.pause.at("after-commit")},
 		Housekeeping:     func(ctx context.Context) { m.housekeeping(ctx, lease, db) },
-		Logger:           &m.log,
+		Logger:           m.log,
 	})
 	if err != nil {
 		return err

@@ -43,15 +43,15 @@ func (o observer) TaskSettled(s runner.Settlement) {
 func (o observer) BatchDone(b runner.BatchStats) {
 	o.m.BatchDuration.Observe(b.Took.Seconds())
 	o.m.BatchTasks.Observe(float64(b.Tasks))
-	o.m.BarsWritten.Add(float64(b.BarsWritten))
-	o.m.BarsChanged.Add(float64(b.BarsChanged))
+	o.m.BarsWritten.Add(float64(b.Stored))
+	o.m.BarsChanged.Add(float64(b.Changed))
 }
 
 // kindLabel is the kind label of a task, "invalid" for an envelope that did
-// not decode (its kind is unknown).
+// not decode or names a kind without a handler (the runner reports "").
 func kindLabel(k tasks.Kind) string {
-	if !k.Valid() {
-		return "invalid"
+	if k == "" {
+		return metrics.InvalidKind
 	}
 	return string(k)
 }

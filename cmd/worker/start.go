@@ -13,6 +13,7 @@ import (
 
 	"marketfleet/cmd/internal/cli"
 	"marketfleet/dlq"
+	"marketfleet/kinds"
 	"marketfleet/metrics"
 	"marketfleet/queue"
 	"marketfleet/ratelimit"
@@ -46,7 +47,7 @@ func start(ctx context.Context, cfg *config, mode string, testPause *pause, stde
 		testPause.log = log
 	}
 	health := newHealth()
-	mx := metrics.NewWorker()
+	mx := metrics.NewWorker(kinds.Names()...)
 	if cfg.MetricsAddr != "" {
 		srv, err := health.serve(cfg.MetricsAddr, mx.Handler())
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"marketfleet/kinds"
 	"marketfleet/metrics"
 )
 
@@ -22,7 +23,7 @@ const (
 )
 
 var (
-	kinds        = []string{"collect", "features", "invalid"} // invalid: envelopes no worker can decode
+	kindLabels   = []string{"collect", "features", "invalid"} // invalid: envelopes no worker can decode
 	errorClasses = []string{"transient", "busy", "invalid", "not_found", "rejected", "data", "panic", "exhausted"}
 	consumers    = []string{"marketfleet-workers", "marketfleet-workers-priority"}
 )
@@ -38,10 +39,10 @@ var (
 // the worker holding connection slot 0 and are absent on the others: read
 // them with max(), never sum().
 var contract = map[string]family{
-	"marketfleet_tasks_total":            {counter, map[string][]string{"kind": kinds, "outcome": {"ok", "retried", "dead_lettered"}}},
-	"marketfleet_task_errors_total":      {counter, map[string][]string{"kind": kinds, "class": errorClasses}},
-	"marketfleet_task_duration_seconds":  {histogram, map[string][]string{"kind": kinds}},
-	"marketfleet_task_latency_seconds":   {histogram, map[string][]string{"kind": kinds, "priority": {"normal", "high"}}},
+	"marketfleet_tasks_total":            {counter, map[string][]string{"kind": kindLabels, "outcome": {"ok", "retried", "dead_lettered"}}},
+	"marketfleet_task_errors_total":      {counter, map[string][]string{"kind": kindLabels, "class": errorClasses}},
+	"marketfleet_task_duration_seconds":  {histogram, map[string][]string{"kind": kindLabels}},
+	"marketfleet_task_latency_seconds":   {histogram, map[string][]string{"kind": kindLabels, "priority": {"normal", "high"}}},
 	"marketfleet_batch_duration_seconds": {histogram, nil},
 	"marketfleet_batch_tasks":            {histogram, nil},
 	"marketfleet_bars_written_total":     {counter, nil},
@@ -144,7 +145,7 @@ func TestContractIsWhatWorkersExport(t *testing.T) {
 		family, label string
 		want          []string
 	}{
-		{"marketfleet_tasks_total", "kind", metrics.Kinds},
+		{"marketfleet_tasks_total", "kind", append(kinds.Names(), metrics.InvalidKind)},
 		{"marketfleet_tasks_total", "outcome", metrics.Outcomes},
 		{"marketfleet_task_errors_total", "class", metrics.ErrorClasses},
 		{"marketfleet_dead_letters_total", "class", metrics.LetterClasses},

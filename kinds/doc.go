@@ -1,0 +1,18 @@
+// Package kinds holds the handler of every kind of task the fleet runs, one
+// kind per file, each registered under its stable kind string by Register.
+//
+//   - collect.go: collect tasks (tasks.KindCollect) fetch the bars of one
+//     symbol and interval over a window from the source and upsert them;
+//     an incremental task starts at the last stored bar. When stored bars
+//     changed, a collect task enqueues a features task for its series.
+//   - features.go: features tasks (KindFeatures) recompute the features of
+//     one series from the first changed bar on, from its whole stored
+//     history, inside the batch's transaction.
+//
+// A handler implements the phases of the batch pipeline (runner.Handler:
+// Prepare, Fetch, Write, FollowUps) and nothing else: the runner pulls,
+// locks each series fleet-wide, opens the batch's one transaction, catches
+// panics, and acknowledges, retries or dead-letters each task by the class
+// its error carries (package outcome). Adding a kind is one new file here,
+// one line in Register, and its tests.
+package kinds

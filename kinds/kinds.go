@@ -1,0 +1,43 @@
+package kinds
+
+import (
+	"github.com/rs/zerolog"
+
+	"marketfleet/runner"
+	"marketfleet/source"
+)
+
+// Config is what the handlers need from the worker. Source is required (for
+// Register; Names needs none).
+type Config struct {
+	// Source fetches the bars of collect tasks.
+	Source source.Source
+	// Features makes a collect task that changed stored bars enqueue a
+	// features task for its series, from the first changed bar on.
+	// Defaults to off.
+	Features bool
+	// RequestedBy names the worker in the follow-up tasks it enqueues
+	// ("worker/<id>"). Defaults to "worker".
+	RequestedBy string
+	// Logger receives what a handler notices but the task survives (for
+	// collect: the last stored bars could not be read). Defaults to none.
+	Logger zerolog.Logger
+}
+
+// Names are the kind strings Register registers, in its order.
+func Names() []string {
+	var out []string
+	for _, k := range Register(Config{}).Kinds() {
+		out = append(out, string(k))
+	}
+	return out
+}
+
+// Register returns a registry of every kind this build runs, one line per
+// kind: the registration line of a new kind goes here.
+func Register(cfg Config) *runner.Registry {
+	reg := runner.NewRegistry()
+	runner.Register(reg, Collect{Config: cfg})
+	runner.Register(reg, Features{})
+	return reg
+}

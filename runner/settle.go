@@ -1,0 +1,190 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"marketfleet/dlq"
+	"marketfleet/internal/backoff"
+	"marketfleet/outcome"
+	"marketfleet/tasks"
+)
+
+// action is what the runner does with a task's message.
+type action int
+
+const (
+	actAck   action = iota // applied and committed: confirmed ack
+	actRetry               // transient failure: NakWithDelay
+	actTerm                // permanent failure: dead letter, then TermWithReason
+)
+
+// decide is the one place where a task's error becomes an action. The
+// error says what it is (package outcome): nil is acknowledged, a
+// dead-letter class is dead-lettered, busy and transient failures are
+// retried. A transient failure on the last delivery JetStream allows
+// (maxDeliver) is final too: the task is dead-lettered as exhausted with
+// that last error instead of vanishing into a MAX_DELIVERIES advisory.
+func decide(err error, delivered uint64, maxDeliver int) (action, outcome.Class) {
+	switch c := outcome.Of(err); {
+	case err == nil:
+		return actAck, ""
+	case c.DeadLetter():
+		return actTerm, c
+	case maxDeliver > 0 && delivered >= uint64(maxDeliver):
+		return actTerm, outcome.Exhausted
+	default: // busy, transient
+		return actRetry, c
+	}
+}
+
+// busyDelay is the least delay before a busy task is retried; the jitter
+// adds up to as much again.
+const busyDelay = time.Second
+
+// retryDelay is the NakWithDelay delay for a task that failed on its
+// delivered-th delivery: the backoff policy's jittered delay, or the
+// delay the error asks for (a source's Retry-After) when that is longer.
+func retryDelay(p backoff.Policy, delivered uint64, err error) time.Duration {
+	d := p.Delay(int(min(delivered, 64)))
+	if outcome.Of(err) == outcome.Busy {
+		// The other task usually holds the series for about a batch: try
+		// again soon, but back off like any retry, so that a series held
+		// for long (a stalled holder) does not use up the deliveries.
+		return max(busyDelay+rand.N(busyDelay), d)
+	}
+	return max(d, outcome.After(err))
+}
+
+// maxReasonLen caps the reason sent with TermWithReason.
+const maxReasonLen = 200
+
+// followUp enqueues the follow-up tasks of every committed item (its
+// kind's FollowUps phase, behind the panic barrier), and waits until they
+// are stored: only then may the items be acknowledged. If they cannot be
+// stored, their items are retried (a rewrite changes nothing, and the
+// follow-ups' message ids make a second copy a duplicate).
+func (r *Runner) followUp(ctx context.Context, items []*item) {
+	var all []tasks.Task
+	var owners []*item
+	for _, it := range items {
+		if !it.ok() {
+			continue
+		}
+		var ts []tasks.Task
+		it.fail(guard(func() error { ts = it.kind.followUps(it); return nil }))
+		if len(ts) > 0 && it.ok() {
+			all, owners = append(all, ts...), append(owners, it)
+		}
+	}
+	if len(all) == 0 {
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
+	defer cancel()
+	if _, err := r.cfg.FollowUps.Publish(pctx, all); err != nil {
+		for _, it := range owners {
+			it.fail(fmt.Errorf("enqueue follow-ups: %w", err))
+		}
+	}
+}
+
+// settle acks, naks or dead-letters every item, all concurrently (each is
+// a round trip to the server). It returns how many took each action.
+func (r *Runner) settle(ctx context.Context, items []*item) map[action]int {
+	counts := map[action]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, it := range items {
+		wg.Go(func() {
+			act := r.settleOne(ctx, it)
+			it.act, it.settled = act, time.Now()
+			mu.Lock()
+			counts[act]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return counts
+}
+
+// settleOne carries out the decision on one item and returns what it did.
+func (r *Runner) settleOne(ctx context.Context, it *item) action {
+	err := it.failure()
+	act, class := decide(err, it.delivered, r.cfg.MaxDeliver)
+	it.class = class
+	switch act {
+	case actAck:
+		if err := it.msg.DoubleAck(ctx); err != nil {
+			// Committed but not acked: it will be redelivered and re-applied,
+			// which changes nothing.
+			r.taskLog(r.log.Warn(), it).Err(err).Msg("ack failed after commit")
+		}
+	case actRetry:
+		r.retry(it, class, err)
+	case actTerm:
+		if derr := r.dead.Write(ctx, it.msg, r.letter(it, class, err)); derr != nil {
+			// Never terminate what could not be dead-lettered: retry it.
+			r.taskLog(r.log.Warn(), it).Err(derr).Msg("dead letter failed; task kept for retry")
+			r.retry(it, class, err)
+			return actRetry
+		}
+		ev := r.taskLog(r.log.Error(), it).Str("class", string(class)).Err(err)
+		if stack := stackOf(err); stack != "" {
+			ev = ev.Str("stack", stack)
+		}
+		ev.Msg("task dead-lettered")
+		if err := it.msg.TermWithReason(reason(class, err)); err != nil {
+			// Redelivered later, it fails again and its dead letter is
+			// de-duplicated by message id.
+			r.taskLog(r.log.Warn(), it).Err(err).Msg("term failed")
+		}
+	}
+	return act
+}
+
+func (r *Runner) retry(it *item, class outcome.Class, err error) {
+	delay := retryDelay(r.cfg.Retry, it.delivered, err)
+	r.taskLog(r.log.Warn(), it).Str("class", string(class)).Dur("retry_in", delay).Err(err).Msg("task will be retried")
+	if err := it.msg.NakWithDelay(delay); err != nil {
+		r.taskLog(r.log.Warn(), it).Err(err).Msg("nak failed")
+	}
+}
+
+// letter describes a dead item for the dead-letter stream.
+func (r *Runner) letter(it *item, class outcome.Class, err error) dlq.Letter {
+	l := dlq.Letter{Reason: err.Error(), Class: class, Worker: r.cfg.WorkerID,
+		Symbol: it.task.Symbol, Kind: string(it.task.Kind), Stack: stackOf(err)}
+	if l.Symbol == "" { // the envelope did not decode: say what it claimed
+		l.Symbol, l.Kind = dlq.Peek(it.msg.Data())
+	}
+	return l
+}
+
+// stackOf is the stack of the panic err comes from, or "".
+func stackOf(err error) string {
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		return pe.Stack
+	}
+	return ""
+}
+
+func (r *Runner) taskLog(e *zerolog.Event, it *item) *zerolog.Event {
+	return e.Str("kind", string(it.task.Kind)).Str("symbol", it.task.Symbol).Str("interval", string(it.task.Interval)).
+		Uint64("stream_seq", it.seq).Uint64("delivered", it.delivered).Uint64("batch", it.batch)
+}
+
+func reason(class outcome.Class, err error) string {
+	s := string(class) + ": " + err.Error()
+	if len(s) > maxReasonLen {
+		s = s[:maxReasonLen]
+	}
+	return s
+}
