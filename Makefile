@@ -84,10 +84,12 @@ vet:
 fmt:
 	gofmt -l -w $$(git ls-files '*.go')
 
-# gofmt, go vet and golangci-lint (.golangci.yml: the standard linters and
-# a depguard rule that forbids connection pools outside bench/ and tests).
+# gofmt, go vet, go mod tidy -diff and golangci-lint (.golangci.yml: the
+# standard linters and a depguard rule that forbids connection pools outside
+# bench/ and tests).
 lint: vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) mod tidy -diff
 	@GOBIN=$(TOOLS) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	$(TOOLS)/golangci-lint run ./...
 

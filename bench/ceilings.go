@@ -195,7 +195,7 @@ func ceilConsume(ctx context.Context, natsURL string, n, batch, consumers int, c
 		if err != nil {
 			return 0, fmt.Errorf("jetstream ceiling: consumer %d: %w", i, err)
 		}
-		if fetchers[i], err = queue.NewFetcher(cons, queue.FetcherConfig{Size: batch}); err != nil {
+		if fetchers[i], err = queue.NewFetcher(cons, nil, queue.FetcherConfig{Size: batch}); err != nil {
 			return 0, fmt.Errorf("jetstream ceiling: consumer %d: %w", i, err)
 		}
 	}
@@ -330,7 +330,7 @@ func ceilSymbol(t int) string { return fmt.Sprintf("C%d", t) }
 
 // ceilBatches generates the bars of every batch with the synthetic source.
 func ceilBatches(ctx context.Context, batches, batchTasks, barsPerTask int) ([][]market.Bar, error) {
-	src := synthetic.New()
+	src := &synthetic.Source{}
 	out := make([][]market.Bar, batches)
 	for b := range out {
 		from := ceilDay0.AddDate(0, 0, b*barsPerTask)

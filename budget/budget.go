@@ -1,8 +1,11 @@
 package budget
 
 import (
+	"cmp"
 	"sort"
 	"strings"
+
+	"marketfleet/internal/config"
 )
 
 // DefaultReserve is the number of sessions kept free for applications other
@@ -15,15 +18,34 @@ const DefaultFleetPrefix = "marketfleet-worker/"
 
 // Config is the operator's part of the arithmetic.
 type Config struct {
-	// Reserve is kept free for other applications. 0 keeps nothing back
-	// (negative counts as 0); commands default it to DefaultReserve.
+	// Reserve is kept free for other applications, >= 0. 0 keeps nothing
+	// back; the commands default it to DefaultReserve.
 	Reserve int
-	// Cap, when > 0, caps the budget (FLEET_MAX_SESSIONS); the computed
-	// value wins when it is lower. 0 means no cap.
+	// Cap, when > 0, caps the budget; the computed value wins when it is
+	// lower. 0 means no cap.
 	Cap int
 	// FleetPrefix is the application_name prefix of fleet sessions.
 	// Defaults to DefaultFleetPrefix.
 	FleetPrefix string
+}
+
+// WithDefaults returns c with zero fields set to their defaults (Reserve
+// and Cap have none: 0 means none).
+func (c Config) WithDefaults() Config {
+	c.FleetPrefix = cmp.Or(c.FleetPrefix, DefaultFleetPrefix)
+	return c
+}
+
+// Validate checks c; the error is a *config.FieldError wrapping
+// ErrInvalidConfig.
+func (c Config) Validate() error {
+	switch {
+	case c.Reserve < 0:
+		return config.Invalid(ErrInvalidConfig, "Reserve", c.Reserve, "want >= 0")
+	case c.Cap < 0:
+		return config.Invalid(ErrInvalidConfig, "Cap", c.Cap, "want >= 0 (0: no cap)")
+	}
+	return nil
 }
 
 // App is the number of sessions one application holds.

@@ -13,9 +13,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// ErrNotFound means no dead letter has the given sequence.
-var ErrNotFound = errors.New("no such dead letter")
-
 // Filter selects dead letters. Zero fields match everything.
 type Filter struct {
 	// Class matches the error class exactly.
@@ -81,32 +78,50 @@ func (a *Admin) List(ctx context.Context, f Filter, limit int) ([]Record, error)
 	var out []Record
 	now := a.now()
 	for {
-		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(2*time.Second))
-		if err != nil {
-			return out, fmt.Errorf("dead letters: %w", err)
-		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			md, err := m.Metadata()
-			if err != nil {
-				continue
-			}
-			r, err := parseRecord(md.Sequence.Stream, m.Headers(), m.Data())
-			if err == nil && f.Match(r, now) {
+		done, err := readPage(ctx, cons, info.State.LastSeq, func(r Record) bool {
+			if f.Match(r, now) {
 				out = append(out, r)
-				if limit > 0 && len(out) == limit {
-					return out, nil
-				}
 			}
-			if md.Sequence.Stream >= info.State.LastSeq {
-				return out, nil
-			}
-		}
-		if n == 0 { // the tail was deleted while we read
-			return out, batch.Error()
+			return limit > 0 && len(out) == limit
+		})
+		if done || err != nil {
+			return out, err
 		}
 	}
+}
+
+// readPage reads one pull of up to 256 dead letters and hands each to take
+// until take returns true. done is true once it read the last dead letter
+// (lastSeq), take asked to stop, or the stream's tail was deleted while it
+// read. The pull ends when readPage returns, read to its end or not.
+func readPage(ctx context.Context, cons jetstream.Consumer, lastSeq uint64, take func(Record) bool) (done bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	batch, err := cons.Fetch(256, jetstream.FetchContext(ctx))
+	if err != nil {
+		return true, fmt.Errorf("dead letters: %w", err)
+	}
+	n := 0
+	for m := range batch.Messages() {
+		n++
+		md, err := m.Metadata()
+		if err != nil {
+			continue
+		}
+		if r, err := parseRecord(md.Sequence.Stream, m.Headers(), m.Data()); err == nil && take(r) {
+			return true, nil
+		}
+		if md.Sequence.Stream >= lastSeq {
+			return true, nil
+		}
+	}
+	if n == 0 { // the tail was deleted while we read: the pull ran out
+		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return true, err
+		}
+		return true, nil
+	}
+	return false, nil
 }
 
 // Get returns dead letter seq, or an error wrapping ErrNotFound.

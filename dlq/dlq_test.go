@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 
 	"marketfleet/dlq"
 	"marketfleet/internal/testenv"
@@ -42,7 +41,7 @@ func setup(t *testing.T, cc queue.ConsumerConfig) *fixture {
 	if _, err := dlq.EnsureStream(ctx, js, dlq.Config{}); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{js: js, tasks: s, cons: cons, admin: dlq.NewAdmin(js, ""), w: dlq.NewWriter(js, "")}
+	return &fixture{js: js, tasks: s, cons: cons, admin: dlq.NewAdmin(js, ""), w: dlq.NewWriter(js, dlq.WriterConfig{})}
 }
 
 // deliver publishes one task per symbol and returns their delivered messages.
@@ -172,7 +171,7 @@ func TestReaperDeadLettersTasksTheServerGaveUpOn(t *testing.T) {
 	f := setup(t, queue.ConsumerConfig{MaxDeliver: 2, AckWait: time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	reaper, err := dlq.NewReaper(ctx, f.js, f.w, queue.DefaultStream, 1, "reaper-test", zerolog.Nop())
+	reaper, err := dlq.NewReaper(ctx, f.js, f.w, dlq.ReaperConfig{Worker: "reaper-test"})
 	if err != nil {
 		t.Fatal(err)
 	}

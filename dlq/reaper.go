@@ -1,6 +1,7 @@
 package dlq
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 
 	"marketfleet/internal/backoff"
 	"marketfleet/outcome"
+	"marketfleet/queue"
 )
 
 // Reaper turns the server's MAX_DELIVERIES advisories into dead letters.
@@ -23,23 +25,45 @@ import (
 // missed while no worker runs; every worker runs a Reaper on one shared
 // durable consumer, and each step is idempotent.
 type Reaper struct {
-	js         jetstream.JetStream
-	w          *Writer
-	taskStream string
-	cons       jetstream.Consumer
-	worker     string
-	log        zerolog.Logger
+	js   jetstream.JetStream
+	w    *Writer
+	cfg  ReaperConfig
+	cons jetstream.Consumer
+	log  zerolog.Logger
+}
+
+// ReaperConfig tunes a Reaper. Zero fields take the defaults documented on
+// each.
+type ReaperConfig struct {
+	// TaskStream is the stream whose consumers' advisories are reaped.
+	// Defaults to queue.DefaultStream.
+	TaskStream string
+	// Replicas of the advisory stream (3 in production). Defaults to 1.
+	Replicas int
+	// Worker names the reaper in its dead letters. Defaults to "reaper".
+	Worker string
+	// Logger receives each task reaped. Defaults to none.
+	Logger zerolog.Logger
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c ReaperConfig) WithDefaults() ReaperConfig {
+	c.TaskStream = cmp.Or(c.TaskStream, queue.DefaultStream)
+	c.Replicas = cmp.Or(c.Replicas, 1)
+	c.Worker = cmp.Or(c.Worker, "reaper")
+	return c
 }
 
 // NewReaper ensures the advisory stream (capturing the advisories of every
-// consumer of taskStream) and its consumer, and returns a Reaper writing
-// through w.
-func NewReaper(ctx context.Context, js jetstream.JetStream, w *Writer, taskStream string, replicas int, worker string, log zerolog.Logger) (*Reaper, error) {
-	cons, err := ensureAdvisories(ctx, js, taskStream, replicas)
+// consumer of cfg.TaskStream) and its consumer, and returns a Reaper
+// writing through w.
+func NewReaper(ctx context.Context, js jetstream.JetStream, w *Writer, cfg ReaperConfig) (*Reaper, error) {
+	cfg = cfg.WithDefaults()
+	cons, err := ensureAdvisories(ctx, js, cfg.TaskStream, cfg.Replicas)
 	if err != nil {
 		return nil, err
 	}
-	return &Reaper{js: js, w: w, taskStream: taskStream, cons: cons, worker: worker, log: log}, nil
+	return &Reaper{js: js, w: w, cfg: cfg, cons: cons, log: cfg.Logger}, nil
 }
 
 // advisory is the part of io.nats.jetstream.advisory.v1.max_deliver we use.
@@ -92,9 +116,9 @@ func (r *Reaper) handle(ctx context.Context, m jetstream.Msg) {
 
 // reap moves task adv.StreamSeq to the dead-letter stream.
 func (r *Reaper) reap(ctx context.Context, adv advisory) error {
-	s, err := r.js.Stream(ctx, r.taskStream)
+	s, err := r.js.Stream(ctx, r.cfg.TaskStream)
 	if err != nil {
-		return fmt.Errorf("stream %s: %w", r.taskStream, err)
+		return fmt.Errorf("stream %s: %w", r.cfg.TaskStream, err)
 	}
 	raw, err := s.GetMsg(ctx, adv.StreamSeq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -106,10 +130,10 @@ func (r *Reaper) reap(ctx context.Context, adv advisory) error {
 	l := Letter{
 		Class:  outcome.MaxDeliveries,
 		Reason: fmt.Sprintf("delivered %d times without being settled (acknowledgement timeouts); the last error is unknown", adv.Deliveries),
-		Worker: r.worker,
+		Worker: r.cfg.Worker,
 	}
 	l.Symbol, l.Kind = Peek(raw.Data)
-	src := source{stream: r.taskStream, seq: raw.Sequence, subject: raw.Subject, delivered: adv.Deliveries, header: raw.Header, data: raw.Data}
+	src := source{stream: r.cfg.TaskStream, seq: raw.Sequence, subject: raw.Subject, delivered: adv.Deliveries, header: raw.Header, data: raw.Data}
 	if err := r.w.write(ctx, src, l); err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"time"
 
@@ -17,10 +16,6 @@ import (
 // a stream); its StreamSeq is 0 and its Delivered 1. Such a letter cannot be
 // replayed (ErrNotReplayable): fix the request and send it anew.
 const RequestStream = "request"
-
-// ErrNotReplayable is wrapped by Admin.Replay for a dead-lettered on-demand
-// request: it was never a task, and was refused for its content.
-var ErrNotReplayable = errors.New("an invalid on-demand request cannot be replayed: send a corrected request")
 
 // RequestMsgID is the message id of the dead letter of a core NATS message
 // on subject with body data: "dlq:request:" and the hex SHA-256 of the
@@ -52,7 +47,7 @@ func (w *Writer) WriteRequest(ctx context.Context, msg *nats.Msg, l Letter) erro
 	src := source{stream: RequestStream, subject: msg.Subject, delivered: 1, header: msg.Header, data: msg.Data}
 	m := newMessage(SubjectPrefix, src, l, w.now())
 	m.Header.Set(jetstream.MsgIDHeader, RequestMsgID(msg.Subject, msg.Data))
-	_, err := w.js.PublishMsg(ctx, m, jetstream.WithExpectStream(w.stream),
+	_, err := w.js.PublishMsg(ctx, m, jetstream.WithExpectStream(w.cfg.Stream),
 		jetstream.WithRetryAttempts(3), jetstream.WithRetryWait(200*time.Millisecond))
 	if err != nil {
 		return fmt.Errorf("dead-letter request on %s: %w", msg.Subject, err)

@@ -30,7 +30,7 @@ func TestWriteRequestKeepsTheRequestOnceByContent(t *testing.T) {
 	if _, err := dlq.EnsureStream(ctx, js, dlq.Config{}); err != nil {
 		t.Fatal(err)
 	}
-	w, admin := dlq.NewWriter(js, ""), dlq.NewAdmin(js, "")
+	w, admin := dlq.NewWriter(js, dlq.WriterConfig{}), dlq.NewAdmin(js, "")
 	l := dlq.Letter{Reason: "invalid request: symbols: missing", Class: outcome.Invalid, Worker: "w-1", Kind: "collect"}
 	bad := requestMsg("marketfleet.request.collect", `{"symbols":[]}`)
 	for range 2 { // the same bad request sent twice
@@ -84,7 +84,7 @@ func TestWriteRequestFailsWithoutTheStream(t *testing.T) {
 	_, js := testenv.NATS(t).Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := dlq.NewWriter(js, "").WriteRequest(ctx, requestMsg("marketfleet.request.collect", "{"), dlq.Letter{Class: outcome.Invalid})
+	err := dlq.NewWriter(js, dlq.WriterConfig{}).WriteRequest(ctx, requestMsg("marketfleet.request.collect", "{"), dlq.Letter{Class: outcome.Invalid})
 	if err == nil || !strings.Contains(err.Error(), "dead-letter request on marketfleet.request.collect") {
 		t.Fatalf("err = %v, want a dead-letter error naming the subject", err)
 	}

@@ -1,13 +1,14 @@
 package dlq
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"marketfleet/internal/config"
 	"marketfleet/queue"
 )
 
@@ -27,9 +28,6 @@ const (
 // AdvisoryMaxBytes caps the advisory stream (an advisory is ~300 bytes).
 const AdvisoryMaxBytes = 64 << 20
 
-// ErrInvalidConfig is wrapped by configuration validation errors.
-var ErrInvalidConfig = errors.New("invalid dead-letter configuration")
-
 // Config describes the dead-letter stream.
 type Config struct {
 	// Name of the stream. Defaults to DefaultStream.
@@ -45,29 +43,25 @@ type Config struct {
 
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
-	if c.Name == "" {
-		c.Name = DefaultStream
-	}
-	if c.Replicas == 0 {
-		c.Replicas = 1
-	}
-	if c.MaxAge == 0 {
-		c.MaxAge = 30 * 24 * time.Hour
-	}
-	if c.MaxBytes == 0 {
-		c.MaxBytes = 256 << 20
-	}
+	c.Name = cmp.Or(c.Name, DefaultStream)
+	c.Replicas = cmp.Or(c.Replicas, 1)
+	c.MaxAge = cmp.Or(c.MaxAge, 30*24*time.Hour)
+	c.MaxBytes = cmp.Or(c.MaxBytes, 256<<20)
 	return c
 }
 
-func (c Config) validate() error {
+// Validate checks c (after WithDefaults); the error is a *config.FieldError
+// wrapping ErrInvalidConfig.
+func (c Config) Validate() error {
 	switch {
+	case !queue.ValidName(c.Name):
+		return config.Invalid(ErrInvalidConfig, "Name", c.Name, "want letters, digits, - and _")
 	case c.Replicas < 1 || c.Replicas > 5:
-		return fmt.Errorf("%w: replicas %d, want 1..5", ErrInvalidConfig, c.Replicas)
+		return config.Invalid(ErrInvalidConfig, "Replicas", c.Replicas, "want 1..5")
 	case c.MaxAge < time.Hour:
-		return fmt.Errorf("%w: max age %s, want at least 1h", ErrInvalidConfig, c.MaxAge)
+		return config.Invalid(ErrInvalidConfig, "MaxAge", c.MaxAge, "want at least 1h")
 	case c.MaxBytes < 1<<20:
-		return fmt.Errorf("%w: max bytes %d, want at least 1 MiB", ErrInvalidConfig, c.MaxBytes)
+		return config.Invalid(ErrInvalidConfig, "MaxBytes", c.MaxBytes, "want at least 1048576 (1 MiB)")
 	}
 	return nil
 }
@@ -76,7 +70,7 @@ func (c Config) validate() error {
 // dead letters stay until replayed, purged, or older than MaxAge.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, c Config) (jetstream.Stream, error) {
 	c = c.WithDefaults()
-	if err := c.validate(); err != nil {
+	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	s, err := queue.UpsertStream(ctx, js, jetstream.StreamConfig{

@@ -1,6 +1,7 @@
 package dlq
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -13,38 +14,36 @@ const writeTimeout = 10 * time.Second
 
 // Writer stores dead letters. It is safe for concurrent use.
 type Writer struct {
-	js      jetstream.JetStream
-	stream  string
-	now     func() time.Time
-	written func(l Letter)
+	js  jetstream.JetStream
+	cfg WriterConfig
+	now func() time.Time
 }
 
-// WriterOption configures NewWriter.
-type WriterOption func(*Writer)
-
-// WithWrittenHook calls fn after every dead letter the server confirmed
-// (duplicates of one already stored included), for a metric. Defaults to
-// none.
-func WithWrittenHook(fn func(l Letter)) WriterOption {
-	return func(w *Writer) { w.written = fn }
+// WriterConfig tunes a Writer. Zero fields take the defaults documented on
+// each.
+type WriterConfig struct {
+	// Stream is the dead-letter stream, which EnsureStream must have
+	// created. Defaults to DefaultStream.
+	Stream string
+	// OnWritten, if set, is called after every dead letter the server
+	// confirmed (duplicates of one already stored included), for a metric.
+	OnWritten func(l Letter)
 }
 
-// NewWriter returns a Writer into the dead-letter stream named stream
-// (DefaultStream if empty), which EnsureStream must have created.
-func NewWriter(js jetstream.JetStream, stream string, opts ...WriterOption) *Writer {
-	if stream == "" {
-		stream = DefaultStream
-	}
-	w := &Writer{js: js, stream: stream, now: time.Now}
-	for _, opt := range opts {
-		opt(w)
-	}
-	return w
+// WithDefaults returns c with zero fields set to their defaults.
+func (c WriterConfig) WithDefaults() WriterConfig {
+	c.Stream = cmp.Or(c.Stream, DefaultStream)
+	return c
+}
+
+// NewWriter returns a Writer as cfg says.
+func NewWriter(js jetstream.JetStream, cfg WriterConfig) *Writer {
+	return &Writer{js: js, cfg: cfg.WithDefaults(), now: time.Now}
 }
 
 func (w *Writer) confirmed(l Letter) {
-	if w.written != nil {
-		w.written(l)
+	if w.cfg.OnWritten != nil {
+		w.cfg.OnWritten(l)
 	}
 }
 
@@ -67,7 +66,7 @@ func (w *Writer) write(ctx context.Context, src source, l Letter) error {
 		defer cancel()
 	}
 	m := newMessage(SubjectPrefix, src, l, w.now())
-	_, err := w.js.PublishMsg(ctx, m, jetstream.WithExpectStream(w.stream),
+	_, err := w.js.PublishMsg(ctx, m, jetstream.WithExpectStream(w.cfg.Stream),
 		jetstream.WithRetryAttempts(3), jetstream.WithRetryWait(200*time.Millisecond))
 	if err != nil {
 		return fmt.Errorf("dead-letter %s seq %d: %w", src.stream, src.seq, err)

@@ -60,7 +60,7 @@ func withBars(f func(ctx context.Context, s spec) ([]market.Bar, error)) checkOp
 func (e *env) check(t *testing.T, accepted []spec, dead []string, st sampler.Stats, workers int, opts ...checkOpt) {
 	t.Helper()
 	ctx := context.Background()
-	src := synthetic.New()
+	src := &synthetic.Source{}
 	o := checkOpts{bars: func(ctx context.Context, sp spec) ([]market.Bar, error) {
 		return src.Bars(ctx, source.Request{Symbol: sp.symbol, Interval: market.Interval1d, From: sp.from, To: sp.to})
 	}}

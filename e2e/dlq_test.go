@@ -206,7 +206,7 @@ func TestSourceFaultsAreRetriedThenDeadLettered(t *testing.T) {
 	// What the fake served, through the real client, is what must be stored.
 	parse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(body) }))
 	defer parse.Close()
-	client, err := yahoo.New(parse.URL)
+	client, err := yahoo.New(yahoo.Config{BaseURL: parse.URL})
 	if err != nil {
 		t.Fatal(err)
 	}

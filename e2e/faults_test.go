@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -113,6 +115,49 @@ func TestSIGTERMMidBatchFinishesTheBatch(t *testing.T) {
 	t.Logf("after the stop: %d ack pending (returned unstarted), %d pending", after.NumAckPending, after.NumPending)
 	rest := e.startWorker(t, "rest")
 	waitDrained(t, js, 15*time.Second)
+	rest.stop(t, 30*time.Second)
+	e.check(t, specs, nil, stopSampling(), 1)
+}
+
+// TestSecondSignalForcesTheStop: a worker held inside its transaction
+// (a pause that does not yield to shutdown) is asked to stop, then asked
+// again: the second signal kills it at once, by that signal, and nothing
+// it held is lost (the batch was never committed nor acknowledged).
+func TestSecondSignalForcesTheStop(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	js := e.js(t)
+	specs := e.enqueue(t, "2024-01-01", "2024-01-31", symbols("H", 5)...)
+	stopSampling := e.sessionSampler(t)
+	w := e.startWorker(t, "stubborn", "MARKETFLEET_TEST_PAUSE=before-commit:1h", "FLEET_ACK_WAIT=2s")
+	w.waitLog(t, "test pause point reached", 30*time.Second)
+	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	w.waitLog(t, "shutting down", 10*time.Second)
+	start := time.Now()
+	if err := w.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-w.done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("worker exited with %v, want killed by SIGINT", err)
+		}
+		ws, ok := ee.Sys().(syscall.WaitStatus)
+		if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGINT {
+			t.Fatalf("worker exit status %v, want killed by SIGINT", ee)
+		}
+		t.Logf("killed by %s %s after the second signal", ws.Signal(), time.Since(start).Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second signal did not stop the worker")
+	}
+	if !strings.Contains(w.logs.String(), "second signal") {
+		t.Fatal("the worker did not say why it stopped")
+	}
+	rest := e.startWorker(t, "rest", "FLEET_ACK_WAIT=2s") // the same consumer settings
+	waitDrained(t, js, 30*time.Second)
 	rest.stop(t, 30*time.Second)
 	e.check(t, specs, nil, stopSampling(), 1)
 }

@@ -86,7 +86,7 @@ func TestSourceRateIsFleetWide(t *testing.T) {
 	}
 	parse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(body) }))
 	defer parse.Close()
-	client, err := yahoo.New(parse.URL)
+	client, err := yahoo.New(yahoo.Config{BaseURL: parse.URL})
 	if err != nil {
 		t.Fatal(err)
 	}

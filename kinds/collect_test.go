@@ -80,7 +80,7 @@ func TestCollectPrepareWithoutLastBarsFetchesWholeWindows(t *testing.T) {
 func TestCollectWriteAndFollowUps(t *testing.T) {
 	s, _ := migrated(t)
 	ctx := context.Background()
-	c := Collect{Config{Source: synthetic.New(), Features: true, RequestedBy: "worker/w1"}}
+	c := Collect{Config{Source: &synthetic.Source{}, Features: true, RequestedBy: "worker/w1"}}
 	a := collectJob("AAA", day0, day0.AddDate(0, 0, 10), false)
 	a.Task.Priority = tasks.PriorityHigh
 	b := collectJob("BBB", day0, day0.AddDate(0, 0, 10), false)

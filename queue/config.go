@@ -1,13 +1,15 @@
 package queue
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"marketfleet/internal/config"
 	"marketfleet/tasks"
 )
 
@@ -44,9 +46,6 @@ func SubjectOf(t tasks.Task) string {
 // and dead-lettered; anything larger is refused at publish.
 const MaxMessageBytes = 16 * tasks.MaxEnvelopeBytes
 
-// ErrInvalidConfig is wrapped by every configuration validation error.
-var ErrInvalidConfig = errors.New("invalid queue configuration")
-
 // StreamConfig describes the task stream. Every field has a default applied
 // by WithDefaults; producers and workers must agree on it (the last to start
 // updates the stream to its view).
@@ -66,31 +65,35 @@ type StreamConfig struct {
 
 // WithDefaults returns c with zero fields set to their defaults.
 func (c StreamConfig) WithDefaults() StreamConfig {
-	if c.Name == "" {
-		c.Name = DefaultStream
-	}
-	if c.Replicas == 0 {
-		c.Replicas = 1
-	}
-	if c.MaxBytes == 0 {
-		c.MaxBytes = 1 << 30
-	}
-	if c.Duplicates == 0 {
-		c.Duplicates = time.Hour
-	}
+	c.Name = cmp.Or(c.Name, DefaultStream)
+	c.Replicas = cmp.Or(c.Replicas, 1)
+	c.MaxBytes = cmp.Or(c.MaxBytes, 1<<30)
+	c.Duplicates = cmp.Or(c.Duplicates, time.Hour)
 	return c
 }
 
-func (c StreamConfig) validate() error {
+// Validate checks c (after WithDefaults); the error is a *config.FieldError
+// wrapping ErrInvalidConfig.
+func (c StreamConfig) Validate() error {
 	switch {
+	case !ValidName(c.Name):
+		return config.Invalid(ErrInvalidConfig, "Name", c.Name, "want letters, digits, - and _")
 	case c.Replicas < 1 || c.Replicas > 5:
-		return fmt.Errorf("%w: stream replicas %d, want 1..5", ErrInvalidConfig, c.Replicas)
+		return config.Invalid(ErrInvalidConfig, "Replicas", c.Replicas, "want 1..5")
 	case c.MaxBytes < 1<<20:
-		return fmt.Errorf("%w: stream max bytes %d, want at least 1 MiB", ErrInvalidConfig, c.MaxBytes)
+		return config.Invalid(ErrInvalidConfig, "MaxBytes", c.MaxBytes, "want at least 1048576 (1 MiB)")
 	case c.Duplicates < time.Second:
-		return fmt.Errorf("%w: duplicate window %s, want at least 1s", ErrInvalidConfig, c.Duplicates)
+		return config.Invalid(ErrInvalidConfig, "Duplicates", c.Duplicates, "want at least 1s")
 	}
 	return nil
+}
+
+// ValidName reports whether s is a name the fleet accepts for a JetStream
+// stream, consumer or KV bucket: letters, digits, - and _.
+func ValidName(s string) bool {
+	return s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) < 0
 }
 
 func (c StreamConfig) jetstream() jetstream.StreamConfig {
@@ -114,7 +117,7 @@ func (c StreamConfig) jetstream() jetstream.StreamConfig {
 // and safe to race: any number of processes may call it at start.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, c StreamConfig) (jetstream.Stream, error) {
 	c = c.WithDefaults()
-	if err := c.validate(); err != nil {
+	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	s, err := UpsertStream(ctx, js, c.jetstream())
@@ -152,26 +155,24 @@ func (c ConsumerConfig) WithDefaults() ConsumerConfig {
 			c.Name = DefaultPriorityConsumer
 		}
 	}
-	if c.AckWait == 0 {
-		c.AckWait = 30 * time.Second
-	}
-	if c.MaxDeliver == 0 {
-		c.MaxDeliver = 10
-	}
-	if c.MaxAckPending == 0 {
-		c.MaxAckPending = 5000
-	}
+	c.AckWait = cmp.Or(c.AckWait, 30*time.Second)
+	c.MaxDeliver = cmp.Or(c.MaxDeliver, 10)
+	c.MaxAckPending = cmp.Or(c.MaxAckPending, 5000)
 	return c
 }
 
-func (c ConsumerConfig) validate() error {
+// Validate checks c (after WithDefaults); the error is a *config.FieldError
+// wrapping ErrInvalidConfig.
+func (c ConsumerConfig) Validate() error {
 	switch {
+	case !ValidName(c.Name):
+		return config.Invalid(ErrInvalidConfig, "Name", c.Name, "want letters, digits, - and _")
 	case c.AckWait < time.Second:
-		return fmt.Errorf("%w: ack wait %s, want at least 1s", ErrInvalidConfig, c.AckWait)
+		return config.Invalid(ErrInvalidConfig, "AckWait", c.AckWait, "want at least 1s")
 	case c.MaxDeliver < 1:
-		return fmt.Errorf("%w: max deliver %d, want at least 1", ErrInvalidConfig, c.MaxDeliver)
+		return config.Invalid(ErrInvalidConfig, "MaxDeliver", c.MaxDeliver, "want at least 1")
 	case c.MaxAckPending < 1:
-		return fmt.Errorf("%w: max ack pending %d, want at least 1", ErrInvalidConfig, c.MaxAckPending)
+		return config.Invalid(ErrInvalidConfig, "MaxAckPending", c.MaxAckPending, "want at least 1")
 	}
 	return nil
 }
@@ -180,7 +181,7 @@ func (c ConsumerConfig) validate() error {
 // c, and returns it. Idempotent and safe to race.
 func EnsureConsumer(ctx context.Context, js jetstream.JetStream, stream string, c ConsumerConfig) (jetstream.Consumer, error) {
 	c = c.WithDefaults()
-	if err := c.validate(); err != nil {
+	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	filter, desc := SubjectPrefix+".>", "marketfleet workers"

@@ -1,10 +1,13 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"time"
+
+	"marketfleet/internal/config"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -35,43 +38,60 @@ type Fetcher struct {
 	cur      jetstream.MessageBatch // the open pull request, nil when none
 }
 
-// FetcherConfig tunes a Fetcher.
+// FetcherConfig tunes a Fetcher. Zero fields take the defaults documented
+// on each.
 type FetcherConfig struct {
-	// Size is the most messages in one batch. Defaults to 10.
+	// Size is the most messages in one batch: 1..1000. Defaults to 20.
 	Size int
 	// MaxWait is how long one pull request waits on an empty queue before
-	// it expires; it also bounds how long Drain waits. Defaults to 1s.
+	// it expires, 100ms..1m; it also bounds how long Drain waits. Defaults
+	// to 1s.
 	MaxWait time.Duration
 	// Linger is how long Next waits for more messages after the first one
 	// of a batch. Defaults to 5ms.
 	Linger time.Duration
-	// Priority, if set, is the consumer of high-priority tasks, drained
-	// before cons. Defaults to none.
-	Priority jetstream.Consumer
 }
 
-// NewFetcher returns a Fetcher on cons. It returns an error wrapping
-// ErrInvalidConfig for a size outside 1..1000 or a negative duration.
-func NewFetcher(cons jetstream.Consumer, c FetcherConfig) (*Fetcher, error) {
-	if c.Size == 0 {
-		c.Size = 10
-	}
-	if c.MaxWait == 0 {
-		c.MaxWait = time.Second
-	}
-	if c.Linger == 0 {
-		c.Linger = 5 * time.Millisecond
-	}
+// WithDefaults returns c with zero fields set to their defaults.
+func (c FetcherConfig) WithDefaults() FetcherConfig {
+	c.Size = cmp.Or(c.Size, 20)
+	c.MaxWait = cmp.Or(c.MaxWait, time.Second)
+	c.Linger = cmp.Or(c.Linger, 5*time.Millisecond)
+	return c
+}
+
+// Validate checks c (after WithDefaults); the error is a *config.FieldError
+// wrapping ErrInvalidConfig.
+func (c FetcherConfig) Validate() error {
 	switch {
 	case c.Size < 1 || c.Size > 1000:
-		return nil, fmt.Errorf("%w: batch size %d, want 1..1000", ErrInvalidConfig, c.Size)
-	case c.MaxWait < 100*time.Millisecond:
-		return nil, fmt.Errorf("%w: fetch wait %s, want at least 100ms", ErrInvalidConfig, c.MaxWait)
+		return config.Invalid(ErrInvalidConfig, "Size", c.Size, "want 1..1000")
+	case c.MaxWait < 100*time.Millisecond || c.MaxWait > time.Minute:
+		return config.Invalid(ErrInvalidConfig, "MaxWait", c.MaxWait, "want 100ms..1m")
 	case c.Linger < 0:
-		return nil, fmt.Errorf("%w: linger %s, want >= 0", ErrInvalidConfig, c.Linger)
+		return config.Invalid(ErrInvalidConfig, "Linger", c.Linger, "want >= 0")
 	}
-	return &Fetcher{cons: cons, priority: c.Priority, size: c.Size, maxWait: c.MaxWait, linger: c.Linger}, nil
+	return nil
 }
+
+// NewFetcher returns a Fetcher on cons; priority, if not nil, is the
+// consumer of high-priority tasks, drained before cons. It returns a
+// *config.FieldError wrapping ErrInvalidConfig for an invalid c.
+func NewFetcher(cons, priority jetstream.Consumer, c FetcherConfig) (*Fetcher, error) {
+	c = c.WithDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &Fetcher{cons: cons, priority: priority, size: c.Size, maxWait: c.MaxWait, linger: c.Linger}, nil
+}
+
+// AckWait is the AckWait of the fetcher's consumer: how long a delivered
+// task may stay unsettled before it is redelivered.
+func (f *Fetcher) AckWait() time.Duration { return f.cons.CachedInfo().Config.AckWait }
+
+// MaxDeliver is the MaxDeliver of the fetcher's consumer: the delivery on
+// which a task's failure is final.
+func (f *Fetcher) MaxDeliver() int { return f.cons.CachedInfo().Config.MaxDeliver }
 
 // Next blocks until at least one message is available and returns up to
 // Size messages. It returns ctx.Err() when ctx ends before a message is

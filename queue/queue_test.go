@@ -139,7 +139,7 @@ func TestFetcherBatches(t *testing.T) {
 	}
 	// A generous linger: under a loaded test run the messages of one pull
 	// can arrive more than the default 5ms apart.
-	f, err := queue.NewFetcher(cons, queue.FetcherConfig{Size: 10, MaxWait: 5 * time.Second, Linger: 500 * time.Millisecond})
+	f, err := queue.NewFetcher(cons, nil, queue.FetcherConfig{Size: 10, MaxWait: 5 * time.Second, Linger: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestFetcherBatches(t *testing.T) {
 func TestFetcherReturnsALoneTaskWithoutWaitingForThePullToExpire(t *testing.T) {
 	js, cons := setup(t)
 	ctx := context.Background()
-	f, err := queue.NewFetcher(cons, queue.FetcherConfig{Size: 10, MaxWait: 30 * time.Second})
+	f, err := queue.NewFetcher(cons, nil, queue.FetcherConfig{Size: 10, MaxWait: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestFetcherReturnsALoneTaskWithoutWaitingForThePullToExpire(t *testing.T) {
 
 func TestFetcherDrainReturnsUnstartedMessages(t *testing.T) {
 	js, cons := setup(t)
-	f, err := queue.NewFetcher(cons, queue.FetcherConfig{Size: 10, MaxWait: 500 * time.Millisecond, Linger: time.Millisecond})
+	f, err := queue.NewFetcher(cons, nil, queue.FetcherConfig{Size: 10, MaxWait: 500 * time.Millisecond, Linger: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestFetcherDrainReturnsUnstartedMessages(t *testing.T) {
 		}
 	}
 	// Nak'ed messages are immediately available to others.
-	f2, _ := queue.NewFetcher(cons, queue.FetcherConfig{Size: 10, MaxWait: 5 * time.Second, Linger: 50 * time.Millisecond})
+	f2, _ := queue.NewFetcher(cons, nil, queue.FetcherConfig{Size: 10, MaxWait: 5 * time.Second, Linger: 50 * time.Millisecond})
 	got, err := f2.Next(ctx)
 	if err != nil || len(got) != 3 {
 		t.Fatalf("after Nak, Next = %d, %v; want 3", len(got), err)
@@ -311,7 +311,7 @@ func TestBacklogOfReportsTheOldestWaitingTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Deliver (and settle) the first two: the oldest waiting is the third.
-	f, err := queue.NewFetcher(cons, queue.FetcherConfig{Size: 2})
+	f, err := queue.NewFetcher(cons, nil, queue.FetcherConfig{Size: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

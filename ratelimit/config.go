@@ -1,11 +1,16 @@
 package ratelimit
 
 import (
-	"fmt"
+	"cmp"
 	"math"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/rs/zerolog"
+
+	"marketfleet/internal/config"
+	"marketfleet/queue"
 )
 
 // DefaultBucket is the KV bucket that holds the limiters' state.
@@ -44,49 +49,40 @@ type Config struct {
 	// Name identifies this limiter in the values it writes ("by"), for
 	// operators. Defaults to the host name (the pod name in Kubernetes).
 	Name string
+	// Logger receives what the limiter notices (throttled). Defaults to
+	// none.
+	Logger zerolog.Logger
 }
 
-func (c Config) withDefaults() (Config, error) {
-	if err := c.validate(); err != nil {
-		return c, err
-	}
-	if c.Bucket == "" {
-		c.Bucket = DefaultBucket
-	}
-	if c.Burst == 0 {
-		c.Burst = max(1, int(math.Ceil(c.Rate)))
-	}
-	if c.Batch == 0 {
-		c.Batch = 1
-	}
-	if c.Replicas == 0 {
-		c.Replicas = 1
-	}
-	if c.RetryFor == 0 {
-		c.RetryFor = 5 * time.Second
-	}
-	if c.Name == "" {
-		c.Name = hostname()
-	}
-	return c, nil
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	c.Bucket = cmp.Or(c.Bucket, DefaultBucket)
+	c.Burst = cmp.Or(c.Burst, max(1, int(math.Ceil(c.Rate))))
+	c.Batch = cmp.Or(c.Batch, 1)
+	c.Replicas = cmp.Or(c.Replicas, 1)
+	c.RetryFor = cmp.Or(c.RetryFor, 5*time.Second)
+	c.Name = cmp.Or(c.Name, hostname())
+	return c
 }
 
-func (c Config) validate() error {
+// Validate checks c (after WithDefaults); the error is a *config.FieldError
+// wrapping ErrInvalidConfig.
+func (c Config) Validate() error {
 	switch {
 	case math.IsNaN(c.Rate) || c.Rate < 0 || c.Rate > MaxRate:
-		return fmt.Errorf("%w: rate %v, want 0 (unlimited) to %v requests/s", ErrInvalidConfig, c.Rate, MaxRate)
-	case c.Burst < 0:
-		return fmt.Errorf("%w: burst %d, want >= 0 (0 for the default)", ErrInvalidConfig, c.Burst)
-	case c.Batch < 0:
-		return fmt.Errorf("%w: batch %d, want >= 0 (0 for the default)", ErrInvalidConfig, c.Batch)
-	case c.Replicas < 0:
-		return fmt.Errorf("%w: replicas %d, want >= 0 (0 for the default)", ErrInvalidConfig, c.Replicas)
-	case c.RetryFor < 0:
-		return fmt.Errorf("%w: retry for %s, want >= 0 (0 for the default)", ErrInvalidConfig, c.RetryFor)
+		return config.Invalid(ErrInvalidConfig, "Rate", c.Rate, "want 0 (unlimited) to %v requests/s", MaxRate)
+	case c.Burst < 1:
+		return config.Invalid(ErrInvalidConfig, "Burst", c.Burst, "want at least 1")
+	case c.Batch < 1:
+		return config.Invalid(ErrInvalidConfig, "Batch", c.Batch, "want at least 1")
+	case c.Replicas < 1 || c.Replicas > 5:
+		return config.Invalid(ErrInvalidConfig, "Replicas", c.Replicas, "want 1..5")
+	case c.RetryFor <= 0:
+		return config.Invalid(ErrInvalidConfig, "RetryFor", c.RetryFor, "want > 0")
 	case !validKey(c.Key):
-		return fmt.Errorf("%w: key %q, want letters, digits and -/_=. not starting or ending with a dot", ErrInvalidConfig, c.Key)
-	case c.Bucket != "" && !validBucket(c.Bucket):
-		return fmt.Errorf("%w: bucket %q, want letters, digits, - and _", ErrInvalidConfig, c.Bucket)
+		return config.Invalid(ErrInvalidConfig, "Key", c.Key, "want letters, digits and -/_=. not starting or ending with a dot")
+	case !queue.ValidName(c.Bucket):
+		return config.Invalid(ErrInvalidConfig, "Bucket", c.Bucket, "want letters, digits, - and _")
 	}
 	return nil
 }
@@ -102,11 +98,6 @@ func validKey(k string) bool {
 		return false
 	}
 	return strings.IndexFunc(k, func(r rune) bool { return !isAlnum(r) && !strings.ContainsRune("-/_=.", r) }) < 0
-}
-
-// validBucket mirrors the jetstream bucket name rules.
-func validBucket(b string) bool {
-	return strings.IndexFunc(b, func(r rune) bool { return !isAlnum(r) && r != '-' && r != '_' }) < 0
 }
 
 func isAlnum(r rune) bool {

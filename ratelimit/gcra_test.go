@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"reflect"
 	"testing"
 	"time"
 )
@@ -108,16 +109,16 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.in.withDefaults()
-			if err != nil {
+			got := tt.in.WithDefaults()
+			if err := got.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
 	}
-	if c, _ := (Config{Key: "k"}).withDefaults(); c.Name == "" {
+	if c := (Config{Key: "k"}).WithDefaults(); c.Name == "" {
 		t.Error("Name has no default")
 	}
 }

@@ -39,14 +39,14 @@ type Limiter struct {
 // unlimited, js may be nil and no KV bucket is touched. Otherwise it opens
 // the bucket, creating it (file storage, history 1, cfg.Replicas) when it
 // does not exist. It returns an error wrapping ErrInvalidConfig for a bad
-// cfg or a nil js, or the JetStream error. log defaults to zerolog.Nop()
-// when it is the zero Logger.
-func Open(ctx context.Context, js jetstream.JetStream, cfg Config, log zerolog.Logger) (*Limiter, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+// cfg or a nil js, or the JetStream error.
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Limiter, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Limiter{cfg: cfg, js: js, log: log.With().Str("key", cfg.Key).Logger(), sem: make(chan struct{}, 1)}
+	var err error
+	l := &Limiter{cfg: cfg, js: js, log: cfg.Logger.With().Str("key", cfg.Key).Logger(), sem: make(chan struct{}, 1)}
 	if cfg.Rate == 0 {
 		return l, nil
 	}

@@ -17,7 +17,8 @@ import (
 
 func open(t *testing.T, js jetstream.JetStream, cfg ratelimit.Config, log zerolog.Logger) *ratelimit.Limiter {
 	t.Helper()
-	l, err := ratelimit.Open(context.Background(), js, cfg, log)
+	cfg.Logger = log
+	l, err := ratelimit.Open(context.Background(), js, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func TestInvalidConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l, err := ratelimit.Open(context.Background(), nil, tt.cfg, zerolog.Nop())
+			l, err := ratelimit.Open(context.Background(), nil, tt.cfg)
 			if !errors.Is(err, ratelimit.ErrInvalidConfig) {
 				t.Fatalf("Open = %v, %v; want an error wrapping ErrInvalidConfig", l, err)
 			}

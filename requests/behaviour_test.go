@@ -198,7 +198,7 @@ func TestRunDrainsAndStopsOnCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaks := goleak.IgnoreCurrent()
-	s, err := requests.New(nc, requests.Config{Publisher: pub, DeadLetters: dlq.NewWriter(js, ""), Concurrency: 2})
+	s, err := requests.New(nc, requests.Config{Publisher: pub, DeadLetters: dlq.NewWriter(js, dlq.WriterConfig{}), Concurrency: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func TestRunDrainsAndStopsOnCancel(t *testing.T) {
 func TestRunFailsWhenItsConnectionCloses(t *testing.T) {
 	f := setup(t, true)
 	nc, js := f.srv.Connect(t)
-	s, err := requests.New(nc, requests.Config{Publisher: queue.NewPublisher(js, ""), DeadLetters: dlq.NewWriter(js, "")})
+	s, err := requests.New(nc, requests.Config{Publisher: queue.NewPublisher(js, ""), DeadLetters: dlq.NewWriter(js, dlq.WriterConfig{})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func TestRunFailsWhenItsConnectionCloses(t *testing.T) {
 
 func TestNewRefusesBadConfig(t *testing.T) {
 	f := setup(t, false)
-	pub, dead := queue.NewPublisher(f.js, ""), dlq.NewWriter(f.js, "")
+	pub, dead := queue.NewPublisher(f.js, ""), dlq.NewWriter(f.js, dlq.WriterConfig{})
 	for _, tc := range []struct {
 		name string
 		nc   *nats.Conn

@@ -54,7 +54,7 @@ func (f *fixture) service(t *testing.T, cfg requests.Config) (*requests.Service,
 	nc, js := f.srv.Connect(t)
 	logs := &testenv.Buffer{}
 	log := zerolog.New(logs)
-	cfg.Publisher, cfg.DeadLetters, cfg.Logger = queue.NewPublisher(js, ""), dlq.NewWriter(js, ""), &log
+	cfg.Publisher, cfg.DeadLetters, cfg.Logger = queue.NewPublisher(js, ""), dlq.NewWriter(js, dlq.WriterConfig{}), log
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return now }
 	}

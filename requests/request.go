@@ -2,6 +2,7 @@ package requests
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"marketfleet/internal/config"
 	"marketfleet/market"
 	"marketfleet/tasks"
 )
@@ -78,26 +80,22 @@ type Limits struct {
 
 // WithDefaults returns l with zero fields set to their defaults.
 func (l Limits) WithDefaults() Limits {
-	if l.MaxRequestBytes == 0 {
-		l.MaxRequestBytes = DefaultMaxRequestBytes
-	}
-	if l.MaxSymbols == 0 {
-		l.MaxSymbols = DefaultMaxSymbols
-	}
-	if l.DefaultPriority == "" {
-		l.DefaultPriority = PriorityHigh
-	}
+	l.MaxRequestBytes = cmp.Or(l.MaxRequestBytes, DefaultMaxRequestBytes)
+	l.MaxSymbols = cmp.Or(l.MaxSymbols, DefaultMaxSymbols)
+	l.DefaultPriority = cmp.Or(l.DefaultPriority, PriorityHigh)
 	return l
 }
 
-func (l Limits) validate() error {
+// Validate checks l (after WithDefaults); the error is a
+// *config.FieldError wrapping ErrInvalidConfig.
+func (l Limits) Validate() error {
 	switch {
 	case l.MaxRequestBytes < 1<<10:
-		return fmt.Errorf("%w: max request bytes %d, want at least 1024", ErrInvalidConfig, l.MaxRequestBytes)
+		return config.Invalid(ErrInvalidConfig, "MaxRequestBytes", l.MaxRequestBytes, "want at least 1024")
 	case l.MaxSymbols < 1 || l.MaxSymbols > MaxSymbolsLimit:
-		return fmt.Errorf("%w: max symbols %d, want 1 to %d", ErrInvalidConfig, l.MaxSymbols, MaxSymbolsLimit)
+		return config.Invalid(ErrInvalidConfig, "MaxSymbols", l.MaxSymbols, "want 1 to %d", MaxSymbolsLimit)
 	case l.DefaultPriority != PriorityHigh && l.DefaultPriority != PriorityNormal:
-		return fmt.Errorf("%w: default priority %q, want %q or %q", ErrInvalidConfig, l.DefaultPriority, PriorityHigh, PriorityNormal)
+		return config.Invalid(ErrInvalidConfig, "DefaultPriority", l.DefaultPriority, "want %q or %q", PriorityHigh, PriorityNormal)
 	}
 	return nil
 }

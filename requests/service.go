@@ -1,6 +1,7 @@
 package requests
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"marketfleet/dlq"
+	"marketfleet/internal/config"
 	"marketfleet/queue"
 )
 
@@ -60,8 +62,8 @@ type Config struct {
 	// Run returns at most Grace+Timeout after its context ends. Defaults to
 	// DefaultGrace (10s).
 	Grace time.Duration
-	// Logger receives one line per request. Defaults to zerolog.Nop().
-	Logger *zerolog.Logger
+	// Logger receives one line per request. Defaults to none.
+	Logger zerolog.Logger
 	// Now is the clock that stamps tasks and ends relative ranges.
 	// Defaults to time.Now.
 	Now func() time.Time
@@ -73,43 +75,33 @@ type Config struct {
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
 	c.Limits = c.Limits.WithDefaults()
-	if c.WorkerID == "" {
-		c.WorkerID = DefaultWorkerID
-	}
-	if c.Concurrency == 0 {
-		c.Concurrency = DefaultConcurrency
-	}
-	if c.MaxPending == 0 {
-		c.MaxPending = DefaultMaxPending
-	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
-	}
-	if c.Grace == 0 {
-		c.Grace = DefaultGrace
-	}
-	if c.Logger == nil {
-		nop := zerolog.Nop()
-		c.Logger = &nop
-	}
+	c.WorkerID = cmp.Or(c.WorkerID, DefaultWorkerID)
+	c.Concurrency = cmp.Or(c.Concurrency, DefaultConcurrency)
+	c.MaxPending = cmp.Or(c.MaxPending, DefaultMaxPending)
+	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
+	c.Grace = cmp.Or(c.Grace, DefaultGrace)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	return c
 }
 
-func (c Config) validate() error {
+// Validate checks c (after WithDefaults); the error wraps ErrInvalidConfig
+// (a *config.FieldError for a bad field).
+func (c Config) Validate() error {
 	switch {
 	case c.Publisher == nil || c.DeadLetters == nil:
 		return fmt.Errorf("%w: publisher and dead-letter writer are required", ErrInvalidConfig)
 	case c.Concurrency < 1 || c.Concurrency > 1024:
-		return fmt.Errorf("%w: concurrency %d, want 1 to 1024", ErrInvalidConfig, c.Concurrency)
+		return config.Invalid(ErrInvalidConfig, "Concurrency", c.Concurrency, "want 1 to 1024")
 	case c.MaxPending < 1:
-		return fmt.Errorf("%w: max pending %d, want at least 1", ErrInvalidConfig, c.MaxPending)
-	case c.Timeout < time.Second || c.Grace <= 0:
-		return fmt.Errorf("%w: timeout %s (want at least 1s), grace %s (want > 0)", ErrInvalidConfig, c.Timeout, c.Grace)
+		return config.Invalid(ErrInvalidConfig, "MaxPending", c.MaxPending, "want at least 1")
+	case c.Timeout < time.Second:
+		return config.Invalid(ErrInvalidConfig, "Timeout", c.Timeout, "want at least 1s")
+	case c.Grace <= 0:
+		return config.Invalid(ErrInvalidConfig, "Grace", c.Grace, "want > 0")
 	}
-	return c.Limits.validate()
+	return config.In("Limits", c.Limits.Validate())
 }
 
 // Service answers collection requests on Subject. Create it with New and
@@ -127,13 +119,13 @@ type Service struct {
 // wrapping ErrInvalidConfig when nc is nil or cfg is invalid.
 func New(nc *nats.Conn, cfg Config) (*Service, error) {
 	cfg = cfg.WithDefaults()
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if nc == nil {
 		return nil, fmt.Errorf("%w: a NATS connection is required", ErrInvalidConfig)
 	}
-	return &Service{nc: nc, cfg: cfg, log: *cfg.Logger, sem: make(chan struct{}, cfg.Concurrency),
+	return &Service{nc: nc, cfg: cfg, log: cfg.Logger, sem: make(chan struct{}, cfg.Concurrency),
 		ready: make(chan struct{})}, nil
 }
 

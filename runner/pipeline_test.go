@@ -59,7 +59,7 @@ func TestNextBatchFetchesWhileTheCurrentOneFinishes(t *testing.T) {
 			}
 			symbols := []string{"P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8"}
 			b.publish(t, symbols...)
-			stop := b.start(t, runner.Config{FetchConcurrency: 4, Pipeline: tc.pipeline})
+			stop := b.start(t, runner.Config{Tuning: runner.Tuning{FetchConcurrency: 4, Pipeline: tc.pipeline}})
 			b.waitEmpty(t, 20*time.Second)
 			if err := stop(); err != nil {
 				t.Fatal(err)
@@ -92,7 +92,7 @@ func TestOneSeriesNeverRunsInTwoBatchesAtOnce(t *testing.T) {
 	b.publishTasks(t,
 		tasks.NewCollect("SAME", market.Interval1d, day0, day0.AddDate(0, 0, 30), "runner-test", now),
 		tasks.NewCollect("SAME", market.Interval1d, day0.AddDate(0, 0, 30), day0.AddDate(0, 0, 60), "runner-test", now))
-	stop := b.start(t, runner.Config{FetchConcurrency: 4})
+	stop := b.start(t, runner.Config{Tuning: runner.Tuning{FetchConcurrency: 4}})
 	b.waitEmpty(t, 20*time.Second)
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -154,7 +154,7 @@ func TestLostSessionWhileTheNextBatchFetchesRetakesItsLocks(t *testing.T) {
 		mu.Unlock()
 	}
 	b.publish(t, "L1", "L2", "L3", "L4")
-	stop := b.start(t, runner.Config{FetchConcurrency: 4, Faults: runner.Faults{AfterCommit: afterCommit}})
+	stop := b.start(t, runner.Config{Tuning: runner.Tuning{FetchConcurrency: 4}, Faults: runner.Faults{AfterCommit: afterCommit}})
 	b.waitEmpty(t, 20*time.Second)
 	if err := stop(); err != nil {
 		t.Fatal(err)

@@ -56,124 +56,6 @@ type DeadLetterer interface {
 
 var _ DeadLetterer = (*dlq.Writer)(nil)
 
-// Config tunes a Runner. Zero fields take the defaults documented on each;
-// Kinds and FollowUps are required.
-type Config struct {
-	// Kinds are the handlers of the task kinds the runner runs. A task of
-	// another kind is dead-lettered as invalid.
-	Kinds *Registry
-	// FollowUps stores the follow-up tasks the handlers return, before the
-	// tasks that made them are acknowledged.
-	FollowUps Enqueuer
-	// WorkerID names the worker in dead letters. Defaults to "worker".
-	WorkerID string
-	// MaxDeliver is the consumer's MaxDeliver: a transient failure on that
-	// delivery is dead-lettered as "exhausted". Defaults to 10.
-	MaxDeliver int
-	// FetchConcurrency bounds concurrent source requests across the
-	// batches in flight. Defaults to 20.
-	FetchConcurrency int
-	// Pipeline is how many batches may be begun (fetching) and not yet
-	// written; one more may be being settled. 1 runs one batch at a time.
-	// Defaults to 2.
-	Pipeline int
-	// AckWait is the consumer's AckWait: while a batch runs longer than a
-	// third of it, the runner sends InProgress for its messages. Defaults to
-	// 30s.
-	AckWait time.Duration
-	// Grace bounds how long the current batch may take to finish (fetch,
-	// commit, ack) once shutdown begins. Defaults to 25s.
-	Grace time.Duration
-	// Retry computes NakWithDelay delays from the delivery count. Defaults
-	// to 2s doubling up to 2m, with jitter.
-	Retry backoff.Policy
-	// WriteTimeout bounds one write of a batch (its transaction, commit
-	// included), and each other database call of a batch (series locks, a
-	// kind's Prepare phase), on the client side; pgx then closes the
-	// session, and the batch is replayed on a new one. Defaults to 45s
-	// (above the store's 30s statement timeout).
-	WriteTimeout time.Duration
-	// ReplayWindow bounds how long a batch whose session was lost waits for
-	// a new session before its tasks are Nak'ed instead. Defaults to 30s.
-	ReplayWindow time.Duration
-	// Observer, if set, is told about every settled task and batch (for
-	// metrics). Defaults to none.
-	Observer Observer
-	// Faults are test-only pause points. Defaults to none.
-	Faults Faults
-	// Housekeeping, if set, is called from the batch loop between batches
-	// (never during one) at most every HousekeepingEvery, while the session
-	// is up: the only place besides a batch where the session may be used,
-	// since it is not safe for concurrent use. The worker computes and
-	// publishes the connection budget there.
-	Housekeeping func(ctx context.Context)
-	// HousekeepingEvery defaults to 5s.
-	HousekeepingEvery time.Duration
-	// Logger receives batch and task events; give it the worker's fields
-	// (e.g. "worker"). Defaults to none (a zero Logger writes nothing).
-	Logger zerolog.Logger
-}
-
-// WithDefaults returns c with zero fields set to their defaults.
-func (c Config) WithDefaults() Config {
-	if c.WorkerID == "" {
-		c.WorkerID = "worker"
-	}
-	if c.MaxDeliver == 0 {
-		c.MaxDeliver = 10
-	}
-	if c.FetchConcurrency == 0 {
-		c.FetchConcurrency = 20
-	}
-	if c.Pipeline == 0 {
-		c.Pipeline = 2
-	}
-	if c.AckWait == 0 {
-		c.AckWait = 30 * time.Second
-	}
-	if c.Grace == 0 {
-		c.Grace = 25 * time.Second
-	}
-	if c.Retry == (backoff.Policy{}) {
-		c.Retry = backoff.Policy{Base: 2 * time.Second, Max: 2 * time.Minute}
-	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = 45 * time.Second
-	}
-	if c.ReplayWindow == 0 {
-		c.ReplayWindow = 30 * time.Second
-	}
-	if c.HousekeepingEvery == 0 {
-		c.HousekeepingEvery = 5 * time.Second
-	}
-	return c
-}
-
-// ErrInvalidConfig is wrapped by New's validation errors.
-var ErrInvalidConfig = errors.New("invalid runner configuration")
-
-func (c Config) validate() error {
-	switch {
-	case c.MaxDeliver < 1:
-		return fmt.Errorf("%w: max deliver %d, want >= 1", ErrInvalidConfig, c.MaxDeliver)
-	case c.FetchConcurrency < 1:
-		return fmt.Errorf("%w: fetch concurrency %d, want >= 1", ErrInvalidConfig, c.FetchConcurrency)
-	case c.Pipeline < 1 || c.Pipeline > 8:
-		return fmt.Errorf("%w: pipeline %d, want 1..8", ErrInvalidConfig, c.Pipeline)
-	case c.AckWait < time.Second:
-		return fmt.Errorf("%w: ack wait %s, want >= 1s", ErrInvalidConfig, c.AckWait)
-	case c.WriteTimeout < time.Second || c.ReplayWindow < 0:
-		return fmt.Errorf("%w: write timeout %s, replay window %s", ErrInvalidConfig, c.WriteTimeout, c.ReplayWindow)
-	case c.Grace <= 0:
-		return fmt.Errorf("%w: grace %s, want > 0", ErrInvalidConfig, c.Grace)
-	case c.Kinds == nil || len(c.Kinds.kinds) == 0:
-		return fmt.Errorf("%w: no task kinds registered", ErrInvalidConfig)
-	case c.FollowUps == nil:
-		return fmt.Errorf("%w: a follow-up enqueuer is required", ErrInvalidConfig)
-	}
-	return nil
-}
-
 // Runner is one worker's batch loop. Create it with New; call Run once.
 type Runner struct {
 	cfg     Config
@@ -183,6 +65,10 @@ type Runner struct {
 	dead    DeadLetterer
 	log     zerolog.Logger
 	batches uint64
+	// ackWait and maxDeliver are the consumer's: InProgress is sent every
+	// ackWait/3, and a transient failure on delivery maxDeliver is final.
+	ackWait    time.Duration
+	maxDeliver int
 	// settling is the batch being settled, nil when none.
 	settling *settling
 	// fetchSlots bounds the source fetches in flight, across the batches
@@ -198,17 +84,19 @@ type Runner struct {
 
 // New returns a Runner that takes batches from fetcher, runs each task
 // through its kind's handler (Config.Kinds), writes through db and stores
-// the tasks it gives up on with dead. It returns an error wrapping
-// ErrInvalidConfig when cfg is invalid.
+// the tasks it gives up on with dead. AckWait and MaxDeliver are the
+// fetcher's consumer's. It returns an error wrapping ErrInvalidConfig when
+// cfg is invalid.
 func New(fetcher *queue.Fetcher, db DB, dead DeadLetterer, cfg Config) (*Runner, error) {
 	cfg = cfg.WithDefaults()
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if fetcher == nil || db == nil || dead == nil {
 		return nil, fmt.Errorf("%w: fetcher, db and dead-letter writer are required", ErrInvalidConfig)
 	}
 	return &Runner{cfg: cfg, fetcher: fetcher, db: db, kinds: cfg.Kinds, dead: dead, log: cfg.Logger,
+		ackWait: max(fetcher.AckWait(), time.Second), maxDeliver: fetcher.MaxDeliver(),
 		fetchSlots: make(chan struct{}, cfg.FetchConcurrency)}, nil
 }
 
@@ -248,33 +136,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			inflight = inflight[1:]
 			continue
 		}
-		// An idle queue must not hold up the chores, nor the oldest batch
-		// once its fetches are done, nor the report of a settled batch: the
-		// pull waits no longer (the open pull carries over).
-		fctx, fcancel := context.WithCancel(ctx)
-		if r.cfg.Housekeeping != nil {
-			fctx, fcancel = context.WithDeadline(ctx, lastChores.Add(r.cfg.HousekeepingEvery))
-		}
-		var fetched, settled <-chan struct{} // nil: never ready
-		if len(inflight) > 0 {
-			fetched = inflight[0].fetched
-		}
-		if r.settling != nil {
-			settled = r.settling.done
-		}
-		if fetched != nil || settled != nil {
-			go func() {
-				select {
-				case <-fetched:
-					fcancel()
-				case <-settled:
-					fcancel()
-				case <-fctx.Done():
-				}
-			}()
-		}
-		msgs, err := r.fetcher.Next(fctx)
-		fcancel()
+		msgs, err := r.next(ctx, inflight, lastChores)
 		if err != nil {
 			switch {
 			case ctx.Err() != nil:
@@ -289,11 +151,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			continue
 		}
 		failures = 0
-		busy := map[market.Series]bool{}
-		for _, b := range inflight {
-			maps.Copy(busy, b.held())
-		}
-		inflight = append(inflight, r.begin(ctx, msgs, busy))
+		inflight = append(inflight, r.begin(ctx, msgs, heldBy(inflight)))
 	}
 	for _, b := range inflight {
 		r.finish(b)
@@ -302,6 +160,46 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.returnUnstarted(ctx)
 	r.log.Info().Uint64("batches", r.batches).Msg("worker stopped")
 	return nil
+}
+
+// next takes the next messages from the fetcher. An idle queue must not
+// hold up the chores, nor the oldest batch in flight once its fetches are
+// done, nor the report of a settled batch: the pull waits no longer than
+// any of them (the open pull carries over to the next call).
+func (r *Runner) next(ctx context.Context, inflight []*batch, lastChores time.Time) ([]jetstream.Msg, error) {
+	fctx, fcancel := context.WithCancel(ctx)
+	if r.cfg.Housekeeping != nil {
+		fctx, fcancel = context.WithDeadline(ctx, lastChores.Add(r.cfg.HousekeepingEvery))
+	}
+	defer fcancel()
+	var fetched, settled <-chan struct{} // nil: never ready
+	if len(inflight) > 0 {
+		fetched = inflight[0].fetched
+	}
+	if r.settling != nil {
+		settled = r.settling.done
+	}
+	if fetched != nil || settled != nil {
+		go func() {
+			select {
+			case <-fetched:
+				fcancel()
+			case <-settled:
+				fcancel()
+			case <-fctx.Done():
+			}
+		}()
+	}
+	return r.fetcher.Next(fctx)
+}
+
+// heldBy returns the series whose locks the batches in flight hold.
+func heldBy(inflight []*batch) map[market.Series]bool {
+	busy := map[market.Series]bool{}
+	for _, b := range inflight {
+		maps.Copy(busy, b.held())
+	}
+	return busy
 }
 
 // isDone reports whether ch is closed.
@@ -346,7 +244,7 @@ func (r *Runner) progress(msgs []jetstream.Msg) (stop func()) {
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(r.cfg.AckWait / 3)
+		t := time.NewTicker(r.ackWait / 3)
 		defer t.Stop()
 		for {
 			select {

@@ -34,17 +34,16 @@ var day0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // bundle is everything a runner test needs, on real services.
 type bundle struct {
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	cons    jetstream.Consumer
-	db      *store.Store
-	admin   *pgx.Conn
-	dead    *dlq.Admin
-	src     *faultySource
-	retry   backoff.Policy
-	ackWait time.Duration
-	linger  time.Duration // the Fetcher's Linger; 0: its default
-	size    int           // the Fetcher's Size; 0: 10
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	cons   jetstream.Consumer
+	db     *store.Store
+	admin  *pgx.Conn
+	dead   *dlq.Admin
+	src    *faultySource
+	retry  backoff.Policy
+	linger time.Duration // the Fetcher's Linger; 0: its default
+	size   int           // the Fetcher's Size; 0: 10
 	// features makes collect tasks enqueue features tasks (off: the
 	// stream holds only what the test published).
 	features bool
@@ -75,14 +74,25 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	return &bundle{nc: nc, js: js, cons: cons, db: db, admin: testenv.Connect(t, dbURL), dead: dlq.NewAdmin(js, ""),
-		src: newFaultySource(), retry: backoff.Policy{Base: 200 * time.Millisecond, Max: time.Second}, ackWait: 30 * time.Second}
+		src: newFaultySource(), retry: backoff.Policy{Base: 200 * time.Millisecond, Max: time.Second}}
+}
+
+// consumer updates the workers' consumer to cc, for the runners started
+// after: they read AckWait and MaxDeliver from it.
+func (b *bundle) consumer(t *testing.T, cc queue.ConsumerConfig) {
+	t.Helper()
+	cons, err := queue.EnsureConsumer(context.Background(), b.js, queue.DefaultStream, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.cons = cons
 }
 
 // start runs a runner until the returned stop is called; stop returns Run's
 // result.
 func (b *bundle) start(t *testing.T, cfg runner.Config) (stop func() error) {
 	t.Helper()
-	f, err := queue.NewFetcher(b.cons, queue.FetcherConfig{Size: cmp.Or(b.size, 10), MaxWait: 200 * time.Millisecond, Linger: b.linger})
+	f, err := queue.NewFetcher(b.cons, nil, queue.FetcherConfig{Size: cmp.Or(b.size, 10), MaxWait: 200 * time.Millisecond, Linger: b.linger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,13 +101,10 @@ func (b *bundle) start(t *testing.T, cfg runner.Config) (stop func() error) {
 		cfg.Kinds = kinds.Register(kinds.Config{Source: b.src, Features: b.features, RequestedBy: "worker/runner-test"})
 	}
 	cfg.FollowUps = queue.NewPublisher(b.js, "")
-	if cfg.AckWait == 0 {
-		cfg.AckWait = b.ackWait
-	}
 	if cfg.WorkerID == "" {
 		cfg.WorkerID = "runner-test"
 	}
-	r, err := runner.New(f, b.db, dlq.NewWriter(b.js, ""), cfg)
+	r, err := runner.New(f, b.db, dlq.NewWriter(b.js, dlq.WriterConfig{}), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +215,7 @@ type faultySource struct {
 }
 
 func newFaultySource() *faultySource {
-	return &faultySource{inner: synthetic.New(), fail: map[string][]error{}, calls: map[string][]time.Time{},
+	return &faultySource{inner: &synthetic.Source{}, fail: map[string][]error{}, calls: map[string][]time.Time{},
 		reqs: map[string][]source.Request{}, mangle: map[string]func([]market.Bar) []market.Bar{}}
 }
 
@@ -348,12 +355,10 @@ func TestPermanentFailuresAreTerminatedAndSpareTheBatch(t *testing.T) {
 func TestTransientFailureOnTheLastDeliveryIsDeadLettered(t *testing.T) {
 	b := setup(t)
 	b.retry = backoff.Policy{Base: 20 * time.Millisecond, Max: 50 * time.Millisecond}
-	if _, err := queue.EnsureConsumer(context.Background(), b.js, queue.DefaultStream, queue.ConsumerConfig{MaxDeliver: 3}); err != nil {
-		t.Fatal(err)
-	}
+	b.consumer(t, queue.ConsumerConfig{MaxDeliver: 3})
 	b.src.fail["DOWN"] = []error{errors.New("HTTP 500 (1)"), errors.New("HTTP 500 (2)"), errors.New("HTTP 503 (3)"), errors.New("never reached")}
 	b.publish(t, "DOWN", "UP")
-	stop := b.start(t, runner.Config{MaxDeliver: 3})
+	stop := b.start(t, runner.Config{})
 	b.waitEmpty(t, 20*time.Second)
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -417,7 +422,7 @@ func TestShutdownFinishesTheBatchInHand(t *testing.T) {
 	// to end instead of the default 5 ms, which a loaded machine can miss
 	// (the rest would then rightly go back unstarted).
 	b.linger = time.Second
-	stop := b.start(t, runner.Config{Grace: 10 * time.Second})
+	stop := b.start(t, runner.Config{Tuning: runner.Tuning{Grace: 10 * time.Second}})
 	<-started
 	stopped := make(chan error, 1)
 	go func() { stopped <- stop() }() // SIGTERM while the batch is fetching
@@ -442,10 +447,8 @@ func TestShutdownFinishesTheBatchInHand(t *testing.T) {
 
 func TestSlowBatchSendsInProgress(t *testing.T) {
 	b := setup(t)
-	b.ackWait = 2 * time.Second // a batch of 3s would be redelivered without InProgress
-	if _, err := queue.EnsureConsumer(context.Background(), b.js, queue.DefaultStream, queue.ConsumerConfig{AckWait: b.ackWait}); err != nil {
-		t.Fatal(err)
-	}
+	// A batch of 3s would be redelivered without InProgress.
+	b.consumer(t, queue.ConsumerConfig{AckWait: 2 * time.Second})
 	running := make(chan struct{})
 	b.src.hook = func(string) { close(running); time.Sleep(3 * time.Second) }
 	b.publish(t, "SLOW")

@@ -2,18 +2,10 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"marketfleet/market"
-	"marketfleet/outcome"
 )
-
-// ErrBusy is wrapped by the error of a task whose series another task holds
-// (on another worker, or earlier in the same batch): two tasks of one symbol
-// and interval never run at the same time in the fleet. Marked
-// outcome.Busy: the task is retried after a short delay.
-var ErrBusy = outcome.Mark(outcome.Busy, errors.New("another task of this series is running"))
 
 // lock takes the fleet-wide lock of every ok item's series, from scratch
 // (after a lost session the old locks are gone). An item whose series is

@@ -117,7 +117,7 @@ func (r *Runner) settle(ctx context.Context, items []*item) map[action]int {
 // settleOne carries out the decision on one item and returns what it did.
 func (r *Runner) settleOne(ctx context.Context, it *item) action {
 	err := it.failure()
-	act, class := decide(err, it.delivered, r.cfg.MaxDeliver)
+	act, class := decide(err, it.delivered, r.maxDeliver)
 	it.class = class
 	switch act {
 	case actAck:

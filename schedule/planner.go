@@ -1,10 +1,12 @@
 package schedule
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
 	"marketfleet/calendar"
+	"marketfleet/internal/config"
 	"marketfleet/market"
 	"marketfleet/tasks"
 )
@@ -53,33 +55,28 @@ type Config struct {
 
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
-	if c.EOD == 0 {
-		c.EOD = DefaultEOD
-	}
-	if c.Lookback == 0 {
-		c.Lookback = DefaultLookback
-	}
-	if c.MaxEntries == 0 {
-		c.MaxEntries = DefaultMaxEntries
-	}
-	if c.RequestedBy == "" {
-		c.RequestedBy = DefaultRequestedBy
-	}
+	c.EOD = cmp.Or(c.EOD, DefaultEOD)
+	c.Lookback = cmp.Or(c.Lookback, DefaultLookback)
+	c.MaxEntries = cmp.Or(c.MaxEntries, DefaultMaxEntries)
+	c.RequestedBy = cmp.Or(c.RequestedBy, DefaultRequestedBy)
 	return c
 }
 
-func (c Config) validate() error {
+// Validate checks c (after WithDefaults); the error wraps ErrInvalidConfig
+// (a *config.FieldError for a bad field, ErrTooManyEntries too for an
+// oversized universe).
+func (c Config) Validate() error {
 	switch {
 	case len(c.Entries) == 0:
 		return fmt.Errorf("%w: Entries: no universe entries", ErrInvalidConfig)
 	case c.MaxEntries < 1:
-		return fmt.Errorf("%w: MaxEntries %d: want at least 1", ErrInvalidConfig, c.MaxEntries)
+		return config.Invalid(ErrInvalidConfig, "MaxEntries", c.MaxEntries, "want at least 1")
 	case len(c.Entries) > c.MaxEntries:
 		return fmt.Errorf("%w: %w: %d entries, more than MaxEntries %d", ErrInvalidConfig, ErrTooManyEntries, len(c.Entries), c.MaxEntries)
 	case c.Lookback < 1 || c.Lookback > MaxLookback:
-		return fmt.Errorf("%w: Lookback %d: want 1 to %d", ErrInvalidConfig, c.Lookback, MaxLookback)
+		return config.Invalid(ErrInvalidConfig, "Lookback", c.Lookback, "want 1 to %d", MaxLookback)
 	case c.EOD < 16*time.Hour || c.EOD >= 24*time.Hour:
-		return fmt.Errorf("%w: EOD %s: want 16:00 to 23:59 New York time", ErrInvalidConfig, c.EOD)
+		return config.Invalid(ErrInvalidConfig, "EOD", c.EOD, "want 16:00 to 23:59 New York time")
 	case c.MarketHours && c.Calendar == nil:
 		return fmt.Errorf("%w: Calendar: required with MarketHours", ErrInvalidConfig)
 	}
@@ -107,7 +104,7 @@ type group struct {
 // not printable).
 func New(c Config) (*Planner, error) {
 	c = c.WithDefaults()
-	if err := c.validate(); err != nil {
+	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	p := &Planner{cfg: c}

@@ -10,14 +10,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// ErrLost is wrapped by Lease.Check and Lease.Err once the lease can no
-// longer be trusted: renewals failed for too long, or the key was taken over.
-var ErrLost = errors.New("connection slot lost")
-
-// ErrRevoked is wrapped by Lease.Err when the holder gave the slot up
-// because a smaller budget was published.
-var ErrRevoked = errors.New("connection slot revoked by a smaller budget")
-
 // Lease is one held slot. Its renewals run in the background until Release.
 // It is safe for concurrent use.
 type Lease struct {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
 	"marketfleet/internal/testenv"
@@ -22,7 +21,7 @@ var fast = slots.Config{TTL: 3 * time.Second, Renew: 300 * time.Millisecond, Pol
 
 func open(t *testing.T, js jetstream.JetStream) *slots.Table {
 	t.Helper()
-	tab, err := slots.Open(context.Background(), js, fast, zerolog.Nop())
+	tab, err := slots.Open(context.Background(), js, fast)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +235,7 @@ func TestRevokeAndRelease(t *testing.T) {
 func TestInvalidConfig(t *testing.T) {
 	_, js := testenv.NATS(t).Connect(t)
 	for _, cfg := range []slots.Config{{TTL: 500 * time.Millisecond}, {TTL: 3 * time.Second, Renew: 2 * time.Second}} {
-		if _, err := slots.Open(context.Background(), js, cfg, zerolog.Nop()); !errors.Is(err, slots.ErrInvalidConfig) {
+		if _, err := slots.Open(context.Background(), js, cfg); !errors.Is(err, slots.ErrInvalidConfig) {
 			t.Errorf("Open(%+v) = %v, want ErrInvalidConfig", cfg, err)
 		}
 	}

@@ -1,6 +1,7 @@
 package slots
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"marketfleet/internal/config"
 	"marketfleet/queue"
 )
 
@@ -44,39 +46,51 @@ type Config struct {
 	// LimitTTL is how long a published budget stays valid without being
 	// published again. Defaults to 4·TTL.
 	LimitTTL time.Duration
+	// Logger receives lease events. Defaults to none.
+	Logger zerolog.Logger
 }
 
-// ErrInvalidConfig is wrapped by Open's validation errors.
-var ErrInvalidConfig = errors.New("invalid slots configuration")
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	c.Bucket = cmp.Or(c.Bucket, DefaultBucket)
+	c.Replicas = cmp.Or(c.Replicas, 1)
+	c.TTL = cmp.Or(c.TTL, 15*time.Second)
+	c.Poll = cmp.Or(c.Poll, 2*time.Second)
+	return c
+}
 
-func (c Config) withDefaults() (Config, error) {
-	if c.Bucket == "" {
-		c.Bucket = DefaultBucket
-	}
-	if c.Replicas == 0 {
-		c.Replicas = 1
-	}
-	if c.TTL == 0 {
-		c.TTL = 15 * time.Second
-	}
+// resolved sets the defaults that depend on another field (Renew and
+// LimitTTL on TTL). They are not set by WithDefaults, so that a TTL changed
+// after it still moves them.
+func (c Config) resolved() Config {
 	if c.Renew == 0 {
 		c.Renew = c.TTL / 5
-	}
-	if c.Poll == 0 {
-		c.Poll = 2 * time.Second
 	}
 	if c.LimitTTL == 0 {
 		c.LimitTTL = 4 * c.TTL
 	}
+	return c
+}
+
+// Validate checks c (after WithDefaults); the error is a *config.FieldError
+// wrapping ErrInvalidConfig.
+func (c Config) Validate() error {
+	c = c.resolved()
 	switch {
+	case !queue.ValidName(c.Bucket):
+		return config.Invalid(ErrInvalidConfig, "Bucket", c.Bucket, "want letters, digits, - and _")
+	case c.Replicas < 1 || c.Replicas > 5:
+		return config.Invalid(ErrInvalidConfig, "Replicas", c.Replicas, "want 1..5")
 	case c.TTL < time.Second:
-		return c, fmt.Errorf("%w: lease TTL %s, want >= 1s", ErrInvalidConfig, c.TTL)
+		return config.Invalid(ErrInvalidConfig, "TTL", c.TTL, "want at least 1s")
 	case c.Renew <= 0 || c.Renew > c.TTL/3:
-		return c, fmt.Errorf("%w: renew every %s, want (0, TTL/3 = %s]", ErrInvalidConfig, c.Renew, c.TTL/3)
-	case c.Poll <= 0 || c.LimitTTL < time.Second:
-		return c, fmt.Errorf("%w: poll %s, limit TTL %s", ErrInvalidConfig, c.Poll, c.LimitTTL)
+		return config.Invalid(ErrInvalidConfig, "Renew", c.Renew, "want (0, TTL/3 = %s]", c.TTL/3)
+	case c.Poll <= 0:
+		return config.Invalid(ErrInvalidConfig, "Poll", c.Poll, "want > 0")
+	case c.LimitTTL < time.Second:
+		return config.Invalid(ErrInvalidConfig, "LimitTTL", c.LimitTTL, "want at least 1s")
 	}
-	return c, nil
+	return nil
 }
 
 // Table is the fleet's slot table in one KV bucket. It is safe for
@@ -93,9 +107,9 @@ type Table struct {
 // 1, per-key TTLs with delete markers) when it does not exist. It returns an
 // error wrapping ErrInvalidConfig for a bad cfg, or the JetStream error.
 // The server must be 2.11 or later (per-key TTLs).
-func Open(ctx context.Context, js jetstream.JetStream, cfg Config, log zerolog.Logger) (*Table, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Table, error) {
+	cfg = cfg.WithDefaults().resolved()
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	kv, err := queue.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{
@@ -109,7 +123,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, log zerolog.L
 	if err != nil {
 		return nil, fmt.Errorf("slots: %w", err)
 	}
-	return &Table{js: js, kv: kv, cfg: cfg, prefix: "$KV." + cfg.Bucket + ".", log: log}, nil
+	return &Table{js: js, kv: kv, cfg: cfg, prefix: "$KV." + cfg.Bucket + ".", log: cfg.Logger}, nil
 }
 
 // Config returns the table's configuration with defaults applied.

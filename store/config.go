@@ -1,13 +1,14 @@
 package store
 
 import (
+	"cmp"
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"marketfleet/internal/backoff"
+	"marketfleet/internal/config"
 )
 
 // Config tunes a Store. Zero fields take the defaults documented on each.
@@ -59,27 +60,24 @@ const DefaultStatementTimeout = 30 * time.Second
 
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
-	if c.ApplicationName == "" {
-		c.ApplicationName = "marketfleet"
-	}
-	if c.ConnectBackoff == (backoff.Policy{}) {
-		c.ConnectBackoff = backoff.Default
-	}
-	if c.StatementTimeout == 0 {
-		c.StatementTimeout = DefaultStatementTimeout
-	}
+	c.ApplicationName = cmp.Or(c.ApplicationName, "marketfleet")
+	c.ConnectBackoff = cmp.Or(c.ConnectBackoff, backoff.Default)
+	c.StatementTimeout = cmp.Or(c.StatementTimeout, DefaultStatementTimeout)
 	return c
 }
 
-// Validate checks a defaulted Config; the error wraps ErrInvalidConfig.
+// Validate checks c (after WithDefaults); the error is a *config.FieldError
+// wrapping ErrInvalidConfig.
 func (c Config) Validate() error {
 	switch {
 	case len(c.ApplicationName) > 63:
-		return fmt.Errorf("%w: ApplicationName %q: want at most 63 bytes", ErrInvalidConfig, c.ApplicationName)
+		return config.Invalid(ErrInvalidConfig, "ApplicationName", c.ApplicationName, "want at most 63 bytes")
 	case c.StatementTimeout > 0 && c.StatementTimeout < 100*time.Millisecond:
-		return fmt.Errorf("%w: StatementTimeout %s: want at least 100ms (or negative: the server's)", ErrInvalidConfig, c.StatementTimeout)
-	case c.ConnectBackoff.Base <= 0 || c.ConnectBackoff.Max < c.ConnectBackoff.Base:
-		return fmt.Errorf("%w: ConnectBackoff %+v: want 0 < Base <= Max", ErrInvalidConfig, c.ConnectBackoff)
+		return config.Invalid(ErrInvalidConfig, "StatementTimeout", c.StatementTimeout, "want at least 100ms (or negative: the server's)")
+	case c.ConnectBackoff.Base <= 0:
+		return config.Invalid(ErrInvalidConfig, "ConnectBackoff.Base", c.ConnectBackoff.Base, "want > 0")
+	case c.ConnectBackoff.Max < c.ConnectBackoff.Base:
+		return config.Invalid(ErrInvalidConfig, "ConnectBackoff.Max", c.ConnectBackoff.Max, "want at least ConnectBackoff.Base (%s)", c.ConnectBackoff.Base)
 	}
 	return nil
 }

@@ -124,7 +124,9 @@ func (s *Store) EnsureSession(ctx context.Context) error {
 				return err
 			}
 			s.reapStale(ctx)
-			s.awaitPredecessor(ctx)
+			if s.Up() { // ctx may have ended mid-reap, taking the session with it
+				s.awaitPredecessor(ctx)
+			}
 		}
 		if err == nil && s.Up() {
 			s.log.Info().Uint32("backend_pid", conn.PgConn().PID()).Int("attempt", attempt).Msg("postgres session opened")
@@ -281,7 +283,7 @@ func (s *Store) awaitPredecessor(ctx context.Context) {
 	}
 	// The deadline bounds the polling, not a query: a query cancelled
 	// mid-flight would cost the new session.
-	for deadline := time.Now().Add(predecessorWait); time.Now().Before(deadline); {
+	for deadline := time.Now().Add(predecessorWait); time.Now().Before(deadline) && s.Up(); {
 		var alive bool
 		err := s.conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = $1)
 			OR EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)`, int32(pid)).Scan(&alive)

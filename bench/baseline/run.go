@@ -42,8 +42,12 @@ func run(ctx context.Context, c config, log zerolog.Logger) error {
 		return err
 	}
 
+	src, err := synthetic.New(synthetic.Config{Latency: c.Latency})
+	if err != nil {
+		return err
+	}
 	st := newStats(c, log)
-	h := &handler{src: synthetic.New(synthetic.WithLatency(c.Latency)), stats: st, maxDeliver: uint64(c.MaxDeliver)}
+	h := &handler{src: src, stats: st, maxDeliver: uint64(c.MaxDeliver)}
 	log.Info().Str("design", c.Design).Str("app", c.App).Int("pool", c.Pool).Int("inflight", c.Inflight).
 		Dur("latency", c.Latency).Msg("taking tasks")
 	switch c.Design {

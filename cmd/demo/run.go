@@ -28,7 +28,7 @@ const demoDatabase = "marketfleet_demo"
 // demo is one run's wiring.
 type demo struct {
 	o       options
-	common  cli.Common
+	fleet   *cli.Fleet // the environment's settings: the workers inherit it
 	natsURL string
 	dbURL   string
 	js      jetstream.JetStream
@@ -37,8 +37,9 @@ type demo struct {
 }
 
 func run(ctx context.Context, o options) error {
-	var common cli.Common
-	if err := cli.Load(&common); err != nil {
+	fleet := &cli.Fleet{}
+	fleet.Defaults()
+	if err := cli.LoadFleet(fleet, fleet); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Join(o.stateDir, "logs"), 0o755); err != nil {
@@ -48,7 +49,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	d := &demo{o: o, common: common}
+	d := &demo{o: o, fleet: fleet}
 	if d.dbURL, err = demoDatabaseURL(ctx, o); err != nil {
 		return err
 	}
@@ -64,7 +65,7 @@ func run(ctx context.Context, o options) error {
 	// The stream exists before any worker starts: the demo reads its state
 	// as soon as the fleet holds its sessions, which can be before the
 	// workers have reached NATS.
-	if _, err := queue.EnsureStream(ctx, d.js, common.StreamConfig()); err != nil {
+	if _, err := queue.EnsureStream(ctx, d.js, fleet.Config.StreamConfig()); err != nil {
 		return err
 	}
 	if d.db, err = store.Open(ctx, d.dbURL, store.Config{ApplicationName: "marketfleet-demo"}); err != nil {
@@ -117,7 +118,7 @@ func (d *demo) enqueueAndWatch(ctx context.Context, procs []*proc) (from, to tim
 	if err := waitSessions(ctx, d.samples, d.o.workers, procs); err != nil {
 		return from, to, 0, err
 	}
-	stream, err := d.js.Stream(ctx, d.common.Stream)
+	stream, err := d.js.Stream(ctx, d.fleet.Config.Stream.Name)
 	if err != nil {
 		return from, to, 0, err
 	}

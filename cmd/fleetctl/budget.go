@@ -42,14 +42,14 @@ func budgetCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "fleetctl budget: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	var cfg config
-	if err := cli.Load(&cfg); err != nil {
+	cfg, err := loadConfig()
+	if err != nil {
 		fmt.Fprintf(stderr, "fleetctl: %v\n", err)
 		return 2
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	r, err := readBudget(ctx, &cfg)
+	r, err := readBudget(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "fleetctl budget: %v\n", err)
 		return 1
@@ -71,7 +71,7 @@ func budgetCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 // readBudget does the connection math on the live server, through one short
 // session, and reads the slot table.
 func readBudget(ctx context.Context, cfg *config) (budgetReport, error) {
-	db, err := store.Open(ctx, cfg.DatabaseURL, store.Config{ApplicationName: fleetctlApp, StatementTimeout: 10 * time.Second})
+	db, err := store.Open(ctx, cfg.Config.DatabaseURL, store.Config{ApplicationName: fleetctlApp, StatementTimeout: 10 * time.Second})
 	if err != nil {
 		return budgetReport{}, err
 	}
@@ -88,7 +88,7 @@ func readBudget(ctx context.Context, cfg *config) (budgetReport, error) {
 		return budgetReport{}, err
 	}
 	defer nc.Close()
-	tab, err := slots.Open(ctx, js, cfg.SlotsConfig(cfg.Budget), zerolog.Nop())
+	tab, err := slots.Open(ctx, js, cfg.Config.SlotsConfig())
 	if err != nil {
 		return budgetReport{}, err
 	}
@@ -97,7 +97,7 @@ func readBudget(ctx context.Context, cfg *config) (budgetReport, error) {
 		return budgetReport{}, err
 	}
 	b := budget.Compute(budget.Server{MaxConnections: limits.MaxConnections, SuperuserReserved: limits.SuperuserReserved,
-		RoleReserved: limits.RoleReserved, Sessions: limits.Sessions}, cfg.BudgetConfig())
+		RoleReserved: limits.RoleReserved, Sessions: limits.Sessions}, cfg.Config.Budget)
 	return budgetReport{Budget: b, Slots: st, SafeReplicas: b.Slots}, nil
 }
 

@@ -20,27 +20,6 @@ import (
 	"marketfleet/outcome"
 )
 
-// config is what fleetctl reads from the environment.
-type config struct {
-	cli.Common
-	cli.Budget
-	DatabaseURL string `envconfig:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/postgres" desc:"PostgreSQL the fleet writes to (fleetctl budget and status open one short session)"`
-	Consumer    string `envconfig:"FLEET_CONSUMER" default:"marketfleet-workers" desc:"the workers' durable consumer (fleetctl status also reads <name>-priority)"`
-}
-
-// Validate checks the settings; each error names its variable.
-func (c config) Validate() error {
-	if err := c.Common.Validate(); err != nil {
-		return err
-	}
-	if c.Consumer == "" || strings.ContainsAny(c.Consumer, " .*>") {
-		return fmt.Errorf("FLEET_CONSUMER=%q: want a consumer name (no spaces, dots or wildcards)", c.Consumer)
-	}
-	return c.Budget.Validate()
-}
-
-func printEnv(w io.Writer) error { return cli.PrintEnv(w, &config{}) }
-
 // dlqFlags are the flags every dlq subcommand accepts.
 type dlqFlags struct {
 	filter  dlq.Filter
@@ -125,8 +104,8 @@ func dlqCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err != nil {
 		return 2
 	}
-	var cfg config
-	if err := cli.Load(&cfg); err != nil {
+	cfg, err := loadConfig()
+	if err != nil {
 		fmt.Fprintf(stderr, "fleetctl: %v\n", err)
 		return 2
 	}
@@ -138,7 +117,7 @@ func dlqCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 1
 	}
 	defer nc.Close()
-	admin := dlq.NewAdmin(js, cfg.DLQStream)
+	admin := dlq.NewAdmin(js, cfg.Config.DLQ.Name)
 	switch f.command {
 	case "list":
 		err = list(ctx, admin, f, stdout)

@@ -91,15 +91,15 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return 2
 	}
-	cfg, err := loadStatusConfig()
+	cfg, err := loadConfig()
 	if err != nil {
 		fmt.Fprintf(stderr, "fleetctl: %v\n", err)
 		return 2
 	}
 	if opt.Watch > 0 {
-		return watchStatus(ctx, &cfg, opt, stdout, stderr)
+		return watchStatus(ctx, cfg, opt, stdout, stderr)
 	}
-	r, err := gather(ctx, &cfg, opt)
+	r, err := gather(ctx, cfg, opt)
 	if err != nil {
 		fmt.Fprintf(stderr, "fleetctl status: %s\n", oneLine(err))
 		return 1
@@ -120,7 +120,7 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 // service that cannot be reached is shown in the report, and asked again
 // next time. In a terminal each report replaces the last; piped, reports
 // are separated by a line.
-func watchStatus(ctx context.Context, cfg *statusConfig, opt statusOptions, stdout, stderr io.Writer) int {
+func watchStatus(ctx context.Context, cfg *config, opt statusOptions, stdout, stderr io.Writer) int {
 	ctx, stop := cli.WithSignals(ctx, zerolog.Nop())
 	defer stop()
 	tty := isTerminal(stdout)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 
 	"marketfleet/cmd/internal/cli"
 	"marketfleet/dlq"
@@ -20,28 +19,17 @@ import (
 	"marketfleet/store"
 )
 
-// statusConfig is what `fleetctl status` reads from the environment.
-type statusConfig = config
-
-// loadStatusConfig reads and validates the environment; the error names
-// the variable.
-func loadStatusConfig() (statusConfig, error) {
-	var c statusConfig
-	err := cli.Load(&c)
-	return c, err
-}
-
 // gather reads everything the status report shows: NATS (backlog, dead
 // letters, slots) and PostgreSQL (sessions, task counts, freshness)
 // concurrently, each through one short connection. What could not be read
 // is absent from the report and named in its NATSError or PostgresError;
 // the error joins both ("NATS unreachable (NATS_URL): ...").
-func gather(ctx context.Context, cfg *statusConfig, opt statusOptions) (statusReport, error) {
+func gather(ctx context.Context, cfg *config, opt statusOptions) (statusReport, error) {
 	r := statusReport{At: time.Now()}
 	var natsErr, pgErr error
 	var wg sync.WaitGroup
 	wg.Go(func() { natsErr = gatherNATS(ctx, cfg, opt.Timeout, &r) })
-	wg.Go(func() { pgErr = gatherPostgres(ctx, cfg.DatabaseURL, opt, &r) })
+	wg.Go(func() { pgErr = gatherPostgres(ctx, cfg.Config.DatabaseURL, opt, &r) })
 	wg.Wait()
 	if natsErr != nil {
 		r.NATSError = oneLine(natsErr)
@@ -53,7 +41,7 @@ func gather(ctx context.Context, cfg *statusConfig, opt statusOptions) (statusRe
 }
 
 // gatherNATS fills the backlog, dead-letter and slot sections of r.
-func gatherNATS(ctx context.Context, cfg *statusConfig, timeout time.Duration, r *statusReport) error {
+func gatherNATS(ctx context.Context, cfg *config, timeout time.Duration, r *statusReport) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*timeout)
 	defer cancel()
 	nc, js, err := dialNATS(cfg.Common, timeout)
@@ -61,18 +49,18 @@ func gatherNATS(ctx context.Context, cfg *statusConfig, timeout time.Duration, r
 		return fmt.Errorf("NATS unreachable (NATS_URL): %w", err)
 	}
 	defer nc.Close()
-	b, err := readBacklog(ctx, js, cfg.Stream, []string{cfg.Consumer, cfg.Consumer + "-priority"})
+	b, err := readBacklog(ctx, js, cfg.Config.Stream.Name, []string{cfg.Config.Consumer.Name, cfg.Config.Consumer.Name + "-priority"})
 	if err != nil {
 		return fmt.Errorf("NATS: %w", err)
 	}
 	r.Backlog = &b
-	recs, err := dlq.NewAdmin(js, cfg.DLQStream).List(ctx, dlq.Filter{}, 0)
+	recs, err := dlq.NewAdmin(js, cfg.Config.DLQ.Name).List(ctx, dlq.Filter{}, 0)
 	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("NATS: %w", err)
 	}
 	d := deadLettersOf(recs)
 	r.DeadLetters = &d
-	tab, err := slots.Open(ctx, js, cfg.SlotsConfig(cfg.Budget), zerolog.Nop())
+	tab, err := slots.Open(ctx, js, cfg.Config.SlotsConfig())
 	if err != nil {
 		return fmt.Errorf("NATS: %w", err)
 	}

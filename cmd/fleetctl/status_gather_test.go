@@ -11,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 
 	"marketfleet/dlq"
 	"marketfleet/internal/testenv"
@@ -81,7 +80,7 @@ func setupTasks(ctx context.Context, t *testing.T, js jetstream.JetStream, f *fl
 	if msg == nil {
 		t.Fatal("fetched no task")
 	}
-	must(t, dlq.NewWriter(js, "").Write(ctx, msg, dlq.Letter{Reason: "symbol AAA not found", Class: outcome.NotFound, Worker: "w1", Symbol: "AAA"}))
+	must(t, dlq.NewWriter(js, dlq.WriterConfig{}).Write(ctx, msg, dlq.Letter{Reason: "symbol AAA not found", Class: outcome.NotFound, Worker: "w1", Symbol: "AAA"}))
 	raw := nats.NewMsg(dlq.SubjectPrefix + "." + string(outcome.Exhausted))
 	raw.Header.Set(dlq.HeaderClass, string(outcome.Exhausted))
 	raw.Header.Set(dlq.HeaderReason, "fetch: timeout")
@@ -106,7 +105,7 @@ func ensure(ctx context.Context, js jetstream.JetStream) error {
 
 func setupSlots(ctx context.Context, t *testing.T, js jetstream.JetStream) {
 	t.Helper()
-	_, err := slots.Open(ctx, js, slots.Config{}, zerolog.Nop())
+	_, err := slots.Open(ctx, js, slots.Config{})
 	must(t, err)
 	kv, err := js.KeyValue(ctx, slots.DefaultBucket)
 	must(t, err)
@@ -154,9 +153,9 @@ func must(t *testing.T, err error) {
 
 func TestGatherReadsTheLiveFleet(t *testing.T) {
 	f := setupFleet(t)
-	cfg, err := loadStatusConfig()
+	cfg, err := loadConfig()
 	must(t, err)
-	r, err := gather(context.Background(), &cfg, statusOptions{Stale: 2, Timeout: 5 * time.Second})
+	r, err := gather(context.Background(), cfg, statusOptions{Stale: 2, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("gather: %v (report %+v)", err, r)
 	}

@@ -80,12 +80,12 @@ func backfill(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	for _, w := range p.historyWarnings(now) {
 		fmt.Fprintf(stderr, "producer: warning: %s\n", w)
 	}
-	var cfg config
-	if err := cli.Load(&cfg); err != nil {
+	cfg, err := loadConfig()
+	if err != nil {
 		fmt.Fprintf(stderr, "producer: %v\n", err)
 		return 2
 	}
-	res, done, err := publishBackfill(ctx, &cfg, p.tasks, stderr)
+	res, done, err := publishBackfill(ctx, cfg, p.tasks, stderr)
 	switch {
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintf(stderr, "producer: backfill interrupted after %d of %d tasks (%d accepted, %d duplicates): run the same command again to publish the rest\n",
@@ -303,11 +303,11 @@ func connectPublisher(ctx context.Context, cfg *config, log zerolog.Logger) (*qu
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := queue.EnsureStream(ctx, js, cfg.StreamConfig()); err != nil {
+	if _, err := queue.EnsureStream(ctx, js, cfg.Config.StreamConfig()); err != nil {
 		nc.Close()
 		return nil, nil, err
 	}
-	return queue.NewPublisher(js, cfg.Stream), nc.Close, nil
+	return queue.NewPublisher(js, cfg.Config.Stream.Name), nc.Close, nil
 }
 
 // publishFunc publishes one chunk of tasks (queue.Publisher.Publish).

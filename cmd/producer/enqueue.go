@@ -16,12 +16,24 @@ import (
 	"marketfleet/tasks"
 )
 
-// config is what the producer reads from the environment.
-type config struct {
-	cli.Common
+// config is what the producer reads from the environment: its own settings
+// (NATS, logging) and the task stream's (cli.Fleet).
+type config = cli.Fleet
+
+// newConfig returns a config holding the defaults, its variables bound.
+func newConfig() *config {
+	c := &config{}
+	c.Defaults()
+	return c
 }
 
-func printEnv(w io.Writer) error { return cli.PrintEnv(w, &config{}) }
+// loadConfig reads the environment; the error names the variable.
+func loadConfig() (*config, error) {
+	c := newConfig()
+	return c, cli.LoadFleet(c, c)
+}
+
+func printEnv(w io.Writer) error { return cli.PrintEnv(w, newConfig()) }
 
 type enqueueOpts struct {
 	interval, rng, from, to string
@@ -52,12 +64,12 @@ func enqueue(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "producer: %v\n", err)
 		return 2
 	}
-	var cfg config
-	if err := cli.Load(&cfg); err != nil {
+	cfg, err := loadConfig()
+	if err != nil {
 		fmt.Fprintf(stderr, "producer: %v\n", err)
 		return 2
 	}
-	res, err := publish(ctx, &cfg, ts, stderr)
+	res, err := publish(ctx, cfg, ts, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "producer: %v (accepted %d, duplicates %d before the failure)\n", err, res.Accepted, res.Duplicates)
 		return 1

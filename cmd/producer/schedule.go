@@ -82,8 +82,8 @@ func (s scheduler) run(ctx context.Context, args []string, stdout, stderr io.Wri
 		fmt.Fprintf(stderr, "producer: schedule: %v\n", err)
 		return 2
 	}
-	var cfg config
-	if err := cli.Load(&cfg); err != nil {
+	cfg, err := loadConfig()
+	if err != nil {
 		fmt.Fprintf(stderr, "producer: %v\n", err)
 		return 2
 	}
@@ -99,13 +99,13 @@ func (s scheduler) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	ctx, stop := cli.WithSignals(ctx, log)
 	defer stop()
-	pub, closeNATS, err := connectPublisher(ctx, &cfg, log)
+	pub, closeNATS, err := connectPublisher(ctx, cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "producer: schedule: %v\n", err)
 		return 1
 	}
 	defer closeNATS()
-	l := &tickLoop{planner: p, publish: pub.Publish, log: log, now: s.now, after: s.after, catchUp: cfg.DedupWindow}
+	l := &tickLoop{planner: p, publish: pub.Publish, log: log, now: s.now, after: s.after, catchUp: cfg.Config.Stream.Duplicates}
 	if o.once {
 		return l.once(ctx, stdout, stderr)
 	}

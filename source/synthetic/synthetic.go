@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"marketfleet/internal/backoff"
+	"marketfleet/internal/config"
 	"marketfleet/market"
 	"marketfleet/source"
 )
@@ -22,30 +23,36 @@ const cancelCheckEvery = 4096
 
 var _ source.Source = (*Source)(nil)
 
+// Config tunes a Source. The zero Config is the default: no latency.
+type Config struct {
+	// Latency makes every Bars call wait this long before answering, to
+	// simulate the round trip of a real source; the wait ends early, with
+	// an error, when the context is cancelled. At least 0. Defaults to 0.
+	Latency time.Duration
+}
+
+// Validate checks c; the error is a *config.FieldError wrapping
+// ErrInvalidConfig.
+func (c Config) Validate() error {
+	if c.Latency < 0 {
+		return config.Invalid(ErrInvalidConfig, "Latency", c.Latency, "want >= 0")
+	}
+	return nil
+}
+
 // Source generates deterministic bars offline. The zero value is usable (no
-// latency); use New to set options. A Source is immutable and safe for
-// concurrent use.
+// latency). A Source is immutable and safe for concurrent use.
 type Source struct {
 	latency time.Duration
 }
 
-// Option configures a Source.
-type Option func(*Source)
-
-// WithLatency makes every Bars call wait d before answering, to simulate the
-// round trip of a real source. The default is 0; a negative d counts as 0. The
-// wait ends early, with an error, when the context is cancelled.
-func WithLatency(d time.Duration) Option {
-	return func(s *Source) { s.latency = max(d, 0) }
-}
-
-// New returns a Source configured by opts.
-func New(opts ...Option) *Source {
-	s := &Source{}
-	for _, o := range opts {
-		o(s)
+// New returns a Source as cfg says, or a *config.FieldError wrapping
+// ErrInvalidConfig.
+func New(cfg Config) (*Source, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	return s
+	return &Source{latency: cfg.Latency}, nil
 }
 
 // Name returns "synthetic".

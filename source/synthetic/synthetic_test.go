@@ -53,8 +53,8 @@ func TestBarsAreWindowIndependent(t *testing.T) {
 			narrow := wide
 			narrow.From = base.Add(17*step + step/3)
 			narrow.To = base.Add(25 * step)
-			a := mustBars(t, New(), wide)
-			b := mustBars(t, New(WithLatency(0)), narrow)
+			a := mustBars(t, &Source{}, wide)
+			b := mustBars(t, &Source{latency: 0}, narrow)
 			byKey := map[market.Key]market.Bar{}
 			for _, bar := range a {
 				byKey[bar.Key()] = bar
@@ -94,7 +94,7 @@ func TestGolden(t *testing.T) {
 			104.67126169862674, 108.38543271616315, 98.044186080890654, 102.73931423447779, 62718529},
 	} {
 		req := source.Request{Symbol: tc.symbol, Interval: tc.iv, From: tc.ts, To: tc.iv.Next(tc.ts)}
-		bars := mustBars(t, New(), req)
+		bars := mustBars(t, &Source{}, req)
 		if len(bars) != 1 {
 			t.Fatalf("%s %s: got %d bars, want 1", tc.symbol, tc.iv, len(bars))
 		}
@@ -121,7 +121,7 @@ func TestInvariants(t *testing.T) {
 	for _, sym := range symbols {
 		for _, iv := range allIntervals {
 			req := source.Request{Symbol: sym, Interval: iv, From: from, To: from.Add(300 * iv.Step())}
-			bars := mustBars(t, New(), req)
+			bars := mustBars(t, &Source{}, req)
 			if len(bars) < 290 {
 				t.Fatalf("%s %s: %d bars, want about 300", sym, iv, len(bars))
 			}
@@ -180,7 +180,7 @@ func TestBasePriceRange(t *testing.T) {
 func TestExactDailyCount(t *testing.T) {
 	from := time.Date(2024, 3, 10, 15, 4, 5, 0, time.UTC)
 	req := source.Request{Symbol: "AAPL", Interval: market.Interval1d, From: from, To: from.Add(30 * 24 * time.Hour)}
-	bars := mustBars(t, New(), req)
+	bars := mustBars(t, &Source{}, req)
 	if len(bars) != 30 {
 		t.Fatalf("got %d bars, want 30", len(bars))
 	}
@@ -211,7 +211,7 @@ func TestBarStarts(t *testing.T) {
 		{market.Interval1d, date(2024, 3, 11), date(2024, 3, 10), nil},
 		{market.Interval1d, time.Date(2024, 3, 10, 0, 0, 1, 0, time.UTC), date(2024, 3, 11), nil},
 	} {
-		bars := mustBars(t, New(), source.Request{Symbol: "X", Interval: tc.iv, From: tc.from, To: tc.to})
+		bars := mustBars(t, &Source{}, source.Request{Symbol: "X", Interval: tc.iv, From: tc.from, To: tc.to})
 		var got []time.Time
 		for _, b := range bars {
 			got = append(got, b.TS)
@@ -241,7 +241,7 @@ func TestRejections(t *testing.T) {
 		{"duration overflow", source.Request{Symbol: "AAPL", Interval: "1d", From: date(1, 1, 1), To: date(9999, 1, 1)}, nil},
 		{"monthly millennia", source.Request{Symbol: "AAPL", Interval: "1mo", From: date(1, 1, 1), To: date(9999, 1, 1)}, nil},
 	} {
-		_, err := New().Bars(context.Background(), tc.req)
+		_, err := (&Source{}).Bars(context.Background(), tc.req)
 		if !errors.Is(err, source.ErrRejected) {
 			t.Errorf("%s: err = %v, want ErrRejected", tc.name, err)
 		}
@@ -253,11 +253,11 @@ func TestRejections(t *testing.T) {
 
 func TestMaxBarsBoundaryAccepted(t *testing.T) {
 	from := date(2024, 1, 1)
-	bars := mustBars(t, New(), source.Request{Symbol: "AAPL", Interval: "1m", From: from, To: from.Add(MaxBars * time.Minute)})
+	bars := mustBars(t, &Source{}, source.Request{Symbol: "AAPL", Interval: "1m", From: from, To: from.Add(MaxBars * time.Minute)})
 	if len(bars) != MaxBars {
 		t.Errorf("got %d bars, want %d", len(bars), MaxBars)
 	}
-	bars = mustBars(t, New(), source.Request{Symbol: "AAPL", Interval: "3mo", From: date(1, 1, 1), To: date(9999, 1, 1)})
+	bars = mustBars(t, &Source{}, source.Request{Symbol: "AAPL", Interval: "3mo", From: date(1, 1, 1), To: date(9999, 1, 1)})
 	if len(bars) != 9998*4 {
 		t.Errorf("got %d quarterly bars, want %d", len(bars), 9998*4)
 	}
@@ -267,7 +267,7 @@ func TestLatency(t *testing.T) {
 	const lat = 60 * time.Millisecond
 	req := source.Request{Symbol: "AAPL", Interval: "1d", From: date(2024, 1, 1), To: date(2024, 1, 3)}
 	start := time.Now()
-	bars := mustBars(t, New(WithLatency(lat)), req)
+	bars := mustBars(t, &Source{latency: lat}, req)
 	if el := time.Since(start); el < lat {
 		t.Errorf("returned after %s, want at least %s", el, lat)
 	}
@@ -282,7 +282,7 @@ func TestCancellation(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(20*time.Millisecond, cancel)
 		start := time.Now()
-		_, err := New(WithLatency(10*time.Second)).Bars(ctx, req)
+		_, err := (&Source{latency: 10 * time.Second}).Bars(ctx, req)
 		if el := time.Since(start); el > 2*time.Second {
 			t.Errorf("returned after %s, want prompt return", el)
 		}
@@ -293,7 +293,7 @@ func TestCancellation(t *testing.T) {
 	t.Run("already cancelled, no latency", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		_, err := New().Bars(ctx, req)
+		_, err := (&Source{}).Bars(ctx, req)
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("err = %v, want context.Canceled", err)
 		}
@@ -301,7 +301,7 @@ func TestCancellation(t *testing.T) {
 	t.Run("deadline", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 		defer cancel()
-		_, err := New(WithLatency(time.Second)).Bars(ctx, req)
+		_, err := (&Source{latency: time.Second}).Bars(ctx, req)
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("err = %v, want context.DeadlineExceeded", err)
 		}
@@ -309,14 +309,14 @@ func TestCancellation(t *testing.T) {
 }
 
 func TestName(t *testing.T) {
-	var s source.Source = New()
+	var s source.Source = &Source{}
 	if s.Name() != "synthetic" {
 		t.Errorf("Name() = %q", s.Name())
 	}
 }
 
 func TestConcurrentUse(t *testing.T) {
-	s := New()
+	s := &Source{}
 	req := source.Request{Symbol: "AAPL", Interval: market.Interval60m, From: date(2024, 1, 1), To: date(2024, 1, 2)}
 	want := mustBars(t, s, req)
 	errs := make(chan error, 8)
@@ -336,5 +336,15 @@ func TestConcurrentUse(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+func TestNewRefusesANegativeLatency(t *testing.T) {
+	if _, err := New(Config{Latency: -time.Second}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("New with latency -1s = %v, want ErrInvalidConfig", err)
+	}
+	s, err := New(Config{Latency: time.Millisecond})
+	if err != nil || s.latency != time.Millisecond {
+		t.Fatalf("New = %+v, %v", s, err)
 	}
 }

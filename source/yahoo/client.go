@@ -1,6 +1,7 @@
 package yahoo
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"marketfleet/internal/backoff"
+	"marketfleet/internal/config"
 	"marketfleet/market"
 	"marketfleet/source"
 )
@@ -17,109 +19,99 @@ import (
 // Name is the source name stored in every bar's Source field.
 const Name = "yahoo"
 
-// Defaults.
-const (
-	defaultTimeout       = 15 * time.Second
-	defaultAttempts      = 3
-	defaultRetryBase     = 500 * time.Millisecond
-	defaultRetryMax      = 8 * time.Second
-	defaultMaxRetryAfter = 30 * time.Second
-	defaultUserAgent     = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) " +
-		"Chrome/126.0 Safari/537.36 marketfleet/1.0"
-	maxBodyBytes = 32 << 20
-)
+// DefaultBaseURL is Config.BaseURL's default.
+const DefaultBaseURL = "https://query1.finance.yahoo.com"
+
+// maxBodyBytes caps a response body.
+const maxBodyBytes = 32 << 20
 
 var _ source.Source = (*Client)(nil)
+
+// Config tunes a Client. Zero fields take the defaults documented on each.
+type Config struct {
+	// BaseURL is the chart API's: an absolute http or https URL without
+	// query or fragment (a path prefix is kept). Defaults to DefaultBaseURL.
+	BaseURL string
+	// Timeout bounds one HTTP request. Defaults to 15s; unused when
+	// HTTPClient is set.
+	Timeout time.Duration
+	// HTTPClient sends the requests. Defaults to a client with Timeout and
+	// the default transport (made by New, so that a Timeout changed after
+	// WithDefaults counts).
+	HTTPClient *http.Client
+	// Limiter, if set, is waited for before every HTTP attempt, retries
+	// included (a fleet-wide rate limit). The wait does not count against
+	// the timeout; a Wait error fails the call without a request. Defaults
+	// to none.
+	Limiter source.Waiter
+	// Attempts is the number of attempts per Bars call for retryable
+	// failures (HTTP 429, 5xx, network errors). Defaults to 3.
+	Attempts int
+	// Retry is the backoff between attempts when the server gives no
+	// Retry-After. Defaults to 500ms doubling up to 8s.
+	Retry backoff.Policy
+	// MaxRetryAfter is the longest Retry-After the client waits for
+	// in-process; a longer one ends the call at once with an error marked
+	// outcome.RetryAfter. Defaults to 30s; negative: never wait in-process.
+	MaxRetryAfter time.Duration
+	// UserAgent is the User-Agent header. Defaults to a browser-like string
+	// that mentions marketfleet.
+	UserAgent string
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	c.BaseURL = cmp.Or(c.BaseURL, DefaultBaseURL)
+	c.Timeout = cmp.Or(c.Timeout, 15*time.Second)
+	c.Attempts = cmp.Or(c.Attempts, 3)
+	c.Retry = cmp.Or(c.Retry, backoff.Policy{Base: 500 * time.Millisecond, Max: 8 * time.Second})
+	c.MaxRetryAfter = cmp.Or(c.MaxRetryAfter, 30*time.Second)
+	if c.UserAgent == "" {
+		c.UserAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) " +
+			"Chrome/126.0 Safari/537.36 marketfleet/1.0"
+	}
+	return c
+}
+
+// Validate checks c (after WithDefaults); the error is a *config.FieldError
+// wrapping ErrInvalidConfig.
+func (c Config) Validate() error {
+	u, err := url.Parse(c.BaseURL)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return config.Invalid(ErrInvalidConfig, "BaseURL", c.BaseURL, "want an absolute http or https URL")
+	case u.RawQuery != "" || u.Fragment != "":
+		return config.Invalid(ErrInvalidConfig, "BaseURL", c.BaseURL, "want no query or fragment")
+	case c.Timeout <= 0:
+		return config.Invalid(ErrInvalidConfig, "Timeout", c.Timeout, "want > 0")
+	case c.Attempts < 1:
+		return config.Invalid(ErrInvalidConfig, "Attempts", c.Attempts, "want at least 1")
+	case c.Retry.Base <= 0 || c.Retry.Max < c.Retry.Base:
+		return config.Invalid(ErrInvalidConfig, "Retry", c.Retry, "want 0 < Base <= Max")
+	}
+	return nil
+}
 
 // Client fetches bars from the Yahoo chart API. It is immutable once built
 // and safe for concurrent use.
 type Client struct {
-	base          string // scheme://host[/path], no trailing slash
-	http          *http.Client
-	attempts      int
-	policy        backoff.Policy
-	maxRetryAfter time.Duration
-	userAgent     string
-	maxBody       int64            // tests lower it
-	now           func() time.Time // for HTTP-date Retry-After; tests replace it
-	limit         source.Waiter    // nil: unthrottled
+	cfg     Config
+	base    string           // scheme://host[/path], no trailing slash
+	maxBody int64            // tests lower it
+	now     func() time.Time // for HTTP-date Retry-After; tests replace it
 }
 
-// Option configures a Client.
-type Option func(*Client)
-
-// WithHTTPClient sets the HTTP client used for requests. The default is a
-// client with a 15 s timeout and the default transport; nil keeps the default.
-func WithHTTPClient(hc *http.Client) Option {
-	return func(c *Client) {
-		if hc != nil {
-			c.http = hc
-		}
+// New returns a client as cfg says. It returns a *config.FieldError
+// wrapping ErrInvalidConfig for an invalid cfg.
+func New(cfg Config) (*Client, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-}
-
-// WithLimiter makes every HTTP attempt, retries included, wait for w
-// first (a fleet-wide rate limit). The wait does not count against the HTTP
-// timeout. A Wait error fails the call without a request. Defaults to none.
-func WithLimiter(w source.Waiter) Option {
-	return func(c *Client) { c.limit = w }
-}
-
-// WithRetry sets the total number of attempts per Bars call for retryable
-// failures (HTTP 429, 5xx, network errors) and the backoff between them when
-// the server gives no Retry-After. The default is 3 attempts with
-// backoff.Policy{Base: 500ms, Max: 8s}; attempts < 1 counts as 1.
-func WithRetry(attempts int, p backoff.Policy) Option {
-	return func(c *Client) {
-		c.attempts = max(attempts, 1)
-		c.policy = p
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: cfg.Timeout}
 	}
-}
-
-// WithMaxRetryAfter sets the longest Retry-After the client waits for
-// in-process; a longer one ends the call at once with a
-// error marked with outcome.RetryAfter. The default is 30 s; a negative d
-// counts as 0.
-func WithMaxRetryAfter(d time.Duration) Option {
-	return func(c *Client) { c.maxRetryAfter = max(d, 0) }
-}
-
-// WithUserAgent sets the User-Agent header. The default is a browser-like
-// string that mentions marketfleet; an empty s keeps the default.
-func WithUserAgent(s string) Option {
-	return func(c *Client) {
-		if s != "" {
-			c.userAgent = s
-		}
-	}
-}
-
-// New returns a client for the chart API at baseURL, such as
-// "https://query1.finance.yahoo.com" (a path prefix is kept). It returns an
-// error if baseURL is not an absolute http or https URL without query or
-// fragment.
-func New(baseURL string, opts ...Option) (*Client, error) {
-	u, err := url.Parse(baseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("yahoo: base URL %q: want an absolute http or https URL", baseURL)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("yahoo: base URL %q: want no query or fragment", baseURL)
-	}
-	c := &Client{
-		base:          strings.TrimRight(u.String(), "/"),
-		http:          &http.Client{Timeout: defaultTimeout},
-		attempts:      defaultAttempts,
-		policy:        backoff.Policy{Base: defaultRetryBase, Max: defaultRetryMax},
-		maxRetryAfter: defaultMaxRetryAfter,
-		userAgent:     defaultUserAgent,
-		maxBody:       maxBodyBytes,
-		now:           time.Now,
-	}
-	for _, o := range opts {
-		o(c)
-	}
-	return c, nil
+	return &Client{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), maxBody: maxBodyBytes, now: time.Now}, nil
 }
 
 // Name returns "yahoo".

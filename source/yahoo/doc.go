@@ -43,8 +43,8 @@
 //   - any other chart error object, HTTP 400, an invalid interval or an
 //     invalid symbol wraps source.ErrRejected;
 //   - HTTP 429, HTTP 5xx, network errors and timeouts are retried in-process
-//     (WithRetry), waiting for Retry-After when the server sends one no longer
-//     than WithMaxRetryAfter. When the attempts are spent, or Retry-After is
+//     (Config.Attempts, Config.Retry), waiting for Retry-After when the server sends one no longer
+//     than Config.MaxRetryAfter. When the attempts are spent, or Retry-After is
 //     too long to wait for, the error is marked outcome.RetryAfter if the
 //     server sent Retry-After, else a plain transient error;
 //   - HTTP 401, 403 and 407 (even with a chart error object: they refuse the

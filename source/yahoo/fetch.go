@@ -31,8 +31,8 @@ type response struct {
 // caller's job.
 func (c *Client) fetch(ctx context.Context, u string) (*response, error) {
 	for attempt := 1; ; attempt++ {
-		if c.limit != nil {
-			if err := c.limit.Wait(ctx); err != nil {
+		if c.cfg.Limiter != nil {
+			if err := c.cfg.Limiter.Wait(ctx); err != nil {
 				return nil, fmt.Errorf("rate limit: %w", err)
 			}
 		}
@@ -46,10 +46,10 @@ func (c *Client) fetch(ctx context.Context, u string) (*response, error) {
 		if errors.Is(err, errBodyTooLarge) {
 			return nil, err
 		}
-		if hasWait && wait > c.maxRetryAfter {
+		if hasWait && wait > max(c.cfg.MaxRetryAfter, 0) {
 			return nil, outcome.RetryAfter(wait, err)
 		}
-		if attempt >= c.attempts {
+		if attempt >= c.cfg.Attempts {
 			err = fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
 			if hasWait {
 				return nil, outcome.RetryAfter(wait, err)
@@ -57,7 +57,7 @@ func (c *Client) fetch(ctx context.Context, u string) (*response, error) {
 			return nil, err
 		}
 		if !hasWait {
-			wait = c.policy.Delay(attempt)
+			wait = c.cfg.Retry.Delay(attempt)
 		}
 		if serr := backoff.Sleep(ctx, wait); serr != nil {
 			return nil, fmt.Errorf("waiting to retry after %v: %w", err, serr)
@@ -73,9 +73,9 @@ func (c *Client) attempt(ctx context.Context, u string) (resp *response, wait ti
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("build request: %w", err)
 	}
-	req.Header.Set("User-Agent", c.userAgent)
+	req.Header.Set("User-Agent", c.cfg.UserAgent)
 	req.Header.Set("Accept", "application/json")
-	hr, err := c.http.Do(req)
+	hr, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return nil, 0, false, err // a *url.Error: "Get "<url>": <cause>"
 	}

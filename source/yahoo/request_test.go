@@ -63,7 +63,7 @@ func TestRequestShape(t *testing.T) {
 
 func TestOptionsAndBasePath(t *testing.T) {
 	f := newFake(t, serve(fixture(t, "daily_VXAPL_index_no_timestamp.json"), http.StatusOK))
-	c, err := New(f.URL+"/proxy/", WithUserAgent("test-agent/1"), WithHTTPClient(nil), WithUserAgent(""))
+	c, err := New(Config{BaseURL: f.URL + "/proxy/", UserAgent: "test-agent/1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestOptionsAndBasePath(t *testing.T) {
 	if r.URL.Path != "/proxy/v8/finance/chart/^VXAPL" || r.Header.Get("User-Agent") != "test-agent/1" {
 		t.Errorf("path %q, User-Agent %q", r.URL.Path, r.Header.Get("User-Agent"))
 	}
-	if c.http == nil || c.http.Timeout != 15*time.Second || c.attempts != 3 || c.maxRetryAfter != 30*time.Second {
+	if c.cfg.HTTPClient == nil || c.cfg.HTTPClient.Timeout != 15*time.Second || c.cfg.Attempts != 3 || c.cfg.MaxRetryAfter != 30*time.Second {
 		t.Errorf("defaults: %+v", c)
 	}
 	if c.Name() != "yahoo" {
@@ -90,7 +90,7 @@ func TestNewValidatesBaseURL(t *testing.T) {
 		{"https://query1.finance.yahoo.com", ""},
 		{"https://query1.finance.yahoo.com/", ""},
 		{"http://127.0.0.1:8080/prefix", ""},
-		{"", "absolute http or https URL"},
+		{"", ""}, // DefaultBaseURL
 		{"query1.finance.yahoo.com", "absolute http or https URL"},
 		{"/v8/finance", "absolute http or https URL"},
 		{"ftp://example.com", "absolute http or https URL"},
@@ -99,7 +99,7 @@ func TestNewValidatesBaseURL(t *testing.T) {
 		{"https://example.com/?x=1", "no query or fragment"},
 		{"https://example.com/#frag", "no query or fragment"},
 	} {
-		_, err := New(tc.in)
+		_, err := New(Config{BaseURL: tc.in})
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("New(%q): %v", tc.in, err)

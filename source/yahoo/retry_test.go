@@ -39,7 +39,7 @@ func TestRetryAfterThenSuccess(t *testing.T) {
 func TestRetryExhausted(t *testing.T) {
 	for _, attempts := range []int{1, 3, 4} {
 		f := newFake(t, serve([]byte("<h1>Service Unavailable</h1>"), http.StatusServiceUnavailable))
-		c := newClient(t, f, WithRetry(attempts, backoff.Policy{Base: time.Millisecond, Max: time.Millisecond}))
+		c := newClient(t, f, withRetry(attempts, backoff.Policy{Base: time.Millisecond, Max: time.Millisecond}))
 		_, err := c.Bars(context.Background(), fxDays)
 		if err == nil || outcome.Of(err) != outcome.Transient || outcome.After(err) != 0 {
 			t.Errorf("attempts=%d: err = %v, want a plain transient error", attempts, err)
@@ -81,7 +81,7 @@ func TestRetryAfterOnLastAttempt(t *testing.T) {
 		f := newFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
 			respond(w, http.StatusServiceUnavailable, nil, "Retry-After", tc.header)
 		})
-		c := newClient(t, f, WithRetry(1, backoff.Policy{}))
+		c := newClient(t, f, withRetry(1, backoff.Policy{Base: time.Millisecond, Max: time.Millisecond}))
 		c.now = func() time.Time { return now }
 		_, err := c.Bars(context.Background(), fxDays)
 		if outcome.After(err) != tc.want || f.count() != 1 {
@@ -94,7 +94,7 @@ func TestMaxRetryAfterOption(t *testing.T) {
 	f := newFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
 		respond(w, http.StatusTooManyRequests, nil, "Retry-After", "1")
 	})
-	_, err := newClient(t, f, WithMaxRetryAfter(0)).Bars(context.Background(), fxDays)
+	_, err := newClient(t, f, withMaxRetryAfter(-1)).Bars(context.Background(), fxDays)
 	if outcome.After(err) != time.Second || f.count() != 1 {
 		t.Errorf("err = %v after %d requests, want RetryAfterError 1s at once", err, f.count())
 	}
@@ -111,7 +111,7 @@ func TestCancelDuringWait(t *testing.T) {
 		f := newFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
 			respond(w, http.StatusServiceUnavailable, nil, tc.header...)
 		})
-		c := newClient(t, f, WithRetry(3, backoff.Policy{Base: 20 * time.Second, Max: 20 * time.Second}))
+		c := newClient(t, f, withRetry(3, backoff.Policy{Base: 20 * time.Second, Max: 20 * time.Second}))
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(50*time.Millisecond, cancel)
 		start := time.Now()
@@ -156,7 +156,7 @@ func TestNetworkErrorsAreRetried(t *testing.T) {
 			case <-time.After(2 * time.Second):
 			}
 		})
-		c := newClient(t, f, WithHTTPClient(&http.Client{Timeout: 50 * time.Millisecond}))
+		c := newClient(t, f, withHTTPClient(&http.Client{Timeout: 50 * time.Millisecond}))
 		_, err := c.Bars(context.Background(), fxDays)
 		if err == nil || outcome.Of(err).DeadLetter() || f.count() != 3 {
 			t.Errorf("err = %v after %d requests, want transient after 3", err, f.count())

@@ -16,7 +16,18 @@ import (
 )
 
 // fastRetry keeps retry tests quick: three attempts, millisecond backoff.
-var fastRetry = WithRetry(3, backoff.Policy{Base: time.Millisecond, Max: 2 * time.Millisecond})
+// option changes a test client's Config.
+type option func(*Config)
+
+func withRetry(attempts int, p backoff.Policy) option {
+	return func(c *Config) { c.Attempts, c.Retry = attempts, p }
+}
+
+func withMaxRetryAfter(d time.Duration) option { return func(c *Config) { c.MaxRetryAfter = d } }
+
+func withHTTPClient(hc *http.Client) option { return func(c *Config) { c.HTTPClient = hc } }
+
+var fastRetry = withRetry(3, backoff.Policy{Base: time.Millisecond, Max: 2 * time.Millisecond})
 
 // handlerFunc answers the n-th request (1-based).
 type handlerFunc func(n int, w http.ResponseWriter, r *http.Request)
@@ -79,9 +90,13 @@ func serve(body []byte, status int) handlerFunc {
 	return func(_ int, w http.ResponseWriter, _ *http.Request) { respond(w, status, body) }
 }
 
-func newClient(t *testing.T, f *fake, opts ...Option) *Client {
+func newClient(t *testing.T, f *fake, opts ...option) *Client {
 	t.Helper()
-	c, err := New(f.URL, append([]Option{fastRetry}, opts...)...)
+	cfg := Config{BaseURL: f.URL}
+	for _, o := range append([]option{fastRetry}, opts...) {
+		o(&cfg)
+	}
+	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -118,29 +117,4 @@ func CheckServerVersion(v string) error {
 		return fmt.Errorf("nats-server %s is too old: marketfleet needs >= %s with JetStream (build one with `make nats-server`)", v, MinServerVersion)
 	}
 	return nil
-}
-
-// Retry runs fn until it succeeds, retrying with backoff and jitter while
-// its error is transient: a timeout or no responders, as when a JetStream
-// cluster is electing a leader or still forming. Any other error (invalid
-// configuration, a stream that exists with an incompatible setting) is
-// returned at once, as is ctx's error when ctx ends.
-func Retry(ctx context.Context, log zerolog.Logger, what string, fn func(context.Context) error) error {
-	for attempt := 1; ; attempt++ {
-		err := fn(ctx)
-		if err == nil || !transientNATS(err) {
-			return err
-		}
-		delay := backoff.Default.Delay(attempt)
-		log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", delay).Msg(what + " failed; retrying")
-		if serr := backoff.Sleep(ctx, delay); serr != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-	}
-}
-
-func transientNATS(err error) bool {
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
-		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoHeartbeat) ||
-		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrDisconnected)
 }

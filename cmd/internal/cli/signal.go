@@ -9,12 +9,11 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// ExitForced is the exit status after a second signal forced the stop.
-const ExitForced = 130
-
-// WithSignals returns a context cancelled by the first SIGINT or SIGTERM. A
-// second signal exits the process at once with ExitForced. Call stop to
-// release the signal handlers.
+// WithSignals returns a context cancelled by the first SIGINT or SIGTERM.
+// A second signal forces the stop: the handlers are removed and the signal
+// is sent again, so the process dies of it at once (a shell reports 130
+// for SIGINT, 143 for SIGTERM), whatever it was finishing. Call stop to
+// release the handlers.
 func WithSignals(ctx context.Context, log zerolog.Logger) (_ context.Context, stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	ch := make(chan os.Signal, 2)
@@ -30,8 +29,9 @@ func WithSignals(ctx context.Context, log zerolog.Logger) (_ context.Context, st
 		}
 		select {
 		case sig := <-ch:
-			log.Warn().Str("signal", sig.String()).Msg("second signal: exiting now")
-			os.Exit(ExitForced)
+			log.Warn().Str("signal", sig.String()).Msg("second signal: stopping now")
+			signal.Reset(syscall.SIGINT, syscall.SIGTERM)
+			_ = syscall.Kill(os.Getpid(), sig.(syscall.Signal))
 		case <-done:
 		}
 	}()

@@ -1,0 +1,272 @@
+package worker
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"marketfleet/budget"
+	"marketfleet/dlq"
+	"marketfleet/internal/config"
+	"marketfleet/queue"
+	"marketfleet/ratelimit"
+	"marketfleet/runner"
+	"marketfleet/slots"
+	"marketfleet/source/synthetic"
+	"marketfleet/source/yahoo"
+	"marketfleet/store"
+)
+
+// Dialer opens the worker's NATS connection, retrying until ctx ends, and
+// reports the connection's life to hooks. cmd/worker passes one built from
+// the environment (URL, credentials, TLS).
+type Dialer func(ctx context.Context, hooks NATSHooks) (*nats.Conn, jetstream.JetStream, error)
+
+// NATSHooks are told about the NATS connection's life, for metrics.
+type NATSHooks struct {
+	// Connected is called with true on connect and reconnect, false on a
+	// disconnect.
+	Connected func(up bool)
+	// Reconnected is called after each reconnection.
+	Reconnected func()
+}
+
+// Config is one worker's whole configuration. Zero fields take the
+// defaults documented on each (WithDefaults); Dial is required. The
+// components' own configurations are nested where the worker passes them
+// on as they are.
+type Config struct {
+	// ID names the worker in logs, dead letters and its session's
+	// application_name ("marketfleet-worker/<ID>"), which must be unique
+	// in the fleet: 1-44 letters, digits, '.', '_' or '-'. Defaults to
+	// <hostname>-<pid> (its last 44 characters).
+	ID string
+	// DatabaseURL is the PostgreSQL URL or DSN of the worker's one session;
+	// it is never logged. Defaults to DefaultDatabaseURL.
+	DatabaseURL string
+	// StatementTimeout is the server-side limit on one SQL statement
+	// (SQLSTATE 57014, retried). Defaults to store.DefaultStatementTimeout.
+	StatementTimeout time.Duration
+	// Replicas is the replication factor of every stream and KV bucket the
+	// fleet uses (tasks, dead letters, advisories, slots, rate limits): 1
+	// on one server, 3 in a production cluster, 1..5. It overrides the
+	// Replicas of Stream, DLQ and Slots. Defaults to 1.
+	Replicas int
+	// Stream is the task stream; producers and workers must agree on it.
+	Stream queue.StreamConfig
+	// Consumer is the durable pull consumer the fleet shares; the
+	// consumer of high-priority tasks has the same settings and the name
+	// Consumer.Name + "-priority". Consumer.Priority is ignored.
+	Consumer queue.ConsumerConfig
+	// Fetcher is the batch size and how long a pull waits.
+	Fetcher queue.FetcherConfig
+	// Runner tunes the batch pipeline.
+	Runner runner.Tuning
+	// DLQ is the dead-letter stream.
+	DLQ dlq.Config
+	// Slots is the connection slot table.
+	Slots slots.Config
+	// Budget is the connection budget's arithmetic. Budget.Reserve has no
+	// default here (0 keeps nothing back); the commands default it to
+	// budget.DefaultReserve.
+	Budget budget.Config
+	// Source is where the bars come from.
+	Source SourceConfig
+	// SkipFeatures stops collect tasks from enqueueing features tasks.
+	// Defaults to false: a collection that stored new bars enqueues one.
+	SkipFeatures bool
+	// SkipMigrate stops the worker from applying missing schema migrations
+	// at start. Defaults to false: it applies them, under a lock.
+	SkipMigrate bool
+	// MetricsAddr is the address ServeHTTP listens on for /metrics,
+	// /healthz and /readyz, such as ":9464". Defaults to "": none.
+	MetricsAddr string
+	// Dial opens the NATS connection. Required.
+	Dial Dialer
+	// Faults are test-only pause points. Defaults to none.
+	Faults runner.Faults
+	// Logger receives the worker's events, with the field worker=<ID>
+	// added. Defaults to none.
+	Logger zerolog.Logger
+}
+
+// SourceConfig says where bars come from and how fast the fleet may ask.
+type SourceConfig struct {
+	// Name is "synthetic" (offline, deterministic) or "yahoo". Defaults to
+	// "synthetic".
+	Name string
+	// Yahoo configures the yahoo source (BaseURL, Timeout, ...); the worker
+	// sets its Limiter.
+	Yahoo yahoo.Config
+	// Synthetic configures the synthetic source.
+	Synthetic synthetic.Config
+	// Rate is how many requests per second the whole fleet may send to the
+	// source, shared through NATS KV: "auto" (DefaultYahooRate for yahoo,
+	// unlimited for synthetic), "0" (unlimited) or a number up to
+	// ratelimit.MaxRate. Defaults to "auto".
+	Rate string
+	// Burst is how many requests may go back to back after a pause; 0: the
+	// rate, rounded up.
+	Burst int
+}
+
+// DefaultDatabaseURL is Config.DatabaseURL's default: a local server.
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres"
+
+// DefaultYahooRate is the fleet-wide rate SourceConfig.Rate "auto" means
+// for the yahoo source: well under what Yahoo tolerates from one client.
+const DefaultYahooRate = 5
+
+// Source names.
+const (
+	SourceSynthetic = "synthetic"
+	SourceYahoo     = "yahoo"
+)
+
+// idRE is the shape of a worker id.
+var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,43}$`)
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		c.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
+		c.ID = c.ID[max(0, len(c.ID)-44):]
+	}
+	c.DatabaseURL = cmp.Or(c.DatabaseURL, DefaultDatabaseURL)
+	c.StatementTimeout = cmp.Or(c.StatementTimeout, store.DefaultStatementTimeout)
+	c.Replicas = cmp.Or(c.Replicas, 1)
+	c.Stream = c.Stream.WithDefaults()
+	c.Consumer = c.Consumer.WithDefaults()
+	c.Fetcher = c.Fetcher.WithDefaults()
+	c.Runner = c.Runner.WithDefaults()
+	c.DLQ = c.DLQ.WithDefaults()
+	c.Slots = c.Slots.WithDefaults()
+	c.Budget = c.Budget.WithDefaults()
+	c.Source.Name = cmp.Or(c.Source.Name, SourceSynthetic)
+	c.Source.Yahoo = c.Source.Yahoo.WithDefaults()
+	c.Source.Rate = cmp.Or(c.Source.Rate, "auto")
+	return c
+}
+
+// Validate checks c (after WithDefaults); the error is a
+// *config.FieldError wrapping the failing component's ErrInvalidConfig,
+// whose Field is the path from Config ("Fetcher.Size").
+func (c Config) Validate() error {
+	if c.Replicas < 1 || c.Replicas > 5 {
+		return config.Invalid(ErrInvalidConfig, "Replicas", c.Replicas, "want 1..5")
+	}
+	checks := []struct {
+		field string
+		err   error
+	}{
+		{"Stream", c.StreamConfig().Validate()},
+		{"Consumer", c.Consumer.Validate()},
+		{"Fetcher", c.Fetcher.Validate()},
+		{"Runner", c.Runner.Validate()},
+		{"DLQ", c.DLQConfig().Validate()},
+		{"Slots", c.SlotsConfig().Validate()},
+		{"Budget", c.Budget.Validate()},
+		{"Source", c.Source.validate()},
+	}
+	for _, ch := range checks {
+		if ch.err != nil {
+			return config.In(ch.field, ch.err)
+		}
+	}
+	switch {
+	case !idRE.MatchString(c.ID):
+		return config.Invalid(ErrInvalidConfig, "ID", c.ID, "want 1-44 letters, digits, '.', '_' or '-'")
+	case c.DatabaseURL == "":
+		return config.Invalid(ErrInvalidConfig, "DatabaseURL", c.DatabaseURL, "want a PostgreSQL URL or DSN")
+	case c.DLQ.Name == c.Stream.Name:
+		return config.Invalid(ErrInvalidConfig, "DLQ.Name", c.DLQ.Name, "want another stream than the tasks'")
+	case c.Consumer.MaxAckPending < c.Fetcher.Size:
+		return config.Invalid(ErrInvalidConfig, "Consumer.MaxAckPending", c.Consumer.MaxAckPending,
+			"want at least the batch size (%d)", c.Fetcher.Size)
+	case c.Runner.Grace <= c.Fetcher.MaxWait:
+		return config.Invalid(ErrInvalidConfig, "Runner.Grace", c.Runner.Grace,
+			"want more than the pull wait (%s), which the shutdown waits out", c.Fetcher.MaxWait)
+	}
+	return store.Config{StatementTimeout: c.StatementTimeout}.WithDefaults().Validate()
+}
+
+func (s SourceConfig) validate() error {
+	switch s.Name {
+	case SourceSynthetic:
+		if err := s.Synthetic.Validate(); err != nil {
+			return config.In("Synthetic", err)
+		}
+	case SourceYahoo:
+		if err := s.Yahoo.Validate(); err != nil {
+			return config.In("Yahoo", err)
+		}
+	default:
+		return config.Invalid(ErrInvalidConfig, "Name", s.Name, "want %s or %s", SourceSynthetic, SourceYahoo)
+	}
+	if _, err := s.rate(); err != nil {
+		return err
+	}
+	if s.Burst < 0 {
+		return config.Invalid(ErrInvalidConfig, "Burst", s.Burst, "want >= 0 (0: the rate, rounded up)")
+	}
+	return nil
+}
+
+// rate is Rate in requests per second, 0 for unlimited.
+func (s SourceConfig) rate() (float64, error) {
+	if s.Rate == "auto" {
+		if s.Name == SourceYahoo {
+			return DefaultYahooRate, nil
+		}
+		return 0, nil
+	}
+	r, err := strconv.ParseFloat(s.Rate, 64)
+	if err != nil || r < 0 || r > ratelimit.MaxRate || math.IsNaN(r) {
+		return 0, config.Invalid(ErrInvalidConfig, "Rate", s.Rate, "want auto, 0 (unlimited) or requests per second up to %g", ratelimit.MaxRate)
+	}
+	return r, nil
+}
+
+// StreamConfig is the task stream's configuration, with the fleet's
+// replication factor: what producers and workers ensure.
+func (c Config) StreamConfig() queue.StreamConfig {
+	s := c.Stream
+	s.Replicas = c.Replicas
+	return s
+}
+
+// DLQConfig is the dead-letter stream's configuration, with the fleet's
+// replication factor.
+func (c Config) DLQConfig() dlq.Config {
+	d := c.DLQ
+	d.Replicas = c.Replicas
+	return d
+}
+
+// SlotsConfig is the slot table's configuration, with the fleet's
+// replication factor and the worker's logger.
+func (c Config) SlotsConfig() slots.Config {
+	s := c.Slots
+	s.Replicas, s.Logger = c.Replicas, c.Logger
+	return s
+}
+
+// appName is the worker's application_name in pg_stat_activity.
+func (c Config) appName() string { return budget.DefaultFleetPrefix + c.ID }
+
+// priorityConsumer is the consumer of high-priority tasks.
+func (c Config) priorityConsumer() queue.ConsumerConfig {
+	p := c.Consumer
+	p.Name, p.Priority = c.Consumer.Name+"-priority", true
+	return p
+}

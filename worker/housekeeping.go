@@ -1,0 +1,122 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"marketfleet/budget"
+	"marketfleet/metrics"
+	"marketfleet/queue"
+	"marketfleet/slots"
+	"marketfleet/store"
+)
+
+// housekeeping runs between batches, on the batch loop's goroutine (the
+// only one that may use the session): it checks the session, stores the
+// task counts so far, and keeps the budget.
+func (m *member) housekeeping(ctx context.Context, lease *slots.Lease, db *store.Store) {
+	// Bounded like a write: a black-holed server must not stall the loop.
+	ctx, cancel := context.WithTimeout(ctx, m.w.cfg.Runner.WriteTimeout)
+	defer cancel()
+	// An idle session the server ended is noticed here, not at the next
+	// batch: readiness and marketfleet_db_session_up say so at once, and
+	// the loop reconnects.
+	if err := db.Ping(ctx); err != nil {
+		m.w.log.Warn().Err(err).Msg("postgres session check failed")
+		return
+	}
+	m.flushCounts(ctx, db)
+	m.keepBudget(ctx, lease, db)
+}
+
+// countsRetention is how long the task_counts table keeps a minute.
+const countsRetention = 7 * 24 * time.Hour
+
+// flushCounts adds this worker's task counts to the task_counts table (the
+// failure rate fleetctl status shows).
+func (m *member) flushCounts(ctx context.Context, db *store.Store) {
+	rows := m.counts.take()
+	if err := db.AddTaskCounts(ctx, rows); err != nil {
+		m.counts.giveBack(rows)
+		m.w.log.Debug().Err(err).Msg("could not store the task counts; kept for the next try")
+	}
+}
+
+// keepBudget: the holder of slot 0 computes the budget from the live server
+// and publishes it, reports the fleet's view for the metrics, and prunes old
+// task counts hourly; every holder gives its slot up when the budget no
+// longer covers it.
+func (m *member) keepBudget(ctx context.Context, lease *slots.Lease, db *store.Store) {
+	var pub slots.Limit
+	if lease.Slot() == 0 {
+		l, err := db.ServerLimits(ctx)
+		if err != nil {
+			m.w.log.Warn().Err(err).Msg("could not read the server's connection limits")
+			return
+		}
+		b := budget.Compute(budget.Server{MaxConnections: l.MaxConnections, SuperuserReserved: l.SuperuserReserved,
+			RoleReserved: l.RoleReserved, Sessions: l.Sessions}, m.w.cfg.Budget)
+		m.logBudget(b)
+		m.reportFleet(ctx, l, b)
+		m.prune(ctx, db)
+		pub = slots.Limit{Slots: b.Slots, By: m.w.cfg.ID, At: time.Now().UTC()}
+		if err := m.q.slots.PublishLimit(ctx, pub); err != nil {
+			m.w.log.Warn().Err(err).Msg("could not publish the connection budget")
+		}
+	} else {
+		l, ok, err := m.q.slots.CurrentLimit(ctx)
+		if err != nil || !ok {
+			return // keep the slot until a budget says otherwise
+		}
+		pub = l
+	}
+	if n := m.limit(pub, true); lease.Slot() >= n {
+		m.w.log.Warn().Int("slot", lease.Slot()).Int("budget", n).Msg("the connection budget no longer covers this slot: giving it up")
+		lease.Revoke()
+	}
+}
+
+// reportFleet sets the fleet's view of PostgreSQL and of the backlog that
+// this worker exports while it holds slot 0.
+func (m *member) reportFleet(ctx context.Context, l store.ServerLimits, b budget.Budget) {
+	cfg := m.w.cfg
+	snap := metrics.FleetSnapshot{MaxConnections: l.MaxConnections, ReservedConnections: l.SuperuserReserved + l.RoleReserved,
+		Sessions: l.Sessions, FleetPrefix: cfg.Budget.FleetPrefix, BudgetSlots: b.Slots, OldestAge: map[string]float64{}}
+	for _, c := range []string{cfg.Consumer.Name, cfg.priorityConsumer().Name} {
+		bl, err := queue.BacklogOf(ctx, m.q.js, cfg.Stream.Name, c)
+		if err != nil {
+			m.w.log.Debug().Err(err).Str("consumer", c).Msg("could not read the backlog")
+			continue
+		}
+		snap.OldestAge[c] = 0
+		if !bl.OldestWaiting.IsZero() {
+			snap.OldestAge[c] = time.Since(bl.OldestWaiting).Seconds()
+		}
+	}
+	m.w.mx.Fleet.Set(snap)
+}
+
+// prune drops task counts older than countsRetention, hourly.
+func (m *member) prune(ctx context.Context, db *store.Store) {
+	if time.Since(m.lastPrune) < time.Hour {
+		return
+	}
+	m.lastPrune = time.Now()
+	if _, err := db.PruneTaskCounts(ctx, time.Now().Add(-countsRetention)); err != nil {
+		m.w.log.Debug().Err(err).Msg("could not prune old task counts")
+	}
+}
+
+func (m *member) logBudget(b budget.Budget) {
+	if b.Slots == m.lastBudget {
+		return
+	}
+	m.lastBudget = b.Slots
+	ev := m.w.log.Info()
+	if b.Slots == 0 {
+		ev = m.w.log.Error()
+	}
+	ev.Int("slots", b.Slots).Int("max_connections", b.MaxConnections).Int("superuser_reserved", b.SuperuserReserved).
+		Int("reserved", b.RoleReserved).Int("reserve", b.Reserve).Int("other_sessions", b.Others).
+		Int("computed", b.Computed).Int("cap", b.Cap).Msg("connection budget")
+}

@@ -1,0 +1,148 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"marketfleet/dlq"
+	"marketfleet/internal/backoff"
+	"marketfleet/queue"
+	"marketfleet/ratelimit"
+	"marketfleet/slots"
+	"marketfleet/source"
+	"marketfleet/source/synthetic"
+	"marketfleet/source/yahoo"
+)
+
+// queueSide is the worker's JetStream side.
+type queueSide struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	fetcher *queue.Fetcher
+	dead    *dlq.Writer
+	reaper  *dlq.Reaper
+	slots   *slots.Table
+	tasks   *queue.Publisher // follow-up tasks
+}
+
+// openQueue connects to NATS and ensures the task stream, both consumers,
+// the dead-letter stream, the advisory reaper and the slot bucket,
+// retrying while the cluster is not ready.
+func (w *Worker) openQueue(ctx context.Context) (*queueSide, error) {
+	nc, js, err := w.cfg.Dial(ctx, NATSHooks{
+		Connected:   func(up bool) { w.mx.NATSConnected.Set(b2f(up)) },
+		Reconnected: w.mx.NATSReconnects.Inc,
+	})
+	if err != nil {
+		return nil, err
+	}
+	dead := dlq.NewWriter(js, dlq.WriterConfig{Stream: w.cfg.DLQ.Name,
+		OnWritten: func(l dlq.Letter) { w.mx.DeadLetters.WithLabelValues(string(l.Class)).Inc() }})
+	q := &queueSide{nc: nc, js: js, dead: dead, tasks: queue.NewPublisher(js, w.cfg.Stream.Name)}
+	err = w.retrySetup(ctx, "set up JetStream", func(ctx context.Context) error {
+		if _, err := queue.EnsureStream(ctx, js, w.cfg.StreamConfig()); err != nil {
+			return err
+		}
+		cons, err := queue.EnsureConsumer(ctx, js, w.cfg.Stream.Name, w.cfg.Consumer)
+		if err != nil {
+			return err
+		}
+		urgent, err := queue.EnsureConsumer(ctx, js, w.cfg.Stream.Name, w.cfg.priorityConsumer())
+		if err != nil {
+			return err
+		}
+		if q.fetcher, err = queue.NewFetcher(cons, urgent, w.cfg.Fetcher); err != nil {
+			return err
+		}
+		if _, err := dlq.EnsureStream(ctx, js, w.cfg.DLQConfig()); err != nil {
+			return err
+		}
+		if q.reaper, err = dlq.NewReaper(ctx, js, q.dead, dlq.ReaperConfig{TaskStream: w.cfg.Stream.Name,
+			Replicas: w.cfg.Replicas, Worker: w.cfg.ID, Logger: w.log}); err != nil {
+			return err
+		}
+		q.slots, err = slots.Open(ctx, js, w.cfg.SlotsConfig())
+		return err
+	})
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return q, nil
+}
+
+// close flushes what the runner sent last (the Naks of unstarted tasks)
+// and closes the connection.
+func (q *queueSide) close() {
+	_ = q.nc.FlushTimeout(2 * time.Second)
+	q.nc.Close()
+}
+
+// retrySetup runs fn until it succeeds, retrying with backoff and jitter
+// while its error is transient: a timeout or no responders, as when a
+// JetStream cluster is electing a leader or still forming. Any other error
+// (a stream that exists with an incompatible setting) is returned at once,
+// as is ctx's error when ctx ends.
+func (w *Worker) retrySetup(ctx context.Context, what string, fn func(context.Context) error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn(ctx)
+		if err == nil || !transientNATS(err) {
+			return err
+		}
+		delay := backoff.Default.Delay(attempt)
+		w.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", delay).Msg(what + " failed; retrying")
+		if serr := backoff.Sleep(ctx, delay); serr != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+}
+
+func transientNATS(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoHeartbeat) ||
+		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrDisconnected)
+}
+
+// newSource returns the configured source, timed for the metrics, and
+// throttled by the fleet-wide rate limit when Source.Rate sets one: every
+// HTTP attempt of the yahoo client (its retries included), every fetch of
+// the synthetic one.
+func (w *Worker) newSource(ctx context.Context, js jetstream.JetStream) (source.Source, error) {
+	sc := w.cfg.Source
+	rate, _ := sc.rate() // validated
+	var limit source.Waiter
+	if rate > 0 {
+		l, err := ratelimit.Open(ctx, js, ratelimit.Config{Key: "source." + sc.Name, Rate: rate, Burst: sc.Burst,
+			Replicas: w.cfg.Replicas, Name: w.cfg.ID, Logger: w.log})
+		if err != nil {
+			return nil, fmt.Errorf("source rate: %w", err)
+		}
+		limit = timedWaiter{w: l, m: w.mx}
+	}
+	var src source.Source
+	switch sc.Name {
+	case SourceYahoo:
+		yc := sc.Yahoo
+		yc.Limiter = limit
+		y, err := yahoo.New(yc)
+		if err != nil {
+			return nil, err
+		}
+		src = y
+	default:
+		s, err := synthetic.New(sc.Synthetic)
+		if err != nil {
+			return nil, err
+		}
+		src = s
+		if limit != nil {
+			src = source.Throttled(src, limit)
+		}
+	}
+	return observedSource(src, w.mx), nil
+}

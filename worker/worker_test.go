@@ -1,0 +1,346 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"marketfleet/internal/config"
+	"marketfleet/internal/rungroup"
+	"marketfleet/internal/testenv"
+	"marketfleet/market"
+	"marketfleet/queue"
+	"marketfleet/tasks"
+	"marketfleet/worker"
+)
+
+// fleet is a test's services: an in-process JetStream server and a fresh
+// database.
+type fleet struct {
+	nats  *testenv.NATSServer
+	dbURL string
+	admin *pgx.Conn
+}
+
+func setup(t *testing.T) *fleet {
+	t.Helper()
+	n := testenv.NATS(t)
+	dbURL := testenv.NewDatabase(t)
+	// Migrated first, so that the test may read the tables before a
+	// worker has.
+	if err := worker.Migrate(context.Background(), worker.Config{DatabaseURL: dbURL}); err != nil {
+		t.Fatal(err)
+	}
+	return &fleet{nats: n, dbURL: dbURL, admin: testenv.Connect(t, dbURL)}
+}
+
+// warmUp runs a worker once and stops it, so that the server holds every
+// stream, consumer and bucket a worker makes: a leak check started after
+// it sees the worker's goroutines, not the server's.
+func (f *fleet) warmUp(t *testing.T) {
+	t.Helper()
+	r := start(t, f.config("warm-up"))
+	waitFor(t, 20*time.Second, "the warm-up worker holds its session", func() bool { return f.sessions(t, "marketfleet-worker/warm-up") == 1 })
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// config is a worker's configuration on the test's services, quick to
+// hand its slot over.
+func (f *fleet) config(id string) worker.Config {
+	return worker.Config{
+		ID:          id,
+		DatabaseURL: f.dbURL,
+		Dial: func(context.Context, worker.NATSHooks) (*nats.Conn, jetstream.JetStream, error) {
+			nc, err := nats.Connect(f.nats.URL())
+			if err != nil {
+				return nil, nil, err
+			}
+			js, err := jetstream.New(nc)
+			return nc, js, err
+		},
+	}
+}
+
+// running is a worker started in a group with its metrics server, as
+// cmd/worker runs it.
+type running struct {
+	w    *worker.Worker
+	stop func() error
+}
+
+func start(t *testing.T, cfg worker.Config) *running {
+	t.Helper()
+	w, err := worker.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- rungroup.Run(ctx, rungroup.Actor{Name: "metrics server", Run: w.ServeHTTP}, rungroup.Actor{Name: "worker", Run: w.Run})
+	}()
+	var once sync.Once
+	var result error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case result = <-done:
+			case <-time.After(30 * time.Second):
+				result = errors.New("the worker did not stop within 30s of cancellation")
+			}
+		})
+		return result
+	}
+	t.Cleanup(func() { _ = stop() })
+	return &running{w: w, stop: stop}
+}
+
+func (f *fleet) publish(t *testing.T, symbols ...string) {
+	t.Helper()
+	day0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	var ts []tasks.Task
+	for _, s := range symbols {
+		ts = append(ts, tasks.NewCollect(s, market.Interval1d, day0, day0.AddDate(0, 0, 30), "worker-test", time.Now()))
+	}
+	f.withJetStream(t, func(js jetstream.JetStream) {
+		if _, err := queue.NewPublisher(js, "").Publish(context.Background(), ts); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// withJetStream calls fn with a connection of its own, closed on return: a
+// leak check sees the worker's goroutines, not the test's.
+func (f *fleet) withJetStream(t *testing.T, fn func(js jetstream.JetStream)) {
+	t.Helper()
+	nc, err := nats.Connect(f.nats.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn(js)
+}
+
+// waitFor polls cond until it holds or within passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+	}
+}
+
+func (f *fleet) bars(t *testing.T, symbol string) int {
+	t.Helper()
+	var n int
+	if err := f.admin.QueryRow(context.Background(), `SELECT count(*) FROM bars WHERE symbol = $1`, symbol).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (f *fleet) sessions(t *testing.T, app string) int {
+	t.Helper()
+	var n int
+	if err := f.admin.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// freeAddr is a loopback address no one listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func get(addr, path string) (int, string) {
+	resp, err := http.Get("http://" + addr + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The whole life: the worker takes a slot, opens its one session, migrates,
+// reports ready, applies tasks (collect and the features they enqueue),
+// and on cancellation finishes, closes the session, frees the slot, stops
+// its metrics server and leaves no goroutine behind.
+func TestWorkerLifeFromSlotToShutdown(t *testing.T) {
+	f := setup(t)
+	f.warmUp(t)
+	leaks := goleak.IgnoreCurrent()
+	cfg := f.config("life-1")
+	cfg.MetricsAddr = freeAddr(t)
+	r := start(t, cfg)
+	waitFor(t, 20*time.Second, "/readyz answers ready", func() bool { code, _ := get(cfg.MetricsAddr, "/readyz"); return code == 200 })
+	if n := f.sessions(t, "marketfleet-worker/life-1"); n != 1 {
+		t.Fatalf("%d sessions of the worker, want exactly 1", n)
+	}
+	f.publish(t, "AAA", "BBB", "CCC")
+	waitFor(t, 20*time.Second, "every task's bars and features stored", func() bool {
+		var bars, feats int
+		_ = f.admin.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM bars), (SELECT count(*) FROM features)`).Scan(&bars, &feats)
+		return bars == 90 && feats == 90
+	})
+	if code, body := get(cfg.MetricsAddr, "/metrics"); code != 200 || !strings.Contains(body, `marketfleet_tasks_total{kind="collect",outcome="ok"} 3`) {
+		t.Fatalf("/metrics: %d, want 3 collect tasks ok:\n%.2000s", code, body)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatalf("stopped worker: %v, want nil", err)
+	}
+	if code, _ := get(cfg.MetricsAddr, "/healthz"); code != 0 {
+		t.Fatalf("/healthz still answers %d after the worker stopped", code)
+	}
+	waitFor(t, 5*time.Second, "the session closed", func() bool { return f.sessions(t, "marketfleet-worker/life-1") == 0 })
+	f.withJetStream(t, func(js jetstream.JetStream) {
+		kv, err := js.KeyValue(context.Background(), "MARKETFLEET_SLOTS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kv.Get(context.Background(), "slot.0"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+			t.Fatalf("slot.0 after a clean stop: %v, want it freed", err)
+		}
+	})
+	goleak.VerifyNone(t, leaks)
+}
+
+// A metrics server that cannot listen stops the worker at once, saying why;
+// one that is up does not keep a stopped worker's group alive.
+func TestMetricsServerFailureStopsTheWorker(t *testing.T) {
+	f := setup(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := f.config("deaf-1")
+	cfg.MetricsAddr = taken.Addr().String()
+	r := start(t, cfg)
+	done := make(chan error, 1)
+	go func() { done <- r.stop() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "metrics server: listen tcp") || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatalf("worker with a taken metrics address stopped with %v, want the listen error named", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the worker did not stop")
+	}
+	if n := f.sessions(t, "marketfleet-worker/deaf-1"); n != 0 {
+		t.Fatalf("%d sessions left", n)
+	}
+}
+
+// Under a budget of one session a second worker waits without connecting,
+// and takes the slot over when the first stops.
+func TestSecondWorkerWaitsForTheSlot(t *testing.T) {
+	f := setup(t)
+	one := f.config("slot-1")
+	one.Budget.Cap = 1
+	one.Slots.TTL = 2 * time.Second
+	a := start(t, one)
+	waitFor(t, 20*time.Second, "the first worker holds its session", func() bool { return f.sessions(t, "marketfleet-worker/slot-1") == 1 })
+	two := one
+	two.ID = "slot-2"
+	b := start(t, two)
+	waitFor(t, 10*time.Second, "the second worker waits for a slot", func() bool {
+		return gauge(t, b.w, "marketfleet_slot_waiting") == 1
+	})
+	if n := f.sessions(t, "marketfleet-worker/slot-2"); n != 0 {
+		t.Fatalf("the waiting worker holds %d sessions, want 0", n)
+	}
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the second worker takes the slot over", func() bool { return f.sessions(t, "marketfleet-worker/slot-2") == 1 })
+	f.publish(t, "TAKEN")
+	waitFor(t, 20*time.Second, "the second worker applies a task", func() bool { return f.bars(t, "TAKEN") == 30 })
+}
+
+func gauge(t *testing.T, w *worker.Worker, name string) float64 {
+	t.Helper()
+	mfs, err := w.Metrics().Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
+}
+
+// Validation names the field a command maps back to its variable, and New
+// refuses a configuration without a NATS dialer.
+func TestConfigErrorsNameTheField(t *testing.T) {
+	for path, mutate := range map[string]func(*worker.Config){
+		"Fetcher.Size":           func(c *worker.Config) { c.Fetcher.Size = 2000 },
+		"Runner.Pipeline":        func(c *worker.Config) { c.Runner.Pipeline = 9 },
+		"Stream.Name":            func(c *worker.Config) { c.Stream.Name = "a.b" },
+		"Slots.TTL":              func(c *worker.Config) { c.Slots.TTL = time.Millisecond },
+		"Source.Name":            func(c *worker.Config) { c.Source.Name = "bloomberg" },
+		"Source.Yahoo.BaseURL":   func(c *worker.Config) { c.Source.Name, c.Source.Yahoo.BaseURL = "yahoo", "ftp://x" },
+		"Source.Rate":            func(c *worker.Config) { c.Source.Rate = "fast" },
+		"Consumer.MaxAckPending": func(c *worker.Config) { c.Consumer.MaxAckPending = 1 },
+		"Runner.Grace":           func(c *worker.Config) { c.Runner.Grace = time.Second },
+		"ID":                     func(c *worker.Config) { c.ID = "a b" },
+		"Replicas":               func(c *worker.Config) { c.Replicas = 7 },
+		"StatementTimeout":       func(c *worker.Config) { c.StatementTimeout = time.Millisecond },
+	} {
+		c := worker.Config{}.WithDefaults()
+		mutate(&c)
+		var fe *config.FieldError
+		if err := c.Validate(); !errors.As(err, &fe) || fe.Field != path {
+			t.Errorf("%s: Validate = %v, want a field error on %s", path, err, path)
+		}
+	}
+	if _, err := worker.New(worker.Config{}); !errors.Is(err, worker.ErrInvalidConfig) {
+		t.Fatalf("New without Dial = %v, want ErrInvalidConfig", err)
+	}
+}
+
+var zeroLogger zerolog.Logger
+
+func TestPausePoint(t *testing.T) {
+	for _, bad := range []string{"after-commit", "during:1s", "before-commit:-1s", "before-commit:soon"} {
+		if _, err := worker.PausePoint(bad, zeroLogger); err == nil {
+			t.Errorf("PausePoint(%q) = nil error", bad)
+		}
+	}
+	f, err := worker.PausePoint("after-commit:1ms", zeroLogger)
+	if err != nil || f.AfterCommit == nil || f.BeforeCommit != nil {
+		t.Fatalf("PausePoint(after-commit:1ms) = %+v, %v", f, err)
+	}
+	if f, err := worker.PausePoint("", zeroLogger); err != nil || f.AfterCommit != nil || f.BeforeCommit != nil {
+		t.Fatalf("PausePoint(\"\") = %+v, %v; want none", f, err)
+	}
+}
