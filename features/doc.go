@@ -49,6 +49,7 @@
 // series (through the seed), so a row equals the full-history row only when
 // Compute was given the whole history before it. Callers therefore compute
 // over all earlier bars of the series and write only the rows from the first
-// changed bar on (features.Since); store.UpdateFeatures does exactly that,
-// and store.ReadBars with store.AllHistory reads such a history.
+// changed bar on (features.Since); the features task's handler
+// (kinds.Features) does exactly that, reading such a history with
+// store.Tx.ReadBars and store.AllHistory.
 package features

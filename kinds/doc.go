@@ -7,7 +7,7 @@
 //     changed, a collect task enqueues a features task for its series.
 //   - features.go: features tasks (KindFeatures) recompute the features of
 //     one series from the first changed bar on, from its whole stored
-//     history, inside the batch's transaction.
+//     history, each in a transaction of its own after the batch's.
 //
 // A handler implements the phases of the batch pipeline (runner.Handler:
 // Prepare, Fetch, Write, FollowUps) and nothing else: the runner pulls,

@@ -24,13 +24,22 @@ func NewFeaturesTask(symbol string, iv market.Interval, from, to time.Time, requ
 	return t
 }
 
-// Features is the handler of features tasks. It fetches nothing: its work
-// is all in the batch's transaction.
+// Features is the handler of features tasks. It fetches nothing. Its
+// Write reads a series' whole history and may wait for the series'
+// features lock, so each task writes in a transaction of its own, after the
+// batch's (runner.Separate): a long recompute neither holds up the batch's
+// bars nor fails them.
 type Features struct {
 	runner.Defaults[struct{}]
 }
 
-var _ runner.Handler[struct{}] = Features{}
+var (
+	_ runner.Handler[struct{}] = Features{}
+	_ runner.Separate          = Features{}
+)
+
+// SeparateTransactions marks Features as runner.Separate.
+func (Features) SeparateTransactions() {}
 
 // Kind is KindFeatures.
 func (Features) Kind() tasks.Kind { return KindFeatures }
@@ -45,8 +54,8 @@ func (Features) Kind() tasks.Kind { return KindFeatures }
 // The series' features lock (store.Tx.LockFeatures) orders two updates of
 // one series, and is taken before the bars are read, so the read sees
 // every bar committed before the previous update ended. Bars the features
-// package refuses fail their job alone (outcome.Data); a database error is
-// the transaction's.
+// package refuses fail their job (outcome.Data); a database error is the
+// transaction's, which is the job's own (runner.Separate).
 func (Features) Write(ctx context.Context, tx *store.Tx, jobs []*runner.Job[struct{}]) error {
 	for _, j := range jobs {
 		if err := tx.LockFeatures(ctx, j.Series()); err != nil {

@@ -30,8 +30,9 @@ type Tuning struct {
 	// doubling up to 2m.
 	Retry backoff.Policy
 	// WriteTimeout bounds one write of a batch (its transaction, commit
-	// included), and each other database call of a batch (series locks, a
-	// kind's Prepare phase), on the client side; pgx then closes the
+	// included), each write of a Separate kind's job, and each other
+	// database call of a batch (series locks, a kind's Prepare phase), on
+	// the client side; pgx then closes the
 	// session, and the batch is replayed on a new one. At least 1s.
 	// Defaults to 45s (above the store's 30s statement timeout).
 	WriteTimeout time.Duration

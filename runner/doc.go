@@ -14,7 +14,8 @@
 //  4. Fetch: every task's network work, concurrently (bounded);
 //  5. Write: every kind's database work, in one transaction, replayed on a
 //     new session if the session is lost, and split task by task when the
-//     data of one task is refused, so that only that task fails (write.go);
+//     data of one task is refused, so that only that task fails; then each
+//     task of a Separate kind in a transaction of its own (write.go);
 //  6. release the series locks;
 //  7. FollowUps: enqueue the tasks a committed task asks for, confirmed;
 //  8. settle every message through one switch on its error's class

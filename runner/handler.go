@@ -3,7 +3,6 @@ package runner
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"slices"
 
 	"marketfleet/market"
@@ -31,8 +30,13 @@ import (
 //     session (a lost session) or written one job at a time (a permanent
 //     error, a panic), so that only the job at fault fails. Write must
 //     therefore be idempotent, and overwrite what it records in the state.
+//     A kind whose Write is heavy or may wait on a lock implements
+//     Separate: its jobs then write one by one, each in a transaction of
+//     its own, after the batch's has committed.
 //   - FollowUps, once per job after the commit: tasks to enqueue, stored
-//     before the job is acknowledged.
+//     before the job is acknowledged. It runs on the settler's goroutine,
+//     while the next batch's Prepare and Write may run: it must only read
+//     its job, and a handler with state of its own must guard it.
 //
 // A handler never acknowledges. Its errors say what they are (package
 // outcome): a transient error retries the task later, a dead-letter class
@@ -47,6 +51,17 @@ type Handler[S any] interface {
 	Fetch(ctx context.Context, job *Job[S]) error
 	Write(ctx context.Context, tx *store.Tx, jobs []*Job[S]) error
 	FollowUps(job *Job[S]) []tasks.Task
+}
+
+// Separate is implemented by a Handler whose jobs each write in a
+// transaction of their own, after the batch's transaction has committed,
+// each within its own Tuning.WriteTimeout: for work that is heavy or may
+// wait on a lock (a features recompute reads a series' whole history), so
+// that it neither holds up nor fails the rest of the batch. Any error of
+// such a Write, the database's included, fails its job alone.
+type Separate interface {
+	// SeparateTransactions marks the handler; it is never called.
+	SeparateTransactions()
 }
 
 // Defaults gives a Handler no-op Prepare, Fetch and FollowUps phases: embed
@@ -97,7 +112,7 @@ func (j *Job[S]) Err() error { return j.err }
 
 // Stored records what the job's Write stored: rows written (for a collect
 // task, bars) and how many of them were inserted or changed. The runner
-// reports them once the write is committed (Observer.BatchDone).
+// reports them by kind once the write is committed (BatchStats.Rows).
 func (j *Job[S]) Stored(rows int, changed int64) { j.rows, j.changed = rows, changed }
 
 // Stats returns what Stored recorded.
@@ -114,6 +129,7 @@ type job interface {
 // pipeline's view.
 type kind interface {
 	name() tasks.Kind
+	separate() bool // its jobs write in transactions of their own (Separate)
 	newJob(t tasks.Task, delivered uint64) job
 	prepare(ctx context.Context, db store.Reader, items []*item) error
 	fetch(ctx context.Context, it *item) error
@@ -125,6 +141,8 @@ type kind interface {
 type handlerOf[S any] struct{ h Handler[S] }
 
 func (a handlerOf[S]) name() tasks.Kind { return a.h.Kind() }
+
+func (a handlerOf[S]) separate() bool { _, ok := a.h.(Separate); return ok }
 
 func (a handlerOf[S]) newJob(t tasks.Task, delivered uint64) job {
 	return &Job[S]{Task: t, Delivered: delivered}
@@ -163,17 +181,13 @@ type Registry struct {
 // NewRegistry returns an empty Registry.
 func NewRegistry() *Registry { return &Registry{} }
 
-// kindRE is the shape of a kind string: it appears in subjects, message ids
-// and metric labels.
-var kindRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
-
 // Register adds h under h.Kind(). It panics if the kind string is not a
 // lower-case word of at most 32 letters, digits and underscores, or is
 // registered already: both are programming errors, found at start.
 func Register[S any](r *Registry, h Handler[S]) {
 	k := h.Kind()
-	if !kindRE.MatchString(string(k)) {
-		panic(fmt.Sprintf("runner.Register: kind %q: want %s", k, kindRE))
+	if !k.Valid() {
+		panic(fmt.Sprintf("runner.Register: kind %q: want a lower-case word of letters, digits and _", k))
 	}
 	if r.lookup(k) != nil {
 		panic(fmt.Sprintf("runner.Register: kind %q registered twice", k))

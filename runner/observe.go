@@ -33,9 +33,15 @@ type Settlement struct {
 type BatchStats struct {
 	Tasks int
 	Took  time.Duration
-	// Stored is the rows the batch's tasks stored in committed writes (for
-	// collect tasks, bars: Job.Stored), and Changed how many of them were
-	// inserted or updated.
+	// Rows are what the batch's tasks stored in committed writes
+	// (Job.Stored), by kind: for collect tasks, bars.
+	Rows map[tasks.Kind]Rows
+}
+
+// Rows is what the tasks of one kind stored.
+type Rows struct {
+	// Stored rows were in committed writes; Changed of them were inserted
+	// or updated.
 	Stored  int
 	Changed int64
 }
@@ -54,12 +60,13 @@ func (r *Runner) observe(items []*item, start time.Time) {
 	if o == nil {
 		return
 	}
-	stats := BatchStats{Tasks: len(items)}
+	stats := BatchStats{Tasks: len(items), Rows: map[tasks.Kind]Rows{}}
 	for _, it := range items {
 		if it.committed {
 			rows, changed := it.job.Stats()
-			stats.Stored += rows
-			stats.Changed += changed
+			r := stats.Rows[it.task.Kind]
+			r.Stored, r.Changed = r.Stored+rows, r.Changed+changed
+			stats.Rows[it.task.Kind] = r
 		}
 		kind := it.task.Kind
 		if it.kind == nil {

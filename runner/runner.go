@@ -167,9 +167,12 @@ func (r *Runner) Run(ctx context.Context) error {
 // done, nor the report of a settled batch: the pull waits no longer than
 // any of them (the open pull carries over to the next call).
 func (r *Runner) next(ctx context.Context, inflight []*batch, lastChores time.Time) ([]jetstream.Msg, error) {
-	fctx, fcancel := context.WithCancel(ctx)
+	var fctx context.Context
+	var fcancel context.CancelFunc
 	if r.cfg.Housekeeping != nil {
 		fctx, fcancel = context.WithDeadline(ctx, lastChores.Add(r.cfg.HousekeepingEvery))
+	} else {
+		fctx, fcancel = context.WithCancel(ctx)
 	}
 	defer fcancel()
 	var fetched, settled <-chan struct{} // nil: never ready

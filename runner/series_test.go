@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"marketfleet/dlq"
+	"marketfleet/internal/backoff"
+	"marketfleet/kinds"
 	"marketfleet/market"
 	"marketfleet/queue"
 	"marketfleet/runner"
@@ -197,5 +199,47 @@ func TestBusySeriesWaitsForItsLock(t *testing.T) {
 	}
 	if letters, err := b.dead.List(ctx, dlq.Filter{}, 0); err != nil || len(letters) != 0 {
 		t.Fatalf("dead letters %v (%v): a busy task must be retried, not dead-lettered", letters, err)
+	}
+}
+
+// A features task that waits for its series' lock (held by another session
+// here) writes in a transaction of its own: the collect tasks of its batch
+// are committed and acknowledged meanwhile, and it is applied once the lock
+// is free.
+func TestSeparateKindNeitherHoldsUpNorFailsItsBatch(t *testing.T) {
+	b := setup(t)
+	b.size, b.linger = 10, time.Second // one batch
+	ctx := context.Background()
+	if _, err := b.admin.Exec(ctx, `SELECT pg_advisory_lock(x'66656174'::int, hashtext('HELD/1d'))`); err != nil {
+		t.Fatal(err)
+	}
+	held := true
+	defer func() {
+		if held {
+			_, _ = b.admin.Exec(ctx, `SELECT pg_advisory_unlock(x'66656174'::int, hashtext('HELD/1d'))`)
+		}
+	}()
+	now := time.Now()
+	b.publishTasks(t, kinds.NewFeaturesTask("HELD", market.Interval1d, day0, day0.AddDate(0, 0, 30), "runner-test", now),
+		tasks.NewCollect("AAA", market.Interval1d, day0, day0.AddDate(0, 0, 30), "runner-test", now),
+		tasks.NewCollect("BBB", market.Interval1d, day0, day0.AddDate(0, 0, 30), "runner-test", now))
+	b.retry = backoff.Policy{Base: 100 * time.Millisecond, Max: 200 * time.Millisecond}
+	stop := b.start(t, runner.Config{Tuning: runner.Tuning{WriteTimeout: time.Second}})
+	for deadline := time.Now().Add(10 * time.Second); b.barsOf(t, "AAA") != 30 || b.barsOf(t, "BBB") != 30; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the collect tasks were not committed while the features task waited for its lock")
+		}
+	}
+	if _, err := b.admin.Exec(ctx, `SELECT pg_advisory_unlock(x'66656174'::int, hashtext('HELD/1d'))`); err != nil {
+		t.Fatal(err)
+	}
+	held = false
+	b.waitEmpty(t, 20*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	letters, err := b.dead.List(ctx, dlq.Filter{}, 0)
+	if err != nil || len(letters) != 0 {
+		t.Fatalf("dead letters %+v (%v), want none: the features task is retried until its lock is free", letters, err)
 	}
 }

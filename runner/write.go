@@ -12,60 +12,77 @@ import (
 // maxReplays bounds how often one batch is replayed on a new session.
 const maxReplays = 5
 
-// write does the database work of every item still ok: each kind's Write
-// phase, in registration order, in one transaction. If the transaction
-// fails for a reason that belongs to one task (data the database refuses, a
-// panic), it writes the items one at a time, each in its own transaction,
-// so that only the task at fault fails; any other failure fails them all
-// (they are retried later).
+// write does the database work of every item still ok: the Write phase of
+// each kind, in registration order, in one transaction for the batch; then
+// each job of a Separate kind in a transaction of its own.
 func (r *Runner) write(ctx context.Context, items []*item) {
-	ok := slices.DeleteFunc(slices.Clone(items), func(it *item) bool { return !it.ok() })
-	err := r.writeReplaying(ctx, items)
-	if err == nil {
-		for _, it := range ok {
-			it.committed = it.ok() // a Write may have failed its job alone
+	shared := slices.DeleteFunc(slices.Clone(items), func(it *item) bool { return !it.ok() || it.kind.separate() })
+	r.writeShared(ctx, items, shared)
+	for _, it := range items {
+		if it.ok() && it.kind.separate() {
+			wctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
+			r.writeAlone(wctx, it, Faults{})
+			cancel()
 		}
-		return
-	}
-	ok = slices.DeleteFunc(ok, func(it *item) bool { return !it.ok() })
-	if !outcome.Of(err).DeadLetter() || len(ok) == 1 {
-		for _, it := range ok {
-			it.fail(err)
-		}
-		return
-	}
-	for _, it := range ok {
-		wctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
-		_, err := r.writeOnce(wctx, []*item{it}, Faults{})
-		cancel()
-		it.fail(err)
-		it.committed = it.ok()
 	}
 }
 
-// writeReplaying writes the items in one transaction. If that fails because
-// the session was lost (terminated backend, restart, network, a client-side
-// timeout), nothing was committed, or the commit's fate is unknown: it
-// reconnects (with backoff and jitter, closing the old session first),
-// takes the series locks again (the old session's died with it; an item
-// whose series another worker took meanwhile is left out and retried
-// later), and replays the batch, which is safe because every Write is
-// idempotent. Messages stay covered by InProgress meanwhile. Other errors
-// are returned at once.
-func (r *Runner) writeReplaying(ctx context.Context, items []*item) error {
+// writeShared writes the shared items in one transaction. If the
+// transaction fails for a reason that belongs to one task (data the
+// database refuses, a panic), it writes them one at a time, each in its own
+// transaction, so that only the task at fault fails; any other failure
+// fails them all (they are retried later).
+func (r *Runner) writeShared(ctx context.Context, items, shared []*item) {
+	if len(shared) == 0 {
+		r.relock(ctx, items) // a Separate write still needs the locks
+		return
+	}
+	err := r.writeReplaying(ctx, items, shared)
+	shared = slices.DeleteFunc(shared, func(it *item) bool { return !it.ok() }) // relocking may have failed some
+	switch {
+	case err == nil:
+		for _, it := range shared {
+			it.committed = it.ok() // a Write may have failed its job alone
+		}
+	case !outcome.Of(err).DeadLetter() || len(shared) == 1:
+		for _, it := range shared {
+			it.fail(err)
+		}
+	default:
+		for _, it := range shared {
+			wctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
+			r.writeAlone(wctx, it, Faults{})
+			cancel()
+		}
+	}
+}
+
+// writeAlone writes one item in a transaction of its own, failing it on
+// any error.
+func (r *Runner) writeAlone(ctx context.Context, it *item, faults Faults) {
+	_, err := r.writeOnce(ctx, []*item{it}, faults)
+	it.fail(err)
+	it.committed = it.ok()
+}
+
+// writeReplaying writes the shared items in one transaction. If that fails
+// because the session was lost (terminated backend, restart, network, a
+// client-side timeout), nothing was committed, or the commit's fate is
+// unknown: it reconnects (with backoff and jitter, closing the old session
+// first), takes the series locks of the batch's items again (the old
+// session's died with it; an item whose series another worker took
+// meanwhile is left out and retried later), and replays the transaction,
+// which is safe because every Write is idempotent. Messages stay covered by
+// InProgress meanwhile. Other errors are returned at once.
+func (r *Runner) writeReplaying(ctx context.Context, items, shared []*item) error {
 	rctx, cancel := context.WithTimeout(ctx, r.cfg.ReplayWindow)
 	defer cancel()
 	for replay := 0; ; replay++ {
-		if r.locksLost(items) {
-			// The session the locks were taken in is gone (lost during this
-			// write, or while the batch fetched): take them again on a new one.
-			if err := r.db.EnsureSession(rctx); err != nil {
-				return fmt.Errorf("replay batch: no new session within %s: %w", r.cfg.ReplayWindow, err)
-			}
-			r.lock(rctx, items, nil)
+		if err := r.relockIn(rctx, items); err != nil {
+			return err
 		}
 		wctx, wcancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
-		committed, err := r.writeOnce(wctx, items, r.cfg.Faults)
+		committed, err := r.writeOnce(wctx, shared, r.cfg.Faults)
 		wcancel()
 		if committed {
 			r.cfg.Faults.afterCommit(ctx)
@@ -76,6 +93,32 @@ func (r *Runner) writeReplaying(ctx context.Context, items []*item) error {
 		r.log.Warn().Uint64("batch", items[0].batch).Int("replay", replay+1).Err(err).
 			Msg("postgres session lost mid-batch: reconnecting to replay the batch")
 	}
+}
+
+// relock takes the batch's series locks again if the session they were
+// taken in is gone, within the replay window; without a session, the items
+// still ok fail.
+func (r *Runner) relock(ctx context.Context, items []*item) {
+	rctx, cancel := context.WithTimeout(ctx, r.cfg.ReplayWindow)
+	defer cancel()
+	if err := r.relockIn(rctx, items); err != nil {
+		for _, it := range items {
+			it.fail(err)
+		}
+	}
+}
+
+// relockIn takes the series locks of items again when the session they
+// were taken in is gone (lost during a write, or while the batch fetched).
+func (r *Runner) relockIn(ctx context.Context, items []*item) error {
+	if !r.locksLost(items) {
+		return nil
+	}
+	if err := r.db.EnsureSession(ctx); err != nil {
+		return fmt.Errorf("replay batch: no new session within %s: %w", r.cfg.ReplayWindow, err)
+	}
+	r.lock(ctx, items, nil)
+	return nil
 }
 
 // writeOnce runs the Write phase of every kind for the items still ok in

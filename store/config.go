@@ -72,7 +72,7 @@ func (c Config) Validate() error {
 	switch {
 	case len(c.ApplicationName) > 63:
 		return config.Invalid(ErrInvalidConfig, "ApplicationName", c.ApplicationName, "want at most 63 bytes")
-	case c.StatementTimeout > 0 && c.StatementTimeout < 100*time.Millisecond:
+	case c.StatementTimeout == 0 || c.StatementTimeout > 0 && c.StatementTimeout < 100*time.Millisecond:
 		return config.Invalid(ErrInvalidConfig, "StatementTimeout", c.StatementTimeout, "want at least 100ms (or negative: the server's)")
 	case c.ConnectBackoff.Base <= 0:
 		return config.Invalid(ErrInvalidConfig, "ConnectBackoff.Base", c.ConnectBackoff.Base, "want > 0")

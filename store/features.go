@@ -15,7 +15,7 @@ import (
 const AllHistory = -1
 
 // featureLockSpace is the first key of the transaction-level advisory lock
-// that UpdateFeatures takes per series ("feat" in ASCII); the second key is a
+// that LockFeatures takes per series ("feat" in ASCII); the second key is a
 // hash of the series. Two-key advisory locks never collide with the one-key
 // migration lock.
 const featureLockSpace int32 = 0x66656174

@@ -41,7 +41,7 @@ ON CONFLICT (worker, minute, kind) DO UPDATE SET
 // replaced. Each Minute is truncated to the minute, and counts sharing a
 // (worker, minute, kind) are summed first. Counts that are all zero are
 // skipped; nothing to add is a no-op without a round trip. A negative count
-// is refused by the table's check constraint (ClassPermanent). Errors are
+// is refused by the table's check constraint (outcome.Data). Errors are
 // wrapped ("add task counts: ..."); if one cost the session, the Store drops
 // it and the next EnsureSession reconnects.
 func (s *Store) AddTaskCounts(ctx context.Context, counts []TaskCount) error {

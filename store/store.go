@@ -108,6 +108,7 @@ func (s *Store) EnsureSession(ctx context.Context) error {
 	}
 	s.drop()
 	lastState := "-"
+	var reason error // the last attempt that failed on its own, not because ctx ended
 	for attempt := 1; ; attempt++ {
 		if err := s.askGate(ctx); err != nil {
 			return err
@@ -139,9 +140,13 @@ func (s *Store) EnsureSession(ctx context.Context) error {
 		if tlsfail.Unverified(err) {
 			return fmt.Errorf("connect to postgres: %w: %w", ErrUntrustedServer, err)
 		}
-		if ctx.Err() != nil {
-			return connectError(ctx, attempt, err)
+		if ended(ctx) {
+			if reason == nil {
+				reason = err
+			}
+			return connectError(ctx, attempt, reason)
 		}
+		reason = err
 		delay := s.cfg.ConnectBackoff.Delay(attempt)
 		state := SQLState(err)
 		ev := s.log.Debug()
@@ -152,15 +157,29 @@ func (s *Store) EnsureSession(ctx context.Context) error {
 		ev.Str("sqlstate", state).Int("attempt", attempt).Dur("retry_in", delay).Err(err).
 			Msg("postgres refused the session: " + describe(err) + "; waiting (no tasks are taken meanwhile)")
 		if backoff.Sleep(ctx, delay) != nil {
-			return connectError(ctx, attempt, err)
+			return connectError(ctx, attempt, reason)
 		}
 	}
 }
 
+// ended reports whether ctx is done or its deadline has passed: a dial cut
+// short by the deadline can fail a moment before ctx says so.
+func ended(ctx context.Context) bool {
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return true
+	}
+	return ctx.Err() != nil
+}
+
 // connectError is EnsureSession's error when ctx ended before a session
-// opened: ctx's error and the last attempt's.
+// opened: ctx's error and why the last attempt that ran its course failed
+// (an attempt cut short by ctx says nothing about the server).
 func connectError(ctx context.Context, attempts int, last error) error {
-	return fmt.Errorf("connect to postgres (%d attempts): %w; last attempt: %w", attempts, ctx.Err(), last)
+	cause := ctx.Err()
+	if cause == nil { // the deadline passed a moment before ctx says so
+		cause = context.DeadlineExceeded
+	}
+	return fmt.Errorf("connect to postgres (%d attempts): %w; last attempt: %w", attempts, cause, last)
 }
 
 // reapStale terminates leftovers of this Store's earlier sessions (see

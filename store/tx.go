@@ -63,7 +63,8 @@ func (t *Tx) run(ctx context.Context, op string, fn func(q querier) error) error
 }
 
 // InTx runs fn in one transaction on the session and commits it if fn
-// returns nil; otherwise it rolls it back and returns fn's error. The
+// returns nil; otherwise it rolls it back and returns fn's error (a panic
+// in fn rolls it back too, then goes on). The
 // rollback survives ctx's cancellation (bounded by 5s): a cancelled query
 // already cost the session, and a live one must not stay idle in a
 // transaction. A session the transaction lost is dropped; the next
@@ -80,14 +81,23 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	return err
 }
 
-func inTx(ctx context.Context, conn *pgx.Conn, fn func(tx *Tx) error) error {
+func inTx(ctx context.Context, conn *pgx.Conn, fn func(tx *Tx) error) (err error) {
 	t := &Tx{conn: conn}
-	if err := fn(t); err != nil {
+	rollback := func() {
 		if t.tx != nil {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
 			_ = t.tx.Rollback(rctx) // if it fails, the session is gone: checkLost sees it
 			cancel()
 		}
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			rollback() // a panic in fn must not leave the transaction open for the next caller to commit
+			panic(v)
+		}
+	}()
+	if err := fn(t); err != nil {
+		rollback()
 		return err
 	}
 	if t.tx == nil {

@@ -75,3 +75,33 @@ func TestInTxMarksRefusedData(t *testing.T) {
 		t.Fatal("a refused statement cost the session")
 	}
 }
+
+// A panic in the function rolls the transaction back before it goes on:
+// the next transaction on the session does not commit its writes.
+func TestInTxRollsBackOnAPanic(t *testing.T) {
+	s, admin := migrated(t)
+	ctx := context.Background()
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the panic did not go on")
+			}
+		}()
+		_ = s.InTx(ctx, func(tx *store.Tx) error {
+			if _, err := tx.WriteBars(ctx, bars("PANIC", 3)); err != nil {
+				return err
+			}
+			panic("in the middle of a transaction")
+		})
+	}()
+	if err := s.InTx(ctx, func(tx *store.Tx) error {
+		_, err := tx.WriteBars(ctx, bars("AFTER", 1))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM bars WHERE symbol = 'PANIC'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d bars of the panicked transaction committed (%v), want none", n, err)
+	}
+}

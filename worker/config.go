@@ -197,21 +197,20 @@ func (c Config) Validate() error {
 		return config.Invalid(ErrInvalidConfig, "Runner.Grace", c.Runner.Grace,
 			"want more than the pull wait (%s), which the shutdown waits out", c.Fetcher.MaxWait)
 	}
-	return store.Config{StatementTimeout: c.StatementTimeout}.WithDefaults().Validate()
+	sc := store.Config{}.WithDefaults()
+	sc.StatementTimeout = c.StatementTimeout
+	return sc.Validate()
 }
 
 func (s SourceConfig) validate() error {
-	switch s.Name {
-	case SourceSynthetic:
-		if err := s.Synthetic.Validate(); err != nil {
-			return config.In("Synthetic", err)
-		}
-	case SourceYahoo:
-		if err := s.Yahoo.Validate(); err != nil {
-			return config.In("Yahoo", err)
-		}
-	default:
+	if s.Name != SourceSynthetic && s.Name != SourceYahoo {
 		return config.Invalid(ErrInvalidConfig, "Name", s.Name, "want %s or %s", SourceSynthetic, SourceYahoo)
+	}
+	if err := s.Synthetic.Validate(); err != nil {
+		return config.In("Synthetic", err)
+	}
+	if err := s.Yahoo.Validate(); err != nil {
+		return config.In("Yahoo", err)
 	}
 	if _, err := s.rate(); err != nil {
 		return err

@@ -42,8 +42,9 @@ func (o observer) TaskSettled(s runner.Settlement) {
 func (o observer) BatchDone(b runner.BatchStats) {
 	o.m.BatchDuration.Observe(b.Took.Seconds())
 	o.m.BatchTasks.Observe(float64(b.Tasks))
-	o.m.BarsWritten.Add(float64(b.Stored))
-	o.m.BarsChanged.Add(float64(b.Changed))
+	bars := b.Rows[tasks.KindCollect]
+	o.m.BarsWritten.Add(float64(bars.Stored))
+	o.m.BarsChanged.Add(float64(bars.Changed))
 }
 
 // kindLabel is the kind label of a task, "invalid" for an envelope that did

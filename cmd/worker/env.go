@@ -32,8 +32,8 @@ type env struct {
 	SyntheticLatency *time.Duration `envconfig:"FLEET_SYNTHETIC_LATENCY" desc:"simulated fetch latency of the synthetic source"`
 	RetryBase        *time.Duration `envconfig:"FLEET_RETRY_BASE" desc:"delay before the first retry of a failed task; doubles per delivery, with jitter"`
 	RetryMax         *time.Duration `envconfig:"FLEET_RETRY_MAX" desc:"longest delay between retries of a task"`
-	StatementTimeout *time.Duration `envconfig:"FLEET_STATEMENT_TIMEOUT" desc:"server-side limit on one SQL statement (SQLSTATE 57014, retried)"`
-	WriteTimeout     *time.Duration `envconfig:"FLEET_WRITE_TIMEOUT" desc:"client-side limit on one batch write; on expiry the session is replaced and the batch replayed"`
+	StatementTimeout *time.Duration `envconfig:"FLEET_STATEMENT_TIMEOUT" desc:"server-side limit on one SQL statement (SQLSTATE 57014, retried); negative: the server's own"`
+	WriteTimeout     *time.Duration `envconfig:"FLEET_WRITE_TIMEOUT" desc:"client-side limit on one batch write (and on each features task's own); on expiry the session is replaced and the batch replayed"`
 	ShutdownGrace    *time.Duration `envconfig:"FLEET_SHUTDOWN_GRACE" desc:"on SIGTERM, time allowed to finish the batches in hand (more than FLEET_FETCH_WAIT)"`
 	Features         cli.Not        `envconfig:"FLEET_FEATURES" desc:"after a collection stored new bars, enqueue a features task for that symbol and interval"`
 	AutoMigrate      cli.Not        `envconfig:"FLEET_AUTO_MIGRATE" desc:"apply missing schema migrations at start (under a lock)"`

@@ -84,5 +84,5 @@ func runWorker(ctx context.Context, cfg worker.Config) error {
 	}
 	return rungroup.Run(ctx,
 		rungroup.Actor{Name: "metrics server", Run: w.ServeHTTP},
-		rungroup.Actor{Name: "worker", Run: w.Run})
+		rungroup.Actor{Run: w.Run}) // its errors say what failed
 }

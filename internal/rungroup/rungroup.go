@@ -9,7 +9,8 @@ import (
 
 // Actor is one long-running part of a process.
 type Actor struct {
-	// Name says which actor an error comes from ("http", "worker").
+	// Name says which actor an error comes from ("metrics server"); ""
+	// for the process's main actor, whose errors speak for themselves.
 	Name string
 	// Run runs until ctx ends or it fails; it must return soon after ctx
 	// ends.
@@ -19,7 +20,7 @@ type Actor struct {
 // Run runs every actor with a context derived from ctx and returns when all
 // have returned. When any returns, the context of the others is cancelled:
 // one stops, all stop. The result joins the actors' errors, each prefixed
-// with its actor's name; nil when every actor returned nil.
+// with its actor's name (if it has one); nil when every actor returned nil.
 func Run(ctx context.Context, actors ...Actor) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -28,9 +29,11 @@ func Run(ctx context.Context, actors ...Actor) error {
 	for i, a := range actors {
 		wg.Go(func() {
 			defer cancel()
-			if err := a.Run(ctx); err != nil {
-				errs[i] = fmt.Errorf("%s: %w", a.Name, err)
+			err := a.Run(ctx)
+			if err != nil && a.Name != "" {
+				err = fmt.Errorf("%s: %w", a.Name, err)
 			}
+			errs[i] = err
 		})
 	}
 	wg.Wait()
