@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"marketfleet/outcome"
-
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -16,7 +14,7 @@ import (
 // Filter selects dead letters. Zero fields match everything.
 type Filter struct {
 	// Class matches the error class exactly.
-	Class outcome.Class
+	Class Class
 	// Reason matches a case-insensitive substring of the reason.
 	Reason string
 	// Symbol matches the task's symbol exactly (case-insensitive).

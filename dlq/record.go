@@ -37,13 +37,20 @@ const MaxReasonLen = 1024
 // MaxStackLen caps the stored stack of a panic.
 const MaxStackLen = 16 << 10
 
+// Class is the class of a dead letter: one of the classes of package
+// outcome for which Class.DeadLetter is true (invalid, not_found,
+// rejected, data, panic, exhausted, max_deliveries). The vocabulary is
+// defined once, in outcome, below every package that marks its errors with
+// it (the task envelope among them, which dlq itself depends on); metrics
+// builds its class label values from the same list.
+type Class = outcome.Class
+
 // Letter is what a worker knows about a task it gives up on.
 type Letter struct {
 	// Reason is the error, as a person should read it.
 	Reason string
-	// Class is a dead-letter class of package outcome (invalid, not_found,
-	// rejected, data, panic, exhausted, max_deliveries).
-	Class outcome.Class
+	// Class says why the task died.
+	Class Class
 	// Worker names who gave up.
 	Worker string
 	// Symbol and Kind, when the envelope could be decoded, for filtering.
@@ -62,14 +69,14 @@ type Record struct {
 	StreamSeq uint64 `json:"stream_seq"`
 	Subject   string `json:"subject"`
 	// OrigMsgID is the task's Nats-Msg-Id.
-	OrigMsgID string        `json:"original_msg_id,omitempty"`
-	Reason    string        `json:"reason"`
-	Class     outcome.Class `json:"class"`
-	Delivered uint64        `json:"delivered"`
-	Worker    string        `json:"worker"`
-	DeadAt    time.Time     `json:"dead_at"`
-	Symbol    string        `json:"symbol,omitempty"`
-	Kind      string        `json:"kind,omitempty"`
+	OrigMsgID string    `json:"original_msg_id,omitempty"`
+	Reason    string    `json:"reason"`
+	Class     Class     `json:"class"`
+	Delivered uint64    `json:"delivered"`
+	Worker    string    `json:"worker"`
+	DeadAt    time.Time `json:"dead_at"`
+	Symbol    string    `json:"symbol,omitempty"`
+	Kind      string    `json:"kind,omitempty"`
 	// Stack is the stack of a panic in the task's handling (class panic).
 	Stack string `json:"stack,omitempty"`
 	// Headers are the task's own headers (Nats-* headers excluded).

@@ -23,7 +23,10 @@ const (
 )
 
 var (
-	kindLabels   = []string{"collect", "features", "invalid"} // invalid: envelopes no worker can decode
+	// kindLabels are the registered kinds (a new kind needs no edit here:
+	// no rule or panel names a kind) and "invalid", for envelopes no
+	// worker can run.
+	kindLabels   = append(kinds.Names(), metrics.InvalidKind)
 	errorClasses = []string{"transient", "busy", "invalid", "not_found", "rejected", "data", "panic", "exhausted"}
 	consumers    = []string{"marketfleet-workers", "marketfleet-workers-priority"}
 )
