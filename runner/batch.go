@@ -166,7 +166,7 @@ func (r *Runner) decode(msgs []jetstream.Msg, batch uint64) []*item {
 			continue
 		}
 		if it.kind = r.kinds.lookup(it.task.Kind); it.kind == nil {
-			it.err = fmt.Errorf("%w: kind %q: this worker runs %v", tasks.ErrInvalid, it.task.Kind, r.kinds.Kinds())
+			it.err = outcome.Mark(outcome.Invalid, fmt.Errorf("invalid task: kind %q: this worker runs %v", it.task.Kind, r.kinds.Kinds()))
 			continue
 		}
 		it.job = it.kind.newJob(it.task, it.delivered)
