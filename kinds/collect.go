@@ -26,8 +26,8 @@ type collecting struct {
 	// incremental task whose series is stored up to then.
 	from time.Time
 	bars []market.Bar
-	// change is what the committed write changed in the series; ok false
-	// when it changed nothing.
+	// change is what the committed write changed in the series; changed
+	// is false when it changed nothing.
 	change  store.SeriesChange
 	changed bool
 }

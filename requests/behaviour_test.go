@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"marketfleet/dlq"
+	"marketfleet/internal/testenv"
 	"marketfleet/outcome"
 	"marketfleet/queue"
 	"marketfleet/requests"
@@ -95,11 +96,11 @@ func TestRequestWithoutReplySubjectIsStillPublished(t *testing.T) {
 	if err := f.nc.Publish(requests.Subject, []byte(`{"symbols":["AAPL","MSFT","IBM"],"range":"5d"}`)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "3 tasks in the stream", func() bool { return len(f.stored(t)) == 3 })
+	testenv.Eventually(t, 5*time.Second, "3 tasks in the stream", func() bool { return len(f.stored(t)) == 3 })
 	if err := f.nc.Publish(requests.Subject, []byte(`{"symbols":["AAPL"],"range":"5d","colour":"red"}`)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the invalid request dead-lettered", func() bool { return len(f.deadLetters(t)) == 1 })
+	testenv.Eventually(t, 5*time.Second, "the invalid request dead-lettered", func() bool { return len(f.deadLetters(t)) == 1 })
 	if r := f.deadLetters(t)[0]; !strings.Contains(r.Reason, `unknown field "colour"`) || r.Class != outcome.Invalid {
 		t.Fatalf("dead letter = %+v", r)
 	}
@@ -215,7 +216,7 @@ func TestRunDrainsAndStopsOnCancel(t *testing.T) {
 	if err := f.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the first request handled", func() bool { return len(f.stored(t)) > 1 })
+	testenv.Eventually(t, 5*time.Second, "the first request handled", func() bool { return len(f.stored(t)) > 1 })
 	cancel()
 	select {
 	case err := <-done:

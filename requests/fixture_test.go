@@ -150,17 +150,6 @@ func (f *fixture) stored(t *testing.T) []storedTask {
 	return out
 }
 
-// eventually polls cond for up to 5 seconds.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 5s: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // deadLetters reads every dead letter by sequence (Admin.List would leave
 // its pull running for a while, which goleak would report).
 func (f *fixture) deadLetters(t *testing.T) []dlq.Record {

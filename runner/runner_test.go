@@ -108,24 +108,7 @@ func (b *bundle) start(t *testing.T, cfg runner.Config) (stop func() error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	var once sync.Once
-	var result error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case result = <-done:
-			case <-time.After(30 * time.Second):
-				result = errors.New("Run did not return within 30s of cancellation")
-			}
-		})
-		return result
-	}
-	t.Cleanup(func() { _ = stop() })
-	return stop
+	return testenv.Background(t, "Run", r.Run)
 }
 
 func (b *bundle) publish(t *testing.T, symbols ...string) {

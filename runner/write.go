@@ -20,9 +20,7 @@ func (r *Runner) write(ctx context.Context, items []*item) {
 	r.writeShared(ctx, items, shared)
 	for _, it := range items {
 		if it.ok() && it.kind.separate() {
-			wctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
-			r.writeAlone(wctx, it, Faults{})
-			cancel()
+			r.writeAlone(ctx, it)
 		}
 	}
 }
@@ -50,17 +48,17 @@ func (r *Runner) writeShared(ctx context.Context, items, shared []*item) {
 		}
 	default:
 		for _, it := range shared {
-			wctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
-			r.writeAlone(wctx, it, Faults{})
-			cancel()
+			r.writeAlone(ctx, it)
 		}
 	}
 }
 
-// writeAlone writes one item in a transaction of its own, failing it on
-// any error.
-func (r *Runner) writeAlone(ctx context.Context, it *item, faults Faults) {
-	_, err := r.writeOnce(ctx, []*item{it}, faults)
+// writeAlone writes one item in a transaction of its own, within
+// WriteTimeout, failing it on any error.
+func (r *Runner) writeAlone(ctx context.Context, it *item) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
+	defer cancel()
+	_, err := r.writeOnce(ctx, []*item{it}, Faults{})
 	it.fail(err)
 	it.committed = it.ok()
 }

@@ -89,7 +89,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // in one group with Run, either stops the worker, saying why.
 func (w *Worker) ServeHTTP(ctx context.Context) error {
 	if w.cfg.MetricsAddr == "" {
-		w.waitForRun(ctx)
+		<-w.runDone(ctx)
 		return nil
 	}
 	ln, err := net.Listen("tcp", w.cfg.MetricsAddr)
@@ -129,8 +129,6 @@ func (w *Worker) runDone(ctx context.Context) <-chan struct{} {
 	}()
 	return done
 }
-
-func (w *Worker) waitForRun(ctx context.Context) { <-w.runDone(ctx) }
 
 // Migrate applies the schema migrations cfg's database lacks, through a
 // session of its own (application_name marketfleet-migrate: an operator's

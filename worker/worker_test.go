@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,7 +51,7 @@ func setup(t *testing.T) *fleet {
 func (f *fleet) warmUp(t *testing.T) {
 	t.Helper()
 	r := start(t, f.config("warm-up"))
-	waitFor(t, 20*time.Second, "the warm-up worker holds its session", func() bool { return f.sessions(t, "marketfleet-worker/warm-up") == 1 })
+	testenv.Eventually(t, 20*time.Second, "the warm-up worker holds its session", func() bool { return f.sessions(t, "marketfleet-worker/warm-up") == 1 })
 	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -88,25 +87,9 @@ func start(t *testing.T, cfg worker.Config) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- rungroup.Run(ctx, rungroup.Actor{Name: "metrics server", Run: w.ServeHTTP}, rungroup.Actor{Name: "worker", Run: w.Run})
-	}()
-	var once sync.Once
-	var result error
-	stop := func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case result = <-done:
-			case <-time.After(30 * time.Second):
-				result = errors.New("the worker did not stop within 30s of cancellation")
-			}
-		})
-		return result
-	}
-	t.Cleanup(func() { _ = stop() })
+	stop := testenv.Background(t, "the worker", func(ctx context.Context) error {
+		return rungroup.Run(ctx, rungroup.Actor{Name: "metrics server", Run: w.ServeHTTP}, rungroup.Actor{Name: "worker", Run: w.Run})
+	})
 	return &running{w: w, stop: stop}
 }
 
@@ -138,16 +121,6 @@ func (f *fleet) withJetStream(t *testing.T, fn func(js jetstream.JetStream)) {
 		t.Fatal(err)
 	}
 	fn(js)
-}
-
-// waitFor polls cond until it holds or within passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(within); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-	}
 }
 
 func (f *fleet) bars(t *testing.T, symbol string) int {
@@ -200,12 +173,12 @@ func TestWorkerLifeFromSlotToShutdown(t *testing.T) {
 	cfg := f.config("life-1")
 	cfg.MetricsAddr = freeAddr(t)
 	r := start(t, cfg)
-	waitFor(t, 20*time.Second, "/readyz answers ready", func() bool { code, _ := get(cfg.MetricsAddr, "/readyz"); return code == 200 })
+	testenv.Eventually(t, 20*time.Second, "/readyz answers ready", func() bool { code, _ := get(cfg.MetricsAddr, "/readyz"); return code == 200 })
 	if n := f.sessions(t, "marketfleet-worker/life-1"); n != 1 {
 		t.Fatalf("%d sessions of the worker, want exactly 1", n)
 	}
 	f.publish(t, "AAA", "BBB", "CCC")
-	waitFor(t, 20*time.Second, "every task's bars and features stored", func() bool {
+	testenv.Eventually(t, 20*time.Second, "every task's bars and features stored", func() bool {
 		var bars, feats int
 		_ = f.admin.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM bars), (SELECT count(*) FROM features)`).Scan(&bars, &feats)
 		return bars == 90 && feats == 90
@@ -219,7 +192,7 @@ func TestWorkerLifeFromSlotToShutdown(t *testing.T) {
 	if code, _ := get(cfg.MetricsAddr, "/healthz"); code != 0 {
 		t.Fatalf("/healthz still answers %d after the worker stopped", code)
 	}
-	waitFor(t, 5*time.Second, "the session closed", func() bool { return f.sessions(t, "marketfleet-worker/life-1") == 0 })
+	testenv.Eventually(t, 5*time.Second, "the session closed", func() bool { return f.sessions(t, "marketfleet-worker/life-1") == 0 })
 	f.withJetStream(t, func(js jetstream.JetStream) {
 		kv, err := js.KeyValue(context.Background(), "MARKETFLEET_SLOTS")
 		if err != nil {
@@ -267,11 +240,11 @@ func TestSecondWorkerWaitsForTheSlot(t *testing.T) {
 	one.Budget.Cap = 1
 	one.Slots.TTL = 2 * time.Second
 	a := start(t, one)
-	waitFor(t, 20*time.Second, "the first worker holds its session", func() bool { return f.sessions(t, "marketfleet-worker/slot-1") == 1 })
+	testenv.Eventually(t, 20*time.Second, "the first worker holds its session", func() bool { return f.sessions(t, "marketfleet-worker/slot-1") == 1 })
 	two := one
 	two.ID = "slot-2"
 	b := start(t, two)
-	waitFor(t, 10*time.Second, "the second worker waits for a slot", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the second worker waits for a slot", func() bool {
 		return gauge(t, b.w, "marketfleet_slot_waiting") == 1
 	})
 	if n := f.sessions(t, "marketfleet-worker/slot-2"); n != 0 {
@@ -280,9 +253,9 @@ func TestSecondWorkerWaitsForTheSlot(t *testing.T) {
 	if err := a.stop(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the second worker takes the slot over", func() bool { return f.sessions(t, "marketfleet-worker/slot-2") == 1 })
+	testenv.Eventually(t, 20*time.Second, "the second worker takes the slot over", func() bool { return f.sessions(t, "marketfleet-worker/slot-2") == 1 })
 	f.publish(t, "TAKEN")
-	waitFor(t, 20*time.Second, "the second worker applies a task", func() bool { return f.bars(t, "TAKEN") == 30 })
+	testenv.Eventually(t, 20*time.Second, "the second worker applies a task", func() bool { return f.bars(t, "TAKEN") == 30 })
 }
 
 func gauge(t *testing.T, w *worker.Worker, name string) float64 {

@@ -12,6 +12,9 @@
 //     test may SIGKILL;
 //   - NewProxy: a TCP proxy that injects latency, resets and black holes.
 //
+// and the waits tests share: Eventually polls a condition (never a fixed
+// sleep), Background runs a loop until the test stops it.
+//
 // A missing service fails the test with instructions; it never skips. `make
 // test` starts PostgreSQL first (scripts/postgres.sh up) and exports the URL.
 package testenv
