@@ -34,9 +34,15 @@ func TestJetStreamCeiling(t *testing.T) {
 		t.Fatalf("stream %s after the measurement: err %v, want ErrStreamNotFound", ceilStream, err)
 	}
 	// A leftover stream (an interrupted run) is replaced, not an error.
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: ceilStream, Subjects: []string{ceilSubject}}); err != nil {
-		t.Fatal(err)
-	}
+	// Right after the measurement's delete the server may still be removing
+	// the old store ("error creating store for stream"): try until it has.
+	testenv.Eventually(t, 5*time.Second, "the leftover stream created", func() bool {
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: ceilStream, Subjects: []string{ceilSubject}})
+		if err != nil {
+			t.Logf("create the leftover stream: %v", err)
+		}
+		return err == nil
+	})
 	if _, err := js.Publish(ctx, ceilSubject, []byte("stale")); err != nil {
 		t.Fatal(err)
 	}
