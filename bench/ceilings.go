@@ -337,7 +337,7 @@ func ceilBatches(ctx context.Context, batches, batchTasks, barsPerTask int) ([][
 		to := from.AddDate(0, 0, barsPerTask)
 		out[b] = make([]market.Bar, 0, batchTasks*barsPerTask)
 		for t := range batchTasks {
-			bars, err := src.Bars(ctx, source.Request{Symbol: ceilSymbol(t), Interval: market.Interval1d, From: from, To: to})
+			bars, err := source.Bars(ctx, src, source.Request{Symbol: ceilSymbol(t), Interval: market.Interval1d, From: from, To: to})
 			if err != nil {
 				return nil, fmt.Errorf("upsert ceiling: %w", err)
 			}

@@ -32,15 +32,16 @@ var writePaths = []string{pathUnnest, pathCopy, pathBatch}
 // copyTable is the session's staging table of pathCopy.
 const copyTable = `CREATE TEMPORARY TABLE bars_in (
 	symbol text, "interval" text, ts timestamptz, open float8, high float8, low float8,
-	close float8, adj_close float8, volume int8, source text) ON COMMIT DELETE ROWS`
+	close float8, adj_close float8, volume int8, source text, as_of timestamptz) ON COMMIT DELETE ROWS`
 
-var copyColumns = []string{"symbol", "interval", "ts", "open", "high", "low", "close", "adj_close", "volume", "source"}
+// copyColumns are bars_in's, in the order of the upsert's insert list.
+var copyColumns = []string{"symbol", "interval", "ts", "open", "high", "low", "close", "adj_close", "volume", "source", "as_of"}
 
 // mergeStatement is the worker's upsert reading from bars_in instead of
 // column arrays: the same conflict handling and result.
 func mergeStatement() (string, error) {
 	sql, _ := store.UpsertStatement(nil)
-	start := strings.Index(sql, "SELECT * FROM unnest(")
+	start := strings.Index(sql, "SELECT s, i, t, o, h, l, c, a, v, src, ")
 	end := strings.Index(sql, "ON CONFLICT")
 	if start < 0 || end < start {
 		return "", fmt.Errorf("write paths: the worker's upsert no longer has the expected shape")
@@ -84,7 +85,7 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, path, merge string, work []
 			}
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"bars_in"}, copyColumns, pgx.CopyFromSlice(len(all), func(i int) ([]any, error) {
 				b := all[i]
-				return []any{b.Symbol, string(b.Interval), b.TS.UTC(), b.Open, b.High, b.Low, b.Close, b.AdjClose, b.Volume, b.Source}, nil
+				return []any{b.Symbol, string(b.Interval), b.TS.UTC(), b.Open, b.High, b.Low, b.Close, b.AdjClose, b.Volume, b.Source, b.AsOf}, nil
 			})); err != nil {
 				return err
 			}

@@ -62,7 +62,7 @@ func (e *env) check(t *testing.T, accepted []spec, dead []string, st sampler.Sta
 	ctx := context.Background()
 	src := &synthetic.Source{}
 	o := checkOpts{bars: func(ctx context.Context, sp spec) ([]market.Bar, error) {
-		return src.Bars(ctx, source.Request{Symbol: sp.symbol, Interval: market.Interval1d, From: sp.from, To: sp.to})
+		return source.Bars(ctx, src, source.Request{Symbol: sp.symbol, Interval: market.Interval1d, From: sp.from, To: sp.to})
 	}}
 	for _, opt := range opts {
 		opt(&o)

@@ -212,6 +212,6 @@ func TestSourceFaultsAreRetriedThenDeadLettered(t *testing.T) {
 	}
 	e.check(t, specs, []string{"FAIL", "SLOWX", "GONE"}, stopSampling(), 1,
 		withBars(func(ctx context.Context, s spec) ([]market.Bar, error) {
-			return client.Bars(ctx, source.Request{Symbol: s.symbol, Interval: market.Interval1d, From: s.from, To: s.to})
+			return source.Bars(ctx, client, source.Request{Symbol: s.symbol, Interval: market.Interval1d, From: s.from, To: s.to})
 		}))
 }

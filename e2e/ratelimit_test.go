@@ -91,6 +91,6 @@ func TestSourceRateIsFleetWide(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.check(t, specs, nil, stopSampling(), 3, withBars(func(ctx context.Context, s spec) ([]market.Bar, error) {
-		return client.Bars(ctx, source.Request{Symbol: s.symbol, Interval: market.Interval1d, From: s.from, To: s.to})
+		return source.Bars(ctx, client, source.Request{Symbol: s.symbol, Interval: market.Interval1d, From: s.from, To: s.to})
 	}))
 }

@@ -3,9 +3,11 @@ package kinds
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"time"
 
 	"marketfleet/market"
+	"marketfleet/outcome"
 	"marketfleet/runner"
 	"marketfleet/source"
 	"marketfleet/store"
@@ -14,8 +16,11 @@ import (
 
 // Collect is the handler of collect tasks (tasks.KindCollect): fetch the
 // bars of one symbol and interval whose start lies in the task's window,
-// and upsert them, all the batch's bars in one statement. Its Config says
-// where the bars come from and whether features follow.
+// with the corporate actions the source reports, and store them: all the
+// batch's bars in one statement, the actions new to the table in another.
+// A series that a recorded action has not been applied to yet gets a
+// restate task (see Restate). Its Config says where the bars come from and
+// whether features follow.
 type Collect struct {
 	Config
 }
@@ -26,6 +31,10 @@ type collecting struct {
 	// incremental task whose series is stored up to then.
 	from time.Time
 	bars []market.Bar
+	// actions are the source's, checked; restate lists the series of the
+	// symbol that an action has not been applied to yet.
+	actions []market.Action
+	restate []market.Series
 	// change is what the committed write changed in the series; changed
 	// is false when it changed nothing.
 	change  store.SeriesChange
@@ -72,23 +81,72 @@ func (c Collect) Prepare(ctx context.Context, db store.Reader, jobs []*runner.Jo
 	return nil
 }
 
-// Fetch asks the source for the task's bars (none when the window is
-// already stored).
+// Fetch asks the source for the task's bars and actions (none when the
+// window is already stored). An answer with an action that fails its
+// checks (see checkActions) is refused whole: the job fails with
+// outcome.Data and nothing of it is stored.
 func (c Collect) Fetch(ctx context.Context, j *runner.Job[collecting]) error {
 	if !j.State.from.Before(j.Task.To) {
 		return nil
 	}
-	bars, err := c.Source.Bars(ctx, source.Request{Symbol: j.Task.Symbol, Interval: j.Task.Interval, From: j.State.from, To: j.Task.To})
-	j.State.bars = bars
-	return err
+	resp, err := c.Source.Fetch(ctx, source.Request{Symbol: j.Task.Symbol, Interval: j.Task.Interval, From: j.State.from, To: j.Task.To})
+	if err != nil {
+		return err
+	}
+	actions, err := checkActions(resp)
+	if err != nil {
+		return outcome.Mark(outcome.Data, fmt.Errorf("refusing the answer of %s: %w", c.Source.Name(), err))
+	}
+	j.State.bars, j.State.actions = resp.Bars, actions
+	return nil
 }
 
-// Write upserts the bars of every job in one statement, and records per
-// job what changed in its series (a batch holds one task per series).
+// checkActions checks every action of resp (market.Action.Validate, as of
+// the answer), and that a distribution is below the close it is paid from:
+// the close of the answer's last bar before its ex-date, or else of its
+// first bar. It returns the actions with each distribution's Factor set
+// from the answer's last bar before its ex-date, when there is one: the
+// amount and the close in the same units, whatever splits come later.
+func checkActions(resp source.Response) ([]market.Action, error) {
+	out := make([]market.Action, len(resp.Actions))
+	for i, a := range resp.Actions {
+		if err := a.Validate(resp.AsOf); err != nil {
+			return nil, err
+		}
+		out[i] = a
+		if a.Kind == market.Split || len(resp.Bars) == 0 {
+			continue
+		}
+		ref, before := resp.Bars[0], false
+		for _, b := range resp.Bars {
+			if b.TS.Before(a.ExDate) {
+				ref, before = b, true
+			}
+		}
+		if !(a.Amount < ref.Close) {
+			return nil, fmt.Errorf("%w: %s: amount %g is not below the close %g of %s", market.ErrInvalidAction, a, a.Amount, ref.Close, ref.TS.Format(time.DateOnly))
+		}
+		if before {
+			out[i].Factor = 1 - a.Amount/ref.Close
+		}
+	}
+	return out, nil
+}
+
+// Write upserts the bars of every job in one statement, records what
+// changed in each job's series (a batch holds one task per series), stores
+// the actions new to the table, and finds the series of the jobs' symbols
+// that an action has not been applied to yet (see checksActions).
 func (c Collect) Write(ctx context.Context, tx *store.Tx, jobs []*runner.Job[collecting]) error {
 	var bars []market.Bar
+	var actions []market.Action
+	var symbols []string
 	for _, j := range jobs {
 		bars = append(bars, j.State.bars...)
+		actions = append(actions, j.State.actions...)
+		if checksActions(j) {
+			symbols = append(symbols, j.Task.Symbol)
+		}
 	}
 	res, err := tx.WriteBars(ctx, bars)
 	if err != nil {
@@ -98,33 +156,81 @@ func (c Collect) Write(ctx context.Context, tx *store.Tx, jobs []*runner.Job[col
 	for _, sc := range res.Series {
 		changes[sc.Series] = sc
 	}
+	if _, err := tx.RecordActions(ctx, actions); err != nil {
+		return err
+	}
+	pending, err := tx.Unrestated(ctx, symbols)
+	if err != nil {
+		return err
+	}
 	for _, j := range jobs {
 		j.State.change, j.State.changed = changes[j.Series()]
+		j.State.restate = nil
+		if checksActions(j) {
+			for _, s := range pending {
+				if s.Symbol == j.Task.Symbol {
+					j.State.restate = append(j.State.restate, s)
+				}
+			}
+		}
 		j.Stored(len(j.State.bars), j.State.change.Rows)
 	}
 	return nil
 }
 
-// FollowUps is the features task of a series whose stored bars changed,
-// from the first changed bar on, with the collect task's priority. A
-// redelivered task asks for one even when its write changed nothing: an
-// earlier delivery may have committed the bars and died before its
+// checksActions reports whether j's write looks for the series of its symbol
+// that an action has not been applied to yet: when its answer carried
+// actions, new or not, and on every redelivery, since a first delivery may
+// have committed the actions and died before enqueueing its restate tasks
+// (the redelivered task, narrowed to the newest bars, may not see them
+// again). The look scans the symbol's bars: the other tasks skip it.
+func checksActions(j *runner.Job[collecting]) bool {
+	return len(j.State.actions) > 0 || j.Delivered > 1
+}
+
+// FollowUps is the restate task of every series the write found
+// unrestated, and the features task of a series whose stored bars changed,
+// from the first changed bar on, all with the collect task's priority. A
+// redelivered task asks for features even when its write changed nothing:
+// an earlier delivery may have committed the bars and died before its
 // follow-up was stored (the follow-up's message id makes a second one a
-// duplicate). A task that changed nothing asks for nothing.
+// duplicate). A task that changed nothing asks for no features.
 func (c Collect) FollowUps(j *runner.Job[collecting]) []tasks.Task {
-	if !c.Features {
-		return nil
+	var out []tasks.Task
+	by, now := cmp.Or(c.RequestedBy, "worker"), time.Now()
+	for _, s := range j.State.restate {
+		out = append(out, NewRestateTask(s, newest(j), by, now))
 	}
-	var first, last time.Time
-	switch {
-	case j.State.changed:
-		first, last = j.State.change.First, j.State.change.Last
-	case j.Delivered > 1 && len(j.State.bars) > 0: // sources return bars oldest first
-		first, last = j.State.bars[0].TS, j.State.bars[len(j.State.bars)-1].TS
-	default:
-		return nil
+	if c.Features {
+		var first, last time.Time
+		switch {
+		case j.State.changed:
+			first, last = j.State.change.First, j.State.change.Last
+		case j.Delivered > 1 && len(j.State.bars) > 0: // sources return bars oldest first
+			first, last = j.State.bars[0].TS, j.State.bars[len(j.State.bars)-1].TS
+		}
+		if !first.IsZero() {
+			out = append(out, NewFeaturesTask(j.Task.Symbol, j.Task.Interval, first, j.Task.Interval.Next(last), by, now))
+		}
 	}
-	ft := NewFeaturesTask(j.Task.Symbol, j.Task.Interval, first, j.Task.Interval.Next(last), cmp.Or(c.RequestedBy, "worker"), time.Now())
-	ft.Priority = j.Task.Priority
-	return []tasks.Task{ft}
+	for i := range out {
+		out[i].Priority = j.Task.Priority
+	}
+	return out
+}
+
+// newest is the latest ex-date of the job's actions, or without any (a
+// redelivery that found series to restate) the day its window ends: what
+// keys its restate tasks' message ids.
+func newest(j *runner.Job[collecting]) time.Time {
+	t := j.Task.To.Truncate(24 * time.Hour)
+	if len(j.State.actions) > 0 {
+		t = j.State.actions[0].ExDate
+	}
+	for _, a := range j.State.actions {
+		if a.ExDate.After(t) {
+			t = a.ExDate
+		}
+	}
+	return t
 }

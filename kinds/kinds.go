@@ -5,6 +5,7 @@ import (
 
 	"marketfleet/runner"
 	"marketfleet/source"
+	"marketfleet/store"
 )
 
 // Config is what the handlers need from the worker. Source is required (for
@@ -19,6 +20,9 @@ type Config struct {
 	// RequestedBy names the worker in the follow-up tasks it enqueues
 	// ("worker/<id>"). Defaults to "worker".
 	RequestedBy string
+	// Restated, if set, is told every restatement a restate task
+	// committed (for metrics). Defaults to none.
+	Restated func(store.Restatement)
 	// Logger receives what a handler notices but the task survives (for
 	// collect: the last stored bars could not be read). Defaults to none.
 	Logger zerolog.Logger
@@ -39,5 +43,6 @@ func Register(cfg Config) *runner.Registry {
 	reg := runner.NewRegistry()
 	runner.Register(reg, Collect{Config: cfg})
 	runner.Register(reg, Features{})
+	runner.Register(reg, Restate{Config: cfg})
 	return reg
 }

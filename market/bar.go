@@ -20,6 +20,10 @@ type Bar struct {
 	Volume   int64
 	// Source names where the bar came from ("synthetic", "yahoo").
 	Source string
+	// AsOf is the instant whose corporate actions the values are adjusted
+	// for: when the source answered (source.Response.AsOf). The zero value
+	// means the time of the write.
+	AsOf time.Time
 }
 
 // Key identifies a bar: two bars with the same key are the same row.

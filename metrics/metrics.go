@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"marketfleet/market"
 	"marketfleet/outcome"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,8 @@ var Names = []string{
 	"marketfleet_batch_tasks",
 	"marketfleet_bars_written_total",
 	"marketfleet_bars_changed_total",
+	"marketfleet_restatements_total",
+	"marketfleet_bars_restated_total",
 	"marketfleet_source_request_duration_seconds",
 	"marketfleet_source_ratelimit_wait_seconds_total",
 	"marketfleet_db_connect_attempts_total",
@@ -65,6 +68,8 @@ type Worker struct {
 	BatchTasks    prometheus.Histogram
 	BarsWritten   prometheus.Counter
 	BarsChanged   prometheus.Counter
+	Restatements  *prometheus.CounterVec // action kind
+	BarsRestated  *prometheus.CounterVec // action kind
 
 	SourceDuration *prometheus.HistogramVec // source, status
 	RateLimitWait  prometheus.Counter
@@ -104,6 +109,8 @@ func NewWorker(kinds ...string) *Worker {
 	w.BatchTasks = f.histogram("marketfleet_batch_tasks", "Tasks per batch.", prometheus.ExponentialBuckets(1, 2, 11))
 	w.BarsWritten = f.counter("marketfleet_bars_written_total", "Bars in committed writes.")
 	w.BarsChanged = f.counter("marketfleet_bars_changed_total", "Rows inserted or updated by committed writes (unchanged bars are not rewritten).")
+	w.Restatements = f.counterVec("marketfleet_restatements_total", "Corporate actions applied to a stored series that changed bars, by action kind (split, dividend, capital_gain).", "kind")
+	w.BarsRestated = f.counterVec("marketfleet_bars_restated_total", "Stored bars changed by restatements, by action kind.", "kind")
 	w.SourceDuration = f.histogramVec("marketfleet_source_request_duration_seconds", "Source fetches by source and status (ok, not_found, rejected, retry_after, error, canceled).", durationBuckets, "source", "status")
 	w.RateLimitWait = f.counter("marketfleet_source_ratelimit_wait_seconds_total", "Time spent waiting for the fleet-wide source rate limit.")
 	w.DBConnectAttempts = f.counter("marketfleet_db_connect_attempts_total", "PostgreSQL connection attempts.")
@@ -165,6 +172,10 @@ func (w *Worker) initLabels(kinds []string) {
 	}
 	for _, c := range LetterClasses {
 		w.DeadLetters.WithLabelValues(c)
+	}
+	for _, k := range market.ActionKinds {
+		w.Restatements.WithLabelValues(string(k))
+		w.BarsRestated.WithLabelValues(string(k))
 	}
 	for _, r := range SlotReasons {
 		w.SlotLosses.WithLabelValues(r)

@@ -7,12 +7,13 @@ import "context"
 // the worker sets them only from its test-only MARKETFLEET_TEST_PAUSE
 // variable. Each is called on the batch loop's goroutine and may block.
 type Faults struct {
-	// BeforeCommit is called inside the batch's transaction, after its
-	// writes and before the commit; not for a batch that wrote nothing.
+	// BeforeCommit is called inside each of a batch's transactions (the
+	// shared one, and each of a Separate kind's jobs), after its writes and
+	// before the commit; not for a transaction that wrote nothing.
 	BeforeCommit func(ctx context.Context)
-	// AfterCommit is called once the batch's transaction is committed and
-	// before its follow-ups are enqueued and its messages acknowledged; not
-	// for a batch that wrote nothing.
+	// AfterCommit is called once each of a batch's transactions is
+	// committed, before the batch's follow-ups are enqueued and its
+	// messages acknowledged; not for a transaction that wrote nothing.
 	AfterCommit func(ctx context.Context)
 }
 

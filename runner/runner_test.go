@@ -204,7 +204,7 @@ func newFaultySource() *faultySource {
 
 func (f *faultySource) Name() string { return "synthetic" }
 
-func (f *faultySource) Bars(ctx context.Context, req source.Request) ([]market.Bar, error) {
+func (f *faultySource) Fetch(ctx context.Context, req source.Request) (source.Response, error) {
 	f.mu.Lock()
 	f.calls[req.Symbol] = append(f.calls[req.Symbol], time.Now())
 	f.reqs[req.Symbol] = append(f.reqs[req.Symbol], req)
@@ -218,13 +218,13 @@ func (f *faultySource) Bars(ctx context.Context, req source.Request) ([]market.B
 		hook(req.Symbol)
 	}
 	if err != nil {
-		return nil, err
+		return source.Response{}, err
 	}
-	bars, err := f.inner.Bars(ctx, req)
+	resp, err := f.inner.Fetch(ctx, req)
 	if mangle != nil {
-		bars = mangle(bars)
+		resp.Bars = mangle(resp.Bars)
 	}
-	return bars, err
+	return resp, err
 }
 
 func (f *faultySource) requests(symbol string) []source.Request {

@@ -58,7 +58,10 @@ func (r *Runner) writeShared(ctx context.Context, items, shared []*item) {
 func (r *Runner) writeAlone(ctx context.Context, it *item) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
 	defer cancel()
-	_, err := r.writeOnce(ctx, []*item{it}, Faults{})
+	committed, err := r.writeOnce(ctx, []*item{it}, r.cfg.Faults)
+	if committed {
+		r.cfg.Faults.afterCommit(ctx)
+	}
 	it.fail(err)
 	it.committed = it.ok()
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"marketfleet/market"
 	"marketfleet/outcome"
 )
 
@@ -16,7 +15,7 @@ type Waiter interface {
 	Wait(ctx context.Context) error
 }
 
-// Throttled returns s with every Bars call waiting for w first. A Wait error
+// Throttled returns s with every Fetch call waiting for w first. A Wait error
 // (the limiter unreachable, ctx done) fails the call without a request: the
 // task is retried later, and nothing is ever sent unthrottled.
 func Throttled(s Source, w Waiter) Source { return throttled{s: s, w: w} }
@@ -28,11 +27,11 @@ type throttled struct {
 
 func (t throttled) Name() string { return t.s.Name() }
 
-func (t throttled) Bars(ctx context.Context, req Request) ([]market.Bar, error) {
+func (t throttled) Fetch(ctx context.Context, req Request) (Response, error) {
 	if err := t.w.Wait(ctx); err != nil {
-		return nil, fmt.Errorf("rate limit: %w", err)
+		return Response{}, fmt.Errorf("rate limit: %w", err)
 	}
-	return t.s.Bars(ctx, req)
+	return t.s.Fetch(ctx, req)
 }
 
 // Statuses of a fetch, for a metric label (see Status).
@@ -45,7 +44,7 @@ const (
 	StatusError      = "error"
 )
 
-// Status names the outcome of a Bars call with few values: ok, not_found,
+// Status names the outcome of a Fetch call with few values: ok, not_found,
 // rejected, retry_after, canceled or error.
 func Status(err error) string {
 	switch {
@@ -63,7 +62,7 @@ func Status(err error) string {
 	return StatusError
 }
 
-// Observed returns s with fn told the status and duration of every Bars
+// Observed returns s with fn told the status and duration of every Fetch
 // call, for metrics.
 func Observed(s Source, fn func(status string, took time.Duration)) Source {
 	return observed{s: s, fn: fn}
@@ -76,9 +75,9 @@ type observed struct {
 
 func (o observed) Name() string { return o.s.Name() }
 
-func (o observed) Bars(ctx context.Context, req Request) ([]market.Bar, error) {
+func (o observed) Fetch(ctx context.Context, req Request) (Response, error) {
 	start := time.Now()
-	bars, err := o.s.Bars(ctx, req)
+	resp, err := o.s.Fetch(ctx, req)
 	o.fn(Status(err), time.Since(start))
-	return bars, err
+	return resp, err
 }

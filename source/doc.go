@@ -1,5 +1,7 @@
 // Package source defines how market data enters the fleet: a Source turns a
-// Request (symbol, interval, time window) into bars.
+// Request (symbol, interval, time window) into a Response: the bars, the
+// corporate actions of the window, and the instant the answer is adjusted
+// as of (a source answers split- and dividend-adjusted as of the request).
 //
 // Sources do network or CPU work only; they never touch the database, so a
 // worker may run many of them concurrently while its single PostgreSQL

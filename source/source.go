@@ -30,12 +30,35 @@ func (r Request) Validate() error {
 	return nil
 }
 
-// Source fetches bars. Implementations must be safe for concurrent use and
-// must honour ctx cancellation promptly.
+// Response is a source's answer to a Request.
+type Response struct {
+	// Bars are the bars of the window, oldest first, each with Symbol,
+	// Interval, Source and AsOf set. No data is an empty slice.
+	Bars []market.Bar
+	// Actions are the corporate actions of the symbol whose ex-date lies in
+	// the window, as the source reports them (unchecked: the caller
+	// validates them, with the bars).
+	Actions []market.Action
+	// AsOf is the instant the answer is adjusted as of: prices and volumes
+	// reflect every split, and adjusted closes every split and
+	// distribution, whose ex-date is not after it. It is when the source
+	// answered.
+	AsOf time.Time
+}
+
+// Source fetches bars and corporate actions. Implementations must be safe
+// for concurrent use and must honour ctx cancellation promptly.
 type Source interface {
 	// Name is the value stored in bars.source ("synthetic", "yahoo").
 	Name() string
-	// Bars returns the bars of req, oldest first, each with Symbol, Interval
-	// and Source set. No data in the window is an empty slice, not an error.
-	Bars(ctx context.Context, req Request) ([]market.Bar, error)
+	// Fetch answers req. No data in the window is an empty Response, not
+	// an error.
+	Fetch(ctx context.Context, req Request) (Response, error)
+}
+
+// Bars fetches req from s and returns the bars alone, for callers that want
+// nothing else (benchmarks, tests); the worker stores the whole Response.
+func Bars(ctx context.Context, s Source, req Request) ([]market.Bar, error) {
+	resp, err := s.Fetch(ctx, req)
+	return resp.Bars, err
 }

@@ -12,16 +12,19 @@ import (
 // upsertBars writes many bars in one statement: the columns travel as arrays
 // and unnest turns them back into rows (one round trip, however many rows).
 // A row whose values did not change is left alone, so re-applying a task
-// leaves the table, updated_at included, exactly as it was.
+// leaves the table, updated_at and as_of included, exactly as it was. A bar
+// without AsOf is as of the write.
 const upsertBars = `
 WITH up AS (
-    INSERT INTO bars AS b (symbol, "interval", ts, open, high, low, close, adj_close, volume, source)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::float8[],
-                         $6::float8[], $7::float8[], $8::float8[], $9::int8[], $10::text[])
+    INSERT INTO bars AS b (symbol, "interval", ts, open, high, low, close, adj_close, volume, source, as_of)
+    SELECT s, i, t, o, h, l, c, a, v, src, coalesce(asof, now())
+    FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::float8[],
+                $6::float8[], $7::float8[], $8::float8[], $9::int8[], $10::text[], $11::timestamptz[])
+         AS u(s, i, t, o, h, l, c, a, v, src, asof)
     ON CONFLICT (symbol, "interval", ts) DO UPDATE SET
         open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
         adj_close = EXCLUDED.adj_close, volume = EXCLUDED.volume, source = EXCLUDED.source,
-        updated_at = now()
+        as_of = EXCLUDED.as_of, updated_at = now()
     WHERE (b.open, b.high, b.low, b.close, b.adj_close, b.volume, b.source)
           IS DISTINCT FROM
           (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.adj_close, EXCLUDED.volume, EXCLUDED.source)
@@ -98,7 +101,7 @@ func (t *Tx) WriteBars(ctx context.Context, bars []market.Bar) (WriteResult, err
 // connections of their own; production code calls WriteBars.
 func UpsertStatement(bars []market.Bar) (string, []any) {
 	c := columnsOf(dedupe(bars))
-	return upsertBars, []any{c.symbol, c.interval, c.ts, c.open, c.high, c.low, c.close, c.adjClose, c.volume, c.source}
+	return upsertBars, []any{c.symbol, c.interval, c.ts, c.open, c.high, c.low, c.close, c.adjClose, c.volume, c.source, c.asOf}
 }
 
 // dedupe keeps the last bar of each key, in first-seen order.
@@ -106,8 +109,8 @@ func dedupe(bars []market.Bar) []market.Bar { return lastByKey(bars, market.Bar.
 
 // lastByKey keeps the last of the rows that share a key, in first-seen
 // order: one statement may not touch a row twice.
-func lastByKey[T any](rows []T, key func(T) market.Key) []T {
-	idx := make(map[market.Key]int, len(rows))
+func lastByKey[T any, K comparable](rows []T, key func(T) K) []T {
+	idx := make(map[K]int, len(rows))
 	out := make([]T, 0, len(rows))
 	for _, r := range rows {
 		k := key(r)
@@ -127,6 +130,7 @@ type columns struct {
 	open, high, low, close   []float64
 	adjClose                 []*float64
 	volume                   []int64
+	asOf                     []*time.Time // nil: the time of the write
 }
 
 func columnsOf(bars []market.Bar) columns {
@@ -135,13 +139,17 @@ func columnsOf(bars []market.Bar) columns {
 		symbol: make([]string, n), interval: make([]string, n), source: make([]string, n),
 		ts: make([]time.Time, n), open: make([]float64, n), high: make([]float64, n),
 		low: make([]float64, n), close: make([]float64, n), adjClose: make([]*float64, n),
-		volume: make([]int64, n),
+		volume: make([]int64, n), asOf: make([]*time.Time, n),
 	}
 	for i, b := range bars {
 		c.symbol[i], c.interval[i], c.source[i] = b.Symbol, string(b.Interval), b.Source
 		c.ts[i] = b.TS.UTC()
 		c.open[i], c.high[i], c.low[i], c.close[i] = b.Open, b.High, b.Low, b.Close
 		c.adjClose[i], c.volume[i] = b.AdjClose, b.Volume
+		if !b.AsOf.IsZero() {
+			asOf := b.AsOf.UTC()
+			c.asOf[i] = &asOf
+		}
 	}
 	return c
 }

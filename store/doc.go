@@ -26,7 +26,10 @@
 // outcome.Data, everything else transient. Never by message text.
 //
 // What the fleet reads and writes: bars (WriteBars, which reports per series
-// the bars it changed; ReadBars; LastBars), features rows (WriteFeatures,
+// the bars it changed; ReadBars; LastBars), corporate actions and the
+// restatements they cause (RecordActions, Unrestated, Restate, which claims
+// each action per series so that it is applied once; Actions and
+// RestatementsSince for fleetctl), features rows (WriteFeatures,
 // LockFeatures), the fleet-wide series locks (LockSeries, session-level
 // advisory locks that die with the session), the server's connection limits
 // and sessions by application (ServerLimits), and the per-minute task

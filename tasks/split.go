@@ -72,8 +72,8 @@ func checkSplit(iv market.Interval, from, to time.Time, maxBars int) error {
 		return invalid("interval", "%v", err)
 	case !to.After(from):
 		return invalid("from/to", "empty range: to %s is not after from %s", stamp(to), stamp(from))
-	case iv.Floor(from).Before(earliest) || to.After(latest):
-		return invalid("from/to", "range %s/%s outside %d-%d", stamp(from), stamp(to), earliest.Year(), latest.Year())
+	case iv.Floor(from).Before(Earliest) || to.After(latest):
+		return invalid("from/to", "range %s/%s outside %d-%d", stamp(from), stamp(to), Earliest.Year(), latest.Year())
 	case maxBars < 1 || maxBars > MaxWindowBars:
 		return invalid("max bars", "%d, want 1 to %d", maxBars, MaxWindowBars)
 	}

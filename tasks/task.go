@@ -66,9 +66,10 @@ var kindRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
 // Valid reports whether k is a well-formed kind string.
 func (k Kind) Valid() bool { return kindRE.MatchString(string(k)) }
 
-// earliest and latest bound a window to dates a market data source can mean.
+// Earliest and latest bound a window to dates a market data source can
+// mean: a window from Earliest covers a series' whole history.
 var (
-	earliest = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
+	Earliest = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
 	latest   = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
@@ -174,8 +175,8 @@ func (t Task) validateWindow() error {
 		return invalid("from/to", "window must have both ends")
 	case !t.To.After(t.From):
 		return invalid("from/to", "empty window: to %s is not after from %s", stamp(t.To), stamp(t.From))
-	case t.From.Before(earliest) || t.To.After(latest):
-		return invalid("from/to", "window %s/%s outside %d-%d", stamp(t.From), stamp(t.To), earliest.Year(), latest.Year())
+	case t.From.Before(Earliest) || t.To.After(latest):
+		return invalid("from/to", "window %s/%s outside %d-%d", stamp(t.From), stamp(t.To), Earliest.Year(), latest.Year())
 	case t.Interval.MaxBars(t.From, t.To) > MaxBarsPerTask:
 		return invalid("from/to", "window %s/%s holds over %d %s bars: split it into shorter windows",
 			stamp(t.From), stamp(t.To), MaxBarsPerTask, t.Interval)

@@ -47,6 +47,18 @@ func (o observer) BatchDone(b runner.BatchStats) {
 	o.m.BarsChanged.Add(float64(bars.Changed))
 }
 
+// restated counts a committed restatement that changed bars, and logs it.
+func (m *member) restated(r store.Restatement) {
+	if r.Bars == 0 {
+		return
+	}
+	kind := string(r.Action.Kind)
+	m.w.mx.Restatements.WithLabelValues(kind).Inc()
+	m.w.mx.BarsRestated.WithLabelValues(kind).Add(float64(r.Bars))
+	m.w.log.Info().Str("action", r.Action.String()).Str("series", r.Series.String()).Int64("bars", r.Bars).
+		Float64("factor", r.Factor).Time("first", r.First).Time("last", r.Last).Msg("series restated")
+}
+
 // kindLabel is the kind label of a task, "invalid" for an envelope that did
 // not decode or names a kind without a handler (the runner reports "").
 func kindLabel(k tasks.Kind) string {

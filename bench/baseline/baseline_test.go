@@ -287,7 +287,7 @@ func (s *env) checkBars(t *testing.T, dbURL string) {
 	ctx := context.Background()
 	want := map[market.Key]market.Bar{}
 	for _, task := range s.tasks {
-		bars, err := (&synthetic.Source{}).Bars(ctx, source.Request{Symbol: task.Symbol, Interval: task.Interval, From: task.From, To: task.To})
+		bars, err := source.Bars(ctx, (&synthetic.Source{}), source.Request{Symbol: task.Symbol, Interval: task.Interval, From: task.From, To: task.To})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -37,7 +37,7 @@ func (h *handler) handle(ctx context.Context, db execer, msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
-	bars, err := h.src.Bars(ctx, source.Request{Symbol: t.Symbol, Interval: t.Interval, From: t.From, To: t.To})
+	bars, err := source.Bars(ctx, h.src, source.Request{Symbol: t.Symbol, Interval: t.Interval, From: t.From, To: t.To})
 	if err != nil {
 		h.stats.fetchError()
 		h.nak(msg)

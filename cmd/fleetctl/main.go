@@ -11,6 +11,7 @@ import (
 
 const usage = `usage: fleetctl status [--json] [--watch[=2s]] [--stale N] [--timeout D]
        fleetctl budget [--json]
+       fleetctl actions SYMBOL [--json]
        fleetctl dlq <command> [flags]
 
   status      is everything fine? One screen: a verdict (OK, WARN or CRIT
@@ -27,6 +28,10 @@ const usage = `usage: fleetctl status [--json] [--watch[=2s]] [--stale N] [--tim
   budget      the connection math, live: max_connections, reserved slots,
               other applications' sessions, the fleet's slots (held and
               waiting replicas) and the largest safe replica count
+
+  actions     the corporate actions (splits, dividends, capital gains) stored
+              for SYMBOL, and for each the series it restated: bars changed,
+              first and last, the factor, when
 
 Dead letters are tasks the fleet gave up on: invalid envelopes, unknown
 symbols, data the database refused, and tasks that failed on every allowed
@@ -57,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return budgetCommand(ctx, args[1:], stdout, stderr)
 	case "status":
 		return statusCommand(ctx, args[1:], stdout, stderr)
+	case "actions":
+		return actionsCommand(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "fleetctl: unknown command %q (see fleetctl --help)\n", args[0])
 	return 2

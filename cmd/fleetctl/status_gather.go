@@ -134,7 +134,8 @@ func readConsumer(ctx context.Context, js jetstream.JetStream, stream, name stri
 	return c, nil
 }
 
-// gatherPostgres fills the sessions, failure-rate and freshness sections of r.
+// gatherPostgres fills the sessions, failure-rate, freshness and
+// restatement sections of r.
 func gatherPostgres(ctx context.Context, dbURL string, opt statusOptions, r *statusReport) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*opt.Timeout) // to open, then statements of at most Timeout
 	defer cancel()
@@ -166,6 +167,13 @@ func gatherPostgres(ctx context.Context, dbURL string, opt statusOptions, r *sta
 		return fmt.Errorf("PostgreSQL: %w", err)
 	}
 	r.Freshness = &fr
+	daySince := r.At.Add(-24 * time.Hour)
+	rc, err := db.RestatementsSince(ctx, daySince)
+	rs, err := restatementsOf(rc, daySince, err)
+	if err != nil {
+		return fmt.Errorf("PostgreSQL: %w", err)
+	}
+	r.Restatements = &rs
 	return nil
 }
 

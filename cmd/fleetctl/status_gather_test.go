@@ -128,13 +128,35 @@ func setupDatabase(ctx context.Context, t *testing.T, dbURL string) {
 	_, err = db.Migrate(ctx)
 	must(t, err)
 	var bars []market.Bar
+	one := 1.0
 	for sym, days := range map[string]int{"OLD": 2, "MID": 5, "NEW": 9} {
 		for d := range days {
 			bars = append(bars, market.Bar{Symbol: sym, Interval: market.Interval1d, TS: time.Date(2025, 1, 1+d, 0, 0, 0, 0, time.UTC),
-				Open: 1, High: 1, Low: 1, Close: 1, Volume: 1, Source: "test"})
+				Open: 1, High: 1, Low: 1, Close: 1, AdjClose: &one, Volume: 1, Source: "test", AsOf: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)})
 		}
 	}
 	_, err = db.WriteBars(ctx, bars)
+	must(t, err)
+	// NEW splits 2:1 on 2025-01-05 (4 bars before it restated), and
+	// MID's dividend was restated two days ago (outside the last day).
+	ex := time.Date(2025, 1, 5, 0, 0, 0, 0, time.UTC)
+	must(t, db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.RecordActions(ctx, []market.Action{
+			{Symbol: "NEW", ExDate: ex, Kind: market.Split, Numerator: 2, Denominator: 1, Source: "test"},
+			{Symbol: "MID", ExDate: ex.AddDate(0, 0, -1), Kind: market.Dividend, Amount: 0.01, Factor: 0.99, Source: "test"},
+		}); err != nil {
+			return err
+		}
+		for _, sym := range []string{"NEW", "MID"} {
+			if _, err := tx.Restate(ctx, market.Series{Symbol: sym, Interval: market.Interval1d}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	admin := testenv.Connect(t, dbURL)
+	_, err = admin.Exec(ctx, `UPDATE restatements SET restated_at = now() - interval '2 days'
+		WHERE action_id IN (SELECT id FROM corporate_actions WHERE symbol = 'MID')`)
 	must(t, err)
 	now := time.Now()
 	must(t, db.AddTaskCounts(ctx, []store.TaskCount{
@@ -211,6 +233,9 @@ func checkPostgres(t *testing.T, r statusReport) {
 	}
 	if f := r.Failures; f == nil || f.OK != 90 || f.Retried != 7 || f.DeadLettered != 3 || f.FailurePercent != 10 {
 		t.Errorf("failures = %+v, want ok 90, retried 7, dead-lettered 3: 10%%", f)
+	}
+	if rs := r.Restatements; rs == nil || len(rs.ByKind) != 1 || rs.ByKind[0] != (restatementCount{Kind: "split", Series: 1, Symbols: 1, Bars: 4}) {
+		t.Errorf("restatements = %+v, want NEW's split: 1 series of 1 symbol, 4 bars (MID's is older than a day)", rs)
 	}
 	fr := r.Freshness
 	if fr == nil || len(fr.Series) != 2 || fr.Series[0].Symbol != "OLD" || fr.Series[1].Symbol != "MID" {
@@ -315,5 +340,44 @@ func TestStatusWatchKeepsTrying(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "\x1b[") {
 		t.Fatal("piped watch output has ANSI escapes")
+	}
+}
+
+// fleetctl actions lists a symbol's actions and, under each, the series it
+// restated; --json gives the same for scripts; a bad symbol is a usage
+// error, an unknown one has none.
+func TestActionsCommand(t *testing.T) {
+	setupFleet(t)
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"actions", "new"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{"NEW: 1 corporate action", "2025-01-05  split  2:1", "restated 1d: 4 bars 2025-01-01..2025-01-04, factor 2"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"actions", "--json", "MID"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var doc struct {
+		Symbol  string       `json:"symbol"`
+		Actions []actionJSON `json:"actions"`
+	}
+	must(t, json.Unmarshal(out.Bytes(), &doc))
+	if len(doc.Actions) != 1 || doc.Actions[0].Kind != "dividend" || doc.Actions[0].Factor != 0.99 ||
+		len(doc.Actions[0].Restatements) != 1 || doc.Actions[0].Restatements[0].Bars != 3 {
+		t.Fatalf("json = %s, want MID's dividend restating 3 bars", out.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"actions", "NONE"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "no corporate actions") {
+		t.Fatalf("exit %d, output %q: want none stored", code, out.String())
+	}
+	if code := run(context.Background(), []string{"actions", "a b"}, &out, &errOut); code != 2 {
+		t.Fatalf("exit %d for a bad symbol, want 2", code)
+	}
+	if code := run(context.Background(), []string{"actions"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "missing the symbol") {
+		t.Fatalf("exit %d (%s) without a symbol, want 2", code, errOut.String())
 	}
 }

@@ -68,6 +68,7 @@ func render(w io.Writer, r statusReport, now time.Time, colour bool) error {
 	renderSlots(bw, r, now, p)
 	renderPostgres(bw, r, p)
 	renderFailures(bw, r, p)
+	renderRestatements(bw, r, p)
 	renderFreshness(bw, r, now, p)
 	return bw.Flush()
 }
@@ -252,6 +253,27 @@ func renderFailures(w io.Writer, r statusReport, p painter) {
 	tw := tabwriter.NewWriter(w, 1, 0, 2, ' ', 0)
 	for _, k := range f.ByKind {
 		fmt.Fprintf(tw, "  %s\tok %d\tretried %d\tdead-lettered %d\n", k.Kind, k.OK, k.Retried, k.DeadLettered)
+	}
+	_ = tw.Flush()
+}
+
+func renderRestatements(w io.Writer, r statusReport, p painter) {
+	s := r.Restatements
+	if !heading(w, p, "Restatements (last 24 h)", s != nil, "PostgreSQL") {
+		return
+	}
+	switch {
+	case s.Unavailable != "":
+		fmt.Fprintf(w, ": %s\n", s.Unavailable)
+		return
+	case len(s.ByKind) == 0:
+		fmt.Fprintln(w, ": none")
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 1, 0, 2, ' ', 0)
+	for _, k := range s.ByKind {
+		fmt.Fprintf(tw, "  %s\t%d series of %d symbol%s\t%d bars\n", k.Kind, k.Series, k.Symbols, plural(int(k.Symbols)), k.Bars)
 	}
 	_ = tw.Flush()
 }

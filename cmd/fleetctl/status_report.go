@@ -27,6 +27,8 @@ type statusReport struct {
 	Postgres  *postgresStatus  `json:"postgres"`
 	Failures  *failureStatus   `json:"failures"`
 	Freshness *freshnessStatus `json:"freshness"`
+	// Restatements are the last day's, for information (no verdict).
+	Restatements *restatementStatus `json:"restatements"`
 }
 
 // Verdict levels, in rising order of concern.
@@ -135,6 +137,22 @@ type kindCount struct {
 	OK           int64  `json:"ok"`
 	Retried      int64  `json:"retried"`
 	DeadLettered int64  `json:"dead_lettered"`
+}
+
+// restatementStatus counts the restatements of the last 24 hours that
+// changed stored bars, by action kind.
+type restatementStatus struct {
+	Since  time.Time          `json:"since"`
+	ByKind []restatementCount `json:"by_kind"`
+	// Unavailable says why there are no counts (an old schema).
+	Unavailable string `json:"unavailable,omitempty"`
+}
+
+type restatementCount struct {
+	Kind    string `json:"kind"`
+	Series  int64  `json:"series"`
+	Symbols int64  `json:"symbols"`
+	Bars    int64  `json:"bars"`
 }
 
 // freshnessStatus is the stalest series, oldest newest bar first.

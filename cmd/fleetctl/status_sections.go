@@ -121,3 +121,20 @@ func freshnessOf(stalest []store.SeriesFreshness, err error) (freshnessStatus, e
 	}
 	return f, nil
 }
+
+// restatementsOf converts the last day's restatement counts. A schema
+// without the table makes the section unavailable, not the report.
+func restatementsOf(counts []store.RestatementCount, since time.Time, err error) (restatementStatus, error) {
+	r := restatementStatus{Since: since.UTC(), ByKind: []restatementCount{}}
+	if store.SQLState(err) == sqlUndefinedTable {
+		r.Unavailable = "no restatements table yet (migration 4 runs when a worker of this version starts)"
+		return r, nil
+	}
+	if err != nil {
+		return r, err
+	}
+	for _, c := range counts {
+		r.ByKind = append(r.ByKind, restatementCount{Kind: string(c.Kind), Series: c.Series, Symbols: c.Symbols, Bars: c.Bars})
+	}
+	return r, nil
+}

@@ -41,6 +41,8 @@ func sampleReport() statusReport {
 			{Name: "marketfleet-worker", Sessions: 70, Workers: 70}, {Name: "grafana", Sessions: 12}, {Name: "psql", Sessions: 3}}},
 		Failures: &failureStatus{Since: now.Add(-time.Hour), OK: 1200, Retried: 80, DeadLettered: 12, FailurePercent: 92.0 * 100 / 1292,
 			ByKind: []kindCount{{"collect", 1100, 75, 12}, {"features", 100, 5, 0}}},
+		Restatements: &restatementStatus{Since: now.Add(-24 * time.Hour), ByKind: []restatementCount{
+			{Kind: "dividend", Series: 12, Symbols: 4, Bars: 30120}, {Kind: "split", Series: 3, Symbols: 1, Bars: 98280}}},
 		Freshness: &freshnessStatus{Series: []seriesStatus{
 			{Symbol: "AAPL", Interval: "1wk", LastBar: time.Date(2025, 2, 24, 0, 0, 0, 0, time.UTC), LastWrite: now.Add(-50 * time.Hour)},
 			{Symbol: "MSFT", Interval: "1d", LastBar: time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC), LastWrite: now.Add(-10 * time.Minute)},
@@ -77,6 +79,10 @@ Failures (last hour): 7.1% failed (ok 1200, retried 80, dead-lettered 12)
   collect   ok 1100  retried 75  dead-lettered 12
   features  ok 100   retried 5   dead-lettered 0
 
+Restatements (last 24 h)
+  dividend  12 series of 4 symbols  30120 bars
+  split     3 series of 1 symbol    98280 bars
+
 Freshness (2 stalest series)
   SYMBOL  INTERVAL  LAST BAR (UTC)    AGE  LAST WRITE (UTC)
   AAPL    1wk       2025-02-24 00:00  8d   2025-03-02 08:20 (2d ago)
@@ -105,9 +111,10 @@ func TestRenderPlain(t *testing.T) {
 
 func TestRenderUnreachableAndEmpty(t *testing.T) {
 	r := statusReport{At: now, NATSError: "NATS unreachable (NATS_URL): nats: no servers available for connection",
-		Postgres:  &postgresStatus{MaxConnections: 100, Sessions: 5, UsagePercent: 5, Apps: []appSessions{}},
-		Failures:  &failureStatus{ByKind: []kindCount{}},
-		Freshness: &freshnessStatus{Series: []seriesStatus{}}}
+		Postgres:     &postgresStatus{MaxConnections: 100, Sessions: 5, UsagePercent: 5, Apps: []appSessions{}},
+		Failures:     &failureStatus{ByKind: []kindCount{}},
+		Restatements: &restatementStatus{ByKind: []restatementCount{}},
+		Freshness:    &freshnessStatus{Series: []seriesStatus{}}}
 	var b bytes.Buffer
 	if err := render(&b, r, now, false); err != nil {
 		t.Fatal(err)
@@ -119,6 +126,7 @@ func TestRenderUnreachableAndEmpty(t *testing.T) {
 		"Connection slots: unavailable (NATS could not be read)\n",
 		"PostgreSQL: 5 of 100 sessions (5%)\n",
 		"Failures (last hour): no tasks in the last hour\n",
+		"Restatements (last 24 h): none\n",
 		"Freshness: no bars stored\n",
 	} {
 		if !strings.Contains(b.String(), want) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"marketfleet/cmd/internal/cli"
+	"marketfleet/market"
 	"marketfleet/worker"
 )
 
@@ -16,29 +17,30 @@ type env struct {
 	cli.Fleet
 	cli.Budget
 	cli.Workers
-	WorkerID         *string        `envconfig:"FLEET_WORKER_ID" desc:"worker name in logs and application_name marketfleet-worker/<id>, unique in the fleet"`
-	BatchSize        *int           `envconfig:"FLEET_BATCH_SIZE" desc:"tasks per batch (1..1000); one transaction per batch; up to FLEET_PIPELINE+1 batches in flight per worker"`
-	FetchConcurrency *int           `envconfig:"FLEET_FETCH_CONCURRENCY" desc:"concurrent source requests per worker, across its batches in flight (1..1000)"`
-	Pipeline         *int           `envconfig:"FLEET_PIPELINE" desc:"batches a worker has begun (fetching) before it writes the oldest (1..8; 1: one batch at a time); one more may be being acknowledged"`
-	FetchWait        *time.Duration `envconfig:"FLEET_FETCH_WAIT" desc:"how long one pull waits on an empty queue (100ms..1m)"`
-	AckWait          *time.Duration `envconfig:"FLEET_ACK_WAIT" desc:"time before an unacknowledged task is redelivered (InProgress extends it)"`
-	MaxDeliver       *int           `envconfig:"FLEET_MAX_DELIVER" desc:"deliveries of one task before it is dead-lettered as exhausted"`
-	MaxAckPending    *int           `envconfig:"FLEET_MAX_ACK_PENDING" desc:"unacknowledged tasks allowed across the whole fleet; keep it above replicas x (FLEET_PIPELINE+1) x FLEET_BATCH_SIZE"`
-	Source           *string        `envconfig:"FLEET_SOURCE" desc:"market data source: synthetic (offline) or yahoo"`
-	YahooURL         *string        `envconfig:"FLEET_YAHOO_URL" desc:"base URL of the Yahoo chart API"`
-	SourceRate       *string        `envconfig:"FLEET_SOURCE_RATE" desc:"requests per second the whole fleet may send to the source, shared through NATS KV; auto: 5 for yahoo, unlimited for synthetic; 0: unlimited"`
-	SourceBurst      *int           `envconfig:"FLEET_SOURCE_BURST" desc:"requests that may go back to back after a pause (0: the rate, rounded up)"`
-	HTTPTimeout      *time.Duration `envconfig:"FLEET_HTTP_TIMEOUT" desc:"timeout of one source HTTP request"`
-	SyntheticLatency *time.Duration `envconfig:"FLEET_SYNTHETIC_LATENCY" desc:"simulated fetch latency of the synthetic source"`
-	RetryBase        *time.Duration `envconfig:"FLEET_RETRY_BASE" desc:"delay before the first retry of a failed task; doubles per delivery, with jitter"`
-	RetryMax         *time.Duration `envconfig:"FLEET_RETRY_MAX" desc:"longest delay between retries of a task"`
-	StatementTimeout *time.Duration `envconfig:"FLEET_STATEMENT_TIMEOUT" desc:"server-side limit on one SQL statement (SQLSTATE 57014, retried); negative: the server's own"`
-	WriteTimeout     *time.Duration `envconfig:"FLEET_WRITE_TIMEOUT" desc:"client-side limit on one batch write (and on each features task's own); on expiry the session is replaced and the batch replayed"`
-	ShutdownGrace    *time.Duration `envconfig:"FLEET_SHUTDOWN_GRACE" desc:"on SIGTERM, time allowed to finish the batches in hand (more than FLEET_FETCH_WAIT)"`
-	Features         cli.Not        `envconfig:"FLEET_FEATURES" desc:"after a collection stored new bars, enqueue a features task for that symbol and interval"`
-	AutoMigrate      cli.Not        `envconfig:"FLEET_AUTO_MIGRATE" desc:"apply missing schema migrations at start (under a lock)"`
-	MetricsAddr      *string        `envconfig:"FLEET_METRICS_ADDR" desc:"address for /metrics (Prometheus), /healthz and /readyz, e.g. :9464 (default: off)"`
-	GCPercent        int            `envconfig:"FLEET_GC_PERCENT" default:"200" desc:"Go garbage collector target, as GOGC (25..1000); 200 does about half the collection work of Go's 100 for a few MB more heap"`
+	WorkerID         *string         `envconfig:"FLEET_WORKER_ID" desc:"worker name in logs and application_name marketfleet-worker/<id>, unique in the fleet"`
+	BatchSize        *int            `envconfig:"FLEET_BATCH_SIZE" desc:"tasks per batch (1..1000); one transaction per batch; up to FLEET_PIPELINE+1 batches in flight per worker"`
+	FetchConcurrency *int            `envconfig:"FLEET_FETCH_CONCURRENCY" desc:"concurrent source requests per worker, across its batches in flight (1..1000)"`
+	Pipeline         *int            `envconfig:"FLEET_PIPELINE" desc:"batches a worker has begun (fetching) before it writes the oldest (1..8; 1: one batch at a time); one more may be being acknowledged"`
+	FetchWait        *time.Duration  `envconfig:"FLEET_FETCH_WAIT" desc:"how long one pull waits on an empty queue (100ms..1m)"`
+	AckWait          *time.Duration  `envconfig:"FLEET_ACK_WAIT" desc:"time before an unacknowledged task is redelivered (InProgress extends it)"`
+	MaxDeliver       *int            `envconfig:"FLEET_MAX_DELIVER" desc:"deliveries of one task before it is dead-lettered as exhausted"`
+	MaxAckPending    *int            `envconfig:"FLEET_MAX_ACK_PENDING" desc:"unacknowledged tasks allowed across the whole fleet; keep it above replicas x (FLEET_PIPELINE+1) x FLEET_BATCH_SIZE"`
+	Source           *string         `envconfig:"FLEET_SOURCE" desc:"market data source: synthetic (offline) or yahoo"`
+	YahooURL         *string         `envconfig:"FLEET_YAHOO_URL" desc:"base URL of the Yahoo chart API"`
+	SourceRate       *string         `envconfig:"FLEET_SOURCE_RATE" desc:"requests per second the whole fleet may send to the source, shared through NATS KV; auto: 5 for yahoo, unlimited for synthetic; 0: unlimited"`
+	SourceBurst      *int            `envconfig:"FLEET_SOURCE_BURST" desc:"requests that may go back to back after a pause (0: the rate, rounded up)"`
+	HTTPTimeout      *time.Duration  `envconfig:"FLEET_HTTP_TIMEOUT" desc:"timeout of one source HTTP request"`
+	SyntheticLatency *time.Duration  `envconfig:"FLEET_SYNTHETIC_LATENCY" desc:"simulated fetch latency of the synthetic source"`
+	SyntheticActions *market.Actions `envconfig:"FLEET_SYNTHETIC_ACTIONS" desc:"corporate actions the synthetic source reports, e.g. AAPL:split:2020-08-31:4:1,MSFT:dividend:2024-05-15:0.75 (comma-separated SYMBOL:split:DATE:N:D or SYMBOL:dividend|capital_gain:DATE:AMOUNT)"`
+	RetryBase        *time.Duration  `envconfig:"FLEET_RETRY_BASE" desc:"delay before the first retry of a failed task; doubles per delivery, with jitter"`
+	RetryMax         *time.Duration  `envconfig:"FLEET_RETRY_MAX" desc:"longest delay between retries of a task"`
+	StatementTimeout *time.Duration  `envconfig:"FLEET_STATEMENT_TIMEOUT" desc:"server-side limit on one SQL statement (SQLSTATE 57014, retried); negative: the server's own"`
+	WriteTimeout     *time.Duration  `envconfig:"FLEET_WRITE_TIMEOUT" desc:"client-side limit on one batch write (and on each features task's own); on expiry the session is replaced and the batch replayed"`
+	ShutdownGrace    *time.Duration  `envconfig:"FLEET_SHUTDOWN_GRACE" desc:"on SIGTERM, time allowed to finish the batches in hand (more than FLEET_FETCH_WAIT)"`
+	Features         cli.Not         `envconfig:"FLEET_FEATURES" desc:"after a collection stored new bars, enqueue a features task for that symbol and interval"`
+	AutoMigrate      cli.Not         `envconfig:"FLEET_AUTO_MIGRATE" desc:"apply missing schema migrations at start (under a lock)"`
+	MetricsAddr      *string         `envconfig:"FLEET_METRICS_ADDR" desc:"address for /metrics (Prometheus), /healthz and /readyz, e.g. :9464 (default: off)"`
+	GCPercent        int             `envconfig:"FLEET_GC_PERCENT" default:"200" desc:"Go garbage collector target, as GOGC (25..1000); 200 does about half the collection work of Go's 100 for a few MB more heap"`
 }
 
 // newEnv returns the worker's variables, bound to the fields of e.Config
@@ -55,6 +57,7 @@ func newEnv() *env {
 	e.RetryBase, e.RetryMax = &c.Runner.Retry.Base, &c.Runner.Retry.Max
 	e.Source, e.SourceRate, e.SourceBurst = &c.Source.Name, &c.Source.Rate, &c.Source.Burst
 	e.YahooURL, e.HTTPTimeout, e.SyntheticLatency = &c.Source.Yahoo.BaseURL, &c.Source.Yahoo.Timeout, &c.Source.Synthetic.Latency
+	e.SyntheticActions = &c.Source.Synthetic.Actions
 	e.Features, e.AutoMigrate = cli.Not{P: &c.SkipFeatures}, cli.Not{P: &c.SkipMigrate}
 	return e
 }

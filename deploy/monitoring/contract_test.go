@@ -29,6 +29,7 @@ var (
 	kindLabels   = append(kinds.Names(), metrics.InvalidKind)
 	errorClasses = []string{"transient", "busy", "invalid", "not_found", "rejected", "data", "panic", "exhausted"}
 	consumers    = []string{"marketfleet-workers", "marketfleet-workers-priority"}
+	actionKinds  = []string{"split", "dividend", "capital_gain"}
 )
 
 // contract is every metric family a worker exports (histograms without their
@@ -50,6 +51,8 @@ var contract = map[string]family{
 	"marketfleet_batch_tasks":            {histogram, nil},
 	"marketfleet_bars_written_total":     {counter, nil},
 	"marketfleet_bars_changed_total":     {counter, nil},
+	"marketfleet_restatements_total":     {counter, map[string][]string{"kind": actionKinds}},
+	"marketfleet_bars_restated_total":    {counter, map[string][]string{"kind": actionKinds}},
 	"marketfleet_source_request_duration_seconds": {histogram, map[string][]string{
 		"source": {"yahoo", "synthetic"},
 		"status": {"ok", "not_found", "rejected", "retry_after", "error", "canceled"},

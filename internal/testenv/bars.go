@@ -33,6 +33,27 @@ func Walk(symbol string, n int) []market.Bar {
 	return out
 }
 
+// StoredBars reads every bar of series, oldest first, through conn (an
+// outsider's session): TS, prices, adjusted close and volume.
+func StoredBars(t *testing.T, conn *pgx.Conn, series market.Series) []market.Bar {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), `SELECT ts, open, high, low, close, adj_close, volume FROM bars
+		WHERE symbol = $1 AND "interval" = $2 ORDER BY ts`, series.Symbol, string(series.Interval))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (market.Bar, error) {
+		b := market.Bar{Symbol: series.Symbol, Interval: series.Interval}
+		err := row.Scan(&b.TS, &b.Open, &b.High, &b.Low, &b.Close, &b.AdjClose, &b.Volume)
+		b.TS = b.TS.UTC()
+		return b, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // FeatureRows reads one symbol's rows of the features table, oldest first,
 // through conn (an outsider's session).
 func FeatureRows(t *testing.T, conn *pgx.Conn, symbol string) []features.Row {

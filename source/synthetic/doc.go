@@ -24,7 +24,21 @@
 // open and close of a bar are that price at the bar's start and end plus small
 // hashed noise, and the high and low extend beyond them. The model guarantees
 // 0 < Low <= min(Open, Close) <= max(Open, Close) <= High, all finite, and
-// Volume >= 0. AdjClose always equals Close.
+// Volume >= 0. Without corporate actions AdjClose always equals Close.
+//
+// # Corporate actions
+//
+// Config.Actions makes the source answer as a real one does, as of its clock
+// (Config.Now): an action is in effect once its ex-date is not after the
+// clock. Then every bar starting before the ex-date of a split in effect has
+// its prices divided by the split's ratio and its volume multiplied, and every
+// bar starting before the ex-date of a distribution in effect has its
+// adjusted close multiplied by 1 - amount / C, where C is the unadjusted
+// daily close of the day before the ex-date (the factor Yahoo uses), for
+// every interval. The actions in effect whose ex-date lies in the window
+// are reported in the Response, distributions in the units of the answer. So
+// the same window fetched before and after a split differs exactly as Yahoo's
+// would, which is what the fleet's restatement is tested against.
 //
 // # Errors
 //

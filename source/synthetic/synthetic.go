@@ -3,6 +3,7 @@ package synthetic
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"marketfleet/internal/backoff"
@@ -23,12 +24,21 @@ const cancelCheckEvery = 4096
 
 var _ source.Source = (*Source)(nil)
 
-// Config tunes a Source. The zero Config is the default: no latency.
+// Config tunes a Source. The zero Config is the default: no latency, no
+// corporate actions, the wall clock.
 type Config struct {
-	// Latency makes every Bars call wait this long before answering, to
+	// Latency makes every Fetch call wait this long before answering, to
 	// simulate the round trip of a real source; the wait ends early, with
 	// an error, when the context is cancelled. At least 0. Defaults to 0.
 	Latency time.Duration
+	// Actions are the corporate actions the source knows, of any symbols,
+	// with amounts in the units of the unadjusted prices on the ex-date.
+	// Each is in effect from its ex-date on (see the package
+	// documentation). They are reported as configured, unchecked, as a real
+	// source's would be: the caller validates them. Defaults to none.
+	Actions market.Actions
+	// Now is the clock the source answers as of. Defaults to time.Now.
+	Now func() time.Time
 }
 
 // Validate checks c; the error is a *config.FieldError wrapping
@@ -44,6 +54,8 @@ func (c Config) Validate() error {
 // latency). A Source is immutable and safe for concurrent use.
 type Source struct {
 	latency time.Duration
+	actions map[string][]market.Action // by symbol, by ex-date
+	now     func() time.Time           // nil: time.Now
 }
 
 // New returns a Source as cfg says, or a *config.FieldError wrapping
@@ -52,35 +64,65 @@ func New(cfg Config) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Source{latency: cfg.Latency}, nil
+	src := &Source{latency: cfg.Latency, now: cfg.Now}
+	for _, a := range cfg.Actions {
+		if src.actions == nil {
+			src.actions = map[string][]market.Action{}
+		}
+		src.actions[a.Symbol] = append(src.actions[a.Symbol], a)
+	}
+	for _, as := range src.actions {
+		slices.SortStableFunc(as, func(a, b market.Action) int { return a.ExDate.Compare(b.ExDate) })
+	}
+	return src, nil
 }
 
 // Name returns "synthetic".
 func (s *Source) Name() string { return Name }
 
-// Bars returns the bars of req, oldest first. A window with From >= To yields
-// an empty slice and nil. It returns an error wrapping source.ErrRejected for
-// an invalid interval or symbol or a window of more than MaxBars bars, and an
-// error wrapping ctx.Err() when ctx ends before the bars are ready (including
-// during the simulated latency).
-func (s *Source) Bars(ctx context.Context, req source.Request) ([]market.Bar, error) {
+// Fetch returns the bars of req, oldest first, and the actions in effect
+// whose ex-date lies in the window, as of the source's clock. A window with
+// From >= To yields an empty Response and nil. It returns an error wrapping
+// source.ErrRejected for an invalid interval or symbol or a window of more
+// than MaxBars bars, and an error wrapping ctx.Err() when ctx ends before
+// the bars are ready (including during the simulated latency).
+func (s *Source) Fetch(ctx context.Context, req source.Request) (source.Response, error) {
+	asOf := s.clock()
 	if err := req.Validate(); err != nil {
-		return nil, fmt.Errorf("synthetic %q: %w", req.Symbol, err)
+		return source.Response{}, fmt.Errorf("synthetic %q: %w", req.Symbol, err)
 	}
 	if !req.From.Before(req.To) {
-		return []market.Bar{}, nil
+		return source.Response{Bars: []market.Bar{}, Actions: []market.Action{}, AsOf: asOf}, nil
 	}
 	start := req.Interval.Ceil(req.From)
 	n, ok := countBars(req.Interval, start, req.To, MaxBars)
 	if !ok {
-		return nil, fmt.Errorf("synthetic %s %s: %w: more than %d bars in [%s, %s)",
+		return source.Response{}, fmt.Errorf("synthetic %s %s: %w: more than %d bars in [%s, %s)",
 			req.Symbol, req.Interval, source.ErrRejected, MaxBars,
 			req.From.UTC().Format(time.RFC3339), req.To.UTC().Format(time.RFC3339))
 	}
 	if err := s.wait(ctx); err != nil {
-		return nil, fmt.Errorf("synthetic %s %s: simulated latency: %w", req.Symbol, req.Interval, err)
+		return source.Response{}, fmt.Errorf("synthetic %s %s: simulated latency: %w", req.Symbol, req.Interval, err)
 	}
-	return generate(ctx, req, start, n)
+	bars, err := generate(ctx, req, start, n)
+	if err != nil {
+		return source.Response{}, err
+	}
+	inEffect := s.inEffect(req.Symbol, asOf)
+	m := newModel(req.Symbol, req.Interval)
+	for i := range bars {
+		bars[i] = m.adjust(bars[i], inEffect)
+		bars[i].AsOf = asOf
+	}
+	return source.Response{Bars: bars, Actions: reported(inEffect, req.From, req.To), AsOf: asOf}, nil
+}
+
+// clock is the time the source answers as of.
+func (s *Source) clock() time.Time {
+	if s.now == nil {
+		return time.Now()
+	}
+	return s.now()
 }
 
 // wait sleeps for the configured latency, or returns ctx.Err() if ctx ends

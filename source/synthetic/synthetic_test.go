@@ -22,7 +22,7 @@ func date(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0
 
 func mustBars(t *testing.T, s *Source, req source.Request) []market.Bar {
 	t.Helper()
-	bars, err := s.Bars(context.Background(), req)
+	bars, err := source.Bars(context.Background(), s, req)
 	if err != nil {
 		t.Fatalf("Bars(%+v): %v", req, err)
 	}
@@ -241,7 +241,7 @@ func TestRejections(t *testing.T) {
 		{"duration overflow", source.Request{Symbol: "AAPL", Interval: "1d", From: date(1, 1, 1), To: date(9999, 1, 1)}, nil},
 		{"monthly millennia", source.Request{Symbol: "AAPL", Interval: "1mo", From: date(1, 1, 1), To: date(9999, 1, 1)}, nil},
 	} {
-		_, err := (&Source{}).Bars(context.Background(), tc.req)
+		_, err := source.Bars(context.Background(), (&Source{}), tc.req)
 		if !errors.Is(err, source.ErrRejected) {
 			t.Errorf("%s: err = %v, want ErrRejected", tc.name, err)
 		}
@@ -282,7 +282,7 @@ func TestCancellation(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(20*time.Millisecond, cancel)
 		start := time.Now()
-		_, err := (&Source{latency: 10 * time.Second}).Bars(ctx, req)
+		_, err := source.Bars(ctx, (&Source{latency: 10 * time.Second}), req)
 		if el := time.Since(start); el > 2*time.Second {
 			t.Errorf("returned after %s, want prompt return", el)
 		}
@@ -293,7 +293,7 @@ func TestCancellation(t *testing.T) {
 	t.Run("already cancelled, no latency", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		_, err := (&Source{}).Bars(ctx, req)
+		_, err := source.Bars(ctx, (&Source{}), req)
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("err = %v, want context.Canceled", err)
 		}
@@ -301,7 +301,7 @@ func TestCancellation(t *testing.T) {
 	t.Run("deadline", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 		defer cancel()
-		_, err := (&Source{latency: time.Second}).Bars(ctx, req)
+		_, err := source.Bars(ctx, (&Source{latency: time.Second}), req)
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("err = %v, want context.DeadlineExceeded", err)
 		}
@@ -322,7 +322,7 @@ func TestConcurrentUse(t *testing.T) {
 	errs := make(chan error, 8)
 	for range 8 {
 		go func() {
-			got, err := s.Bars(context.Background(), req)
+			got, err := source.Bars(context.Background(), s, req)
 			if err == nil && len(got) != len(want) {
 				err = fmt.Errorf("got %d bars, want %d", len(got), len(want))
 			}

@@ -117,9 +117,11 @@ func New(cfg Config) (*Client, error) {
 // Name returns "yahoo".
 func (c *Client) Name() string { return Name }
 
-// Bars fetches the bars of req, normalised and filtered as described in the
-// package documentation, oldest first. A window with From >= To returns an
-// empty slice and nil without a request; so does a response without data.
+// Fetch fetches the bars and corporate actions of req, normalised and
+// filtered as described in the package documentation, bars oldest first,
+// as of the moment the response arrived. A window with From >= To returns
+// an empty Response and nil without a request; so does a response without
+// data.
 //
 // Errors name the symbol and are classified: source.ErrNotFound (chart error
 // "Not Found", HTTP 404), source.ErrRejected (other chart errors, HTTP 400,
@@ -127,22 +129,27 @@ func (c *Client) Name() string { return Name }
 // with Retry-After, once retries are spent or Retry-After exceeds the
 // maximum), an error wrapping ctx.Err() on cancellation, and plain transient
 // errors otherwise. See the package documentation for details.
-func (c *Client) Bars(ctx context.Context, req source.Request) ([]market.Bar, error) {
+func (c *Client) Fetch(ctx context.Context, req source.Request) (source.Response, error) {
 	if err := req.Validate(); err != nil {
-		return nil, fmt.Errorf("yahoo %q: %w", req.Symbol, err)
+		return source.Response{}, fmt.Errorf("yahoo %q: %w", req.Symbol, err)
 	}
 	if !req.From.Before(req.To) {
-		return []market.Bar{}, nil
+		return source.Response{Bars: []market.Bar{}, AsOf: c.now()}, nil
 	}
 	resp, err := c.fetch(ctx, c.chartURL(req))
 	if err != nil {
-		return nil, fmt.Errorf("yahoo %s: %w", req.Symbol, err)
+		return source.Response{}, fmt.Errorf("yahoo %s: %w", req.Symbol, err)
 	}
+	asOf := c.now()
 	res, err := decode(resp)
 	if err != nil {
-		return nil, fmt.Errorf("yahoo %s: %w", req.Symbol, err)
+		return source.Response{}, fmt.Errorf("yahoo %s: %w", req.Symbol, err)
 	}
-	return res.bars(req), nil
+	bars := res.bars(req)
+	for i := range bars {
+		bars[i].AsOf = asOf
+	}
+	return source.Response{Bars: bars, Actions: res.actions(req.Symbol), AsOf: asOf}, nil
 }
 
 // chartURL builds the request URL for req. For daily and longer intervals

@@ -3,7 +3,7 @@
 //
 // # Request
 //
-// Bars asks for interval=<iv>, period1=<unix From>, period2=<unix To>,
+// Fetch asks for interval=<iv>, period1=<unix From>, period2=<unix To>,
 // includePrePost=false and events=div|split, with a browser-like User-Agent
 // (Yahoo refuses Go's default one).
 //
@@ -31,6 +31,17 @@
 // AdjClose is nil when the response has no adjclose for the row (intraday
 // intervals never do). A response without timestamps is no data: an empty
 // slice and a nil error.
+//
+// # Corporate actions
+//
+// events.splits (date, numerator, denominator), events.dividends and
+// events.capitalGains (date, amount) become the Response's Actions, each
+// dated by the trading date of its "date" (the ex-date, not the map key,
+// which is the bar the action falls in) in the exchange's time zone. They
+// are returned as reported; the caller validates them. Yahoo answers as of
+// the moment of the request: open, high, low, close and volume adjusted for
+// every split, adjclose for every split and distribution, up to then
+// (Response.AsOf, and every bar's AsOf, is when the response arrived).
 //
 // # Errors
 //

@@ -43,7 +43,7 @@ func TestErrorClassification(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t, serve(tc.body, tc.status))
-			_, err := newClient(t, f).Bars(context.Background(), window("SI", "1d", 1577836800, 1578009600))
+			_, err := source.Bars(context.Background(), newClient(t, f), window("SI", "1d", 1577836800, 1578009600))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -82,13 +82,13 @@ func TestInvalidRequestsMakeNoCall(t *testing.T) {
 		{"lower-case symbol", "aapl", "1d", market.ErrInvalidSymbol},
 		{"path in symbol", "../../x", "1d", market.ErrInvalidSymbol},
 	} {
-		_, err := c.Bars(context.Background(), window(tc.sym, tc.iv, 1577836800, 1578009600))
+		_, err := source.Bars(context.Background(), c, window(tc.sym, tc.iv, 1577836800, 1578009600))
 		if !errors.Is(err, source.ErrRejected) || !errors.Is(err, tc.extra) {
 			t.Errorf("%s: err = %v, want ErrRejected and %v", tc.name, err, tc.extra)
 		}
 	}
 	for _, w := range [][2]int64{{1578009600, 1578009600}, {1578009600, 1577836800}} {
-		bars, err := c.Bars(context.Background(), window("AAPL", "1d", w[0], w[1]))
+		bars, err := source.Bars(context.Background(), c, window("AAPL", "1d", w[0], w[1]))
 		if err != nil || bars == nil || len(bars) != 0 {
 			t.Errorf("window %v: bars = %v, err = %v; want empty, nil", w, bars, err)
 		}
@@ -102,7 +102,7 @@ func TestBodyCap(t *testing.T) {
 	f := newFake(t, serve([]byte(strings.Repeat(" ", 2048)+"{}"), http.StatusOK))
 	c := newClient(t, f)
 	c.maxBody = 1024
-	_, err := c.Bars(context.Background(), window("AAPL", "1d", 1577836800, 1578009600))
+	_, err := source.Bars(context.Background(), c, window("AAPL", "1d", 1577836800, 1578009600))
 	if err == nil || !strings.Contains(err.Error(), "too large") || outcome.Of(err).DeadLetter() {
 		t.Errorf("err = %v, want a transient 'too large' error", err)
 	}

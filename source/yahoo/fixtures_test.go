@@ -15,7 +15,7 @@ import (
 func fetchFixture(t *testing.T, file string, req source.Request) []market.Bar {
 	t.Helper()
 	f := newFake(t, serve(fixture(t, file), http.StatusOK))
-	bars, err := newClient(t, f).Bars(context.Background(), req)
+	bars, err := source.Bars(context.Background(), newClient(t, f), req)
 	if err != nil {
 		t.Fatalf("%s: %v", file, err)
 	}

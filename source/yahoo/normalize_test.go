@@ -146,7 +146,7 @@ func TestLiveBarReplacesItsDay(t *testing.T) {
 		[]any{1759302000, 2, 3, 1.5, 2.5, 200},
 		[]any{1759321976, 2, 4, 1.5, 3.5, 300})
 	f := newFake(t, serve(body, http.StatusOK))
-	bars, err := newClient(t, f).Bars(context.Background(), window("GS2C.DE", "1d", 1759100000, 1759400000))
+	bars, err := source.Bars(context.Background(), newClient(t, f), window("GS2C.DE", "1d", 1759100000, 1759400000))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestIntradayOffGridBarIsFloored(t *testing.T) {
 		[]any{t0 + 900, nil, 5, 5, 5, 5},    // null open: skipped
 		[]any{t0 + 1200, 6, 6, 6, 6, nil})   // null volume: skipped
 	f := newFake(t, serve(body, http.StatusOK))
-	bars, err := newClient(t, f).Bars(context.Background(), window("^TNX", "5m", t0, t0+3600))
+	bars, err := source.Bars(context.Background(), newClient(t, f), window("^TNX", "5m", t0, t0+3600))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestMonthlyLiveRowEndToEnd(t *testing.T) {
 		[]any{1760549400, 5, 9, 2, 7, 30})  // 2025-10-15 13:30 New York: the live row
 	f := newFake(t, serve(body, http.StatusOK))
 	req := source.Request{Symbol: "AAPL", Interval: "1mo", From: day(2025, 9, 1), To: day(2025, 11, 1)}
-	bars, err := newClient(t, f).Bars(context.Background(), req)
+	bars, err := source.Bars(context.Background(), newClient(t, f), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestMonthlyLiveRowEndToEnd(t *testing.T) {
 		t.Fatalf("bars = %+v, want Sep and Oct with the live row merged into Oct", bars)
 	}
 	req.From = day(2025, 10, 2) // the merged bar starts before From: dropped with its live row
-	if bars, err := newClient(t, f).Bars(context.Background(), req); err != nil || len(bars) != 0 {
+	if bars, err := source.Bars(context.Background(), newClient(t, f), req); err != nil || len(bars) != 0 {
 		t.Fatalf("bars = %+v, err = %v; want none", bars, err)
 	}
 }

@@ -1,6 +1,7 @@
 package yahoo
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"time"
@@ -15,6 +16,26 @@ type chartResult struct {
 	Meta       chartMeta  `json:"meta"`
 	Timestamp  []*int64   `json:"timestamp"`
 	Indicators indicators `json:"indicators"`
+	Events     *events    `json:"events"`
+}
+
+// events are the corporate actions of the window (events=div|split), each
+// map keyed by the Unix timestamp of the bar the action falls in.
+type events struct {
+	Splits       map[string]splitEvent `json:"splits"`
+	Dividends    map[string]cashEvent  `json:"dividends"`
+	CapitalGains map[string]cashEvent  `json:"capitalGains"`
+}
+
+type splitEvent struct {
+	Date        int64   `json:"date"` // the ex-date, Unix seconds
+	Numerator   float64 `json:"numerator"`
+	Denominator float64 `json:"denominator"`
+}
+
+type cashEvent struct {
+	Date   int64   `json:"date"`
+	Amount float64 `json:"amount"`
 }
 
 type chartMeta struct {
@@ -62,6 +83,39 @@ func (r *chartResult) bars(req source.Request) []market.Bar {
 	return slices.DeleteFunc(out, func(b market.Bar) bool {
 		return b.TS.Before(req.From) || !b.TS.Before(req.To)
 	})
+}
+
+// actions converts the events into actions of symbol, oldest first, each
+// dated by the trading date of its "date" in the exchange's time zone. They
+// are not checked here: a missing field is a zero, which the caller's
+// validation refuses.
+func (r *chartResult) actions(symbol string) []market.Action {
+	if r.Events == nil {
+		return []market.Action{}
+	}
+	loc := r.Meta.location()
+	out := make([]market.Action, 0, len(r.Events.Splits)+len(r.Events.Dividends)+len(r.Events.CapitalGains))
+	action := func(date int64, kind market.ActionKind) market.Action {
+		return market.Action{Symbol: symbol, ExDate: tradingDate(date, loc), Kind: kind, Source: Name}
+	}
+	for _, e := range r.Events.Splits {
+		a := action(e.Date, market.Split)
+		a.Numerator, a.Denominator = e.Numerator, e.Denominator
+		out = append(out, a)
+	}
+	for kind, events := range map[market.ActionKind]map[string]cashEvent{
+		market.Dividend: r.Events.Dividends, market.CapitalGain: r.Events.CapitalGains,
+	} {
+		for _, e := range events {
+			a := action(e.Date, kind)
+			a.Amount = e.Amount
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b market.Action) int {
+		return cmp.Or(a.ExDate.Compare(b.ExDate), cmp.Compare(a.Kind, b.Kind))
+	})
+	return out
 }
 
 // row returns the prices and volume of row i, or false if any of open,

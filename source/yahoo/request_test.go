@@ -29,7 +29,7 @@ func TestRequestShape(t *testing.T) {
 		if u := c.chartURL(req); !strings.HasPrefix(u, f.URL+"/v8/finance/chart/"+tc.escaped+"?") {
 			t.Errorf("%s: chartURL = %q, want the escaped symbol %q", tc.symbol, u, tc.escaped)
 		}
-		if _, err := c.Bars(context.Background(), req); err != nil {
+		if _, err := source.Bars(context.Background(), c, req); err != nil {
 			t.Fatalf("%s: %v", tc.symbol, err)
 		}
 		r := f.last()
@@ -67,7 +67,7 @@ func TestOptionsAndBasePath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Bars(context.Background(), window("^VXAPL", "1d", 1637000000, 1637400000)); err != nil {
+	if _, err := source.Bars(context.Background(), c, window("^VXAPL", "1d", 1637000000, 1637400000)); err != nil {
 		t.Fatal(err)
 	}
 	r := f.last()
@@ -114,7 +114,7 @@ func TestDailyPeriodIsWidenedByADay(t *testing.T) {
 	c := newClient(t, f)
 	req := source.Request{Symbol: "7203.T", Interval: market.Interval1d,
 		From: time.Unix(1700006400, 0), To: time.Unix(1700092800, 0)}
-	if _, err := c.Bars(context.Background(), req); err != nil {
+	if _, err := source.Bars(context.Background(), c, req); err != nil {
 		t.Fatal(err)
 	}
 	q := f.last().URL.Query()

@@ -10,6 +10,7 @@ import (
 
 	"marketfleet/internal/backoff"
 	"marketfleet/outcome"
+	"marketfleet/source"
 )
 
 var fxDays = window("EURUSD=X", "1d", 1577836800, 1578096000)
@@ -24,7 +25,7 @@ func TestRetryAfterThenSuccess(t *testing.T) {
 		respond(w, http.StatusOK, ok)
 	})
 	start := time.Now()
-	bars, err := newClient(t, f).Bars(context.Background(), fxDays)
+	bars, err := source.Bars(context.Background(), newClient(t, f), fxDays)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func TestRetryExhausted(t *testing.T) {
 	for _, attempts := range []int{1, 3, 4} {
 		f := newFake(t, serve([]byte("<h1>Service Unavailable</h1>"), http.StatusServiceUnavailable))
 		c := newClient(t, f, withRetry(attempts, backoff.Policy{Base: time.Millisecond, Max: time.Millisecond}))
-		_, err := c.Bars(context.Background(), fxDays)
+		_, err := source.Bars(context.Background(), c, fxDays)
 		if err == nil || outcome.Of(err) != outcome.Transient || outcome.After(err) != 0 {
 			t.Errorf("attempts=%d: err = %v, want a plain transient error", attempts, err)
 		} else if !strings.Contains(err.Error(), "yahoo EURUSD=X: HTTP 503: <h1>Service Unavailable</h1>") {
@@ -57,7 +58,7 @@ func TestRetryAfterTooLong(t *testing.T) {
 		respond(w, http.StatusTooManyRequests, nil, "Retry-After", "120")
 	})
 	start := time.Now()
-	_, err := newClient(t, f).Bars(context.Background(), fxDays)
+	_, err := source.Bars(context.Background(), newClient(t, f), fxDays)
 	if outcome.Of(err) != outcome.Transient || outcome.After(err) != 120*time.Second {
 		t.Fatalf("err = %#v, want a transient error asking to retry after 120s", err)
 	}
@@ -83,7 +84,7 @@ func TestRetryAfterOnLastAttempt(t *testing.T) {
 		})
 		c := newClient(t, f, withRetry(1, backoff.Policy{Base: time.Millisecond, Max: time.Millisecond}))
 		c.now = func() time.Time { return now }
-		_, err := c.Bars(context.Background(), fxDays)
+		_, err := source.Bars(context.Background(), c, fxDays)
 		if outcome.After(err) != tc.want || f.count() != 1 {
 			t.Errorf("Retry-After %q: err = %v after %d requests, want RetryAfterError %s after 1", tc.header, err, f.count(), tc.want)
 		}
@@ -94,7 +95,7 @@ func TestMaxRetryAfterOption(t *testing.T) {
 	f := newFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
 		respond(w, http.StatusTooManyRequests, nil, "Retry-After", "1")
 	})
-	_, err := newClient(t, f, withMaxRetryAfter(-1)).Bars(context.Background(), fxDays)
+	_, err := source.Bars(context.Background(), newClient(t, f, withMaxRetryAfter(-1)), fxDays)
 	if outcome.After(err) != time.Second || f.count() != 1 {
 		t.Errorf("err = %v after %d requests, want RetryAfterError 1s at once", err, f.count())
 	}
@@ -115,7 +116,7 @@ func TestCancelDuringWait(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(50*time.Millisecond, cancel)
 		start := time.Now()
-		_, err := c.Bars(ctx, fxDays)
+		_, err := source.Bars(ctx, c, fxDays)
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("%s: err = %v, want context.Canceled", tc.name, err)
 		}
@@ -130,7 +131,7 @@ func TestCancelledBeforeCall(t *testing.T) {
 	f := newFake(t, serve(fixture(t, "daily_EURUSDX_fx.json"), http.StatusOK))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := newClient(t, f).Bars(ctx, fxDays)
+	_, err := source.Bars(ctx, newClient(t, f), fxDays)
 	if !errors.Is(err, context.Canceled) || f.count() != 0 {
 		t.Errorf("err = %v after %d requests, want context.Canceled and no request", err, f.count())
 	}
@@ -144,7 +145,7 @@ func TestNetworkErrorsAreRetried(t *testing.T) {
 				conn.Close()
 			}
 		})
-		_, err := newClient(t, f).Bars(context.Background(), fxDays)
+		_, err := source.Bars(context.Background(), newClient(t, f), fxDays)
 		if err == nil || outcome.Of(err).DeadLetter() || f.count() != 3 {
 			t.Errorf("err = %v after %d requests, want transient after 3", err, f.count())
 		}
@@ -157,7 +158,7 @@ func TestNetworkErrorsAreRetried(t *testing.T) {
 			}
 		})
 		c := newClient(t, f, withHTTPClient(&http.Client{Timeout: 50 * time.Millisecond}))
-		_, err := c.Bars(context.Background(), fxDays)
+		_, err := source.Bars(context.Background(), c, fxDays)
 		if err == nil || outcome.Of(err).DeadLetter() || f.count() != 3 {
 			t.Errorf("err = %v after %d requests, want transient after 3", err, f.count())
 		}
@@ -166,7 +167,7 @@ func TestNetworkErrorsAreRetried(t *testing.T) {
 		f := newFake(t, serve(nil, http.StatusOK))
 		c := newClient(t, f)
 		f.Close()
-		_, err := c.Bars(context.Background(), fxDays)
+		_, err := source.Bars(context.Background(), c, fxDays)
 		if err == nil || outcome.Of(err).DeadLetter() || !strings.HasPrefix(err.Error(), `yahoo EURUSD=X: Get "http://`) {
 			t.Errorf("err = %v, want transient GET error", err)
 		}

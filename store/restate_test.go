@@ -1,0 +1,254 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"marketfleet/internal/testenv"
+	"marketfleet/market"
+	"marketfleet/outcome"
+	"marketfleet/store"
+)
+
+// asOf stamps bars with the instant their values are adjusted as of.
+func asOf(bars []market.Bar, t time.Time) []market.Bar {
+	for i := range bars {
+		bars[i].AsOf = t
+	}
+	return bars
+}
+
+func split(symbol string, exDate time.Time, num, den float64) market.Action {
+	return market.Action{Symbol: symbol, ExDate: exDate, Kind: market.Split, Numerator: num, Denominator: den, Source: "test"}
+}
+
+func dividend(symbol string, exDate time.Time, amount float64) market.Action {
+	return market.Action{Symbol: symbol, ExDate: exDate, Kind: market.Dividend, Amount: amount, Source: "test"}
+}
+
+func record(t *testing.T, s *store.Store, actions ...market.Action) {
+	t.Helper()
+	err := s.InTx(context.Background(), func(tx *store.Tx) error {
+		_, err := tx.RecordActions(context.Background(), actions)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func restate(t *testing.T, s *store.Store, series market.Series) []store.Restatement {
+	t.Helper()
+	var done []store.Restatement
+	err := s.InTx(context.Background(), func(tx *store.Tx) (err error) {
+		done, err = tx.Restate(context.Background(), series)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return done
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) <= 1e-12*math.Max(math.Abs(a), math.Abs(b)) }
+
+// A split divides the prices of the bars before its ex-date that are as of
+// an earlier instant by its ratio and multiplies their volume; bars as of
+// the ex-date or later (fetched already adjusted) and bars from the ex-date
+// on are left alone. A second Restate, and Unrestated, find nothing to do.
+func TestRestateSplitAppliesOnceToTheBarsItAdjusts(t *testing.T) {
+	s, admin := migrated(t)
+	ctx := context.Background()
+	walk := testenv.Walk("SPL", 20) // 2020-01-01 .. 2020-01-20
+	ex := walk[10].TS
+	old := asOf(append([]market.Bar(nil), walk[:8]...), ex.Add(-time.Hour))
+	fresh := asOf(append([]market.Bar(nil), walk[8:]...), ex.Add(time.Hour)) // fetched after the split
+	if _, err := s.WriteBars(ctx, append(old, fresh...)); err != nil {
+		t.Fatal(err)
+	}
+	series := market.Series{Symbol: "SPL", Interval: market.Interval1d}
+	record(t, s, split("SPL", ex, 4, 1))
+	var pending []market.Series
+	if err := s.InTx(ctx, func(tx *store.Tx) (err error) { pending, err = tx.Unrestated(ctx, []string{"SPL"}); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != 1 || pending[0] != series {
+		t.Fatalf("Unrestated = %v, want [%s]", pending, series)
+	}
+	done := restate(t, s, series)
+	if len(done) != 1 || done[0].Bars != 8 || !done[0].First.Equal(walk[0].TS) || !done[0].Last.Equal(walk[7].TS) || done[0].Factor != 4 {
+		t.Fatalf("Restate = %+v, want one restatement of 8 bars %s..%s with factor 4", done, walk[0].TS, walk[7].TS)
+	}
+	got := testenv.StoredBars(t, admin, series)
+	for i, b := range got {
+		w, ratio := walk[i], 1.0
+		if i < 8 {
+			ratio = 4
+		}
+		if !near(b.Open, w.Open/ratio) || !near(b.High, w.High/ratio) || !near(b.Low, w.Low/ratio) ||
+			!near(b.Close, w.Close/ratio) || !near(*b.AdjClose, *w.AdjClose/ratio) || b.Volume != int64(math.Round(float64(w.Volume)*ratio)) {
+			t.Fatalf("bar %d (%s) = %+v, want the walk's divided by %g", i, b.TS.Format(time.DateOnly), b, ratio)
+		}
+	}
+	sum, _ := checksum(t, admin)
+	if again := restate(t, s, series); len(again) != 0 {
+		t.Fatalf("a second Restate applied %+v, want nothing", again)
+	}
+	record(t, s, split("SPL", ex, 4, 1)) // the same action reported again
+	if again := restate(t, s, series); len(again) != 0 {
+		t.Fatalf("Restate after the action came back applied %+v, want nothing", again)
+	}
+	if after, _ := checksum(t, admin); after != sum {
+		t.Fatal("the bars changed after the action was applied: applied twice")
+	}
+	if err := s.InTx(ctx, func(tx *store.Tx) (err error) { pending, err = tx.Unrestated(ctx, []string{"SPL"}); return err }); err != nil || len(pending) != 0 {
+		t.Fatalf("Unrestated = %v, %v after the restatement, want none", pending, err)
+	}
+}
+
+// A dividend multiplies the adjusted closes before its ex-date by
+// 1 - amount / the close of the last bar before it, read after a split of
+// the same restatement has been applied; closes are left alone.
+func TestRestateDistributionAfterSplitsOfTheSameRestatement(t *testing.T) {
+	s, admin := migrated(t)
+	walk := asOf(testenv.Walk("DIV", 20), testenv.WalkStart)
+	if _, err := s.WriteBars(context.Background(), walk); err != nil {
+		t.Fatal(err)
+	}
+	divEx, splitEx := walk[15].TS, walk[19].TS
+	// The dividend is reported in post-split units: it must be set against
+	// the close before its ex-date once the later split is applied to it.
+	amount := 0.01 * walk[14].Close / 2
+	record(t, s, dividend("DIV", divEx, amount), split("DIV", splitEx, 2, 1))
+	series := market.Series{Symbol: "DIV", Interval: market.Interval1d}
+	done := restate(t, s, series)
+	if len(done) != 2 || done[0].Action.Kind != market.Split || done[1].Action.Kind != market.Dividend {
+		t.Fatalf("Restate = %+v, want the split, then the dividend", done)
+	}
+	wantFactor := 0.99
+	if !near(done[1].Factor, wantFactor) || done[1].Bars != 15 {
+		t.Fatalf("dividend factor %v over %d bars, want %v over 15", done[1].Factor, done[1].Bars, wantFactor)
+	}
+	for i, b := range testenv.StoredBars(t, admin, series) {
+		ratio, factor := 1.0, 1.0
+		if i < 19 {
+			ratio = 2
+		}
+		if i < 15 {
+			factor = wantFactor
+		}
+		if !near(b.Close, walk[i].Close/ratio) || !near(*b.AdjClose, *walk[i].AdjClose/ratio*factor) {
+			t.Fatalf("bar %d: close %v adj %v, want %v and %v", i, b.Close, *b.AdjClose, walk[i].Close/ratio, *walk[i].AdjClose/ratio*factor)
+		}
+	}
+}
+
+// A distribution not below the close it is paid from is refused with
+// ErrBadFactor (outcome.Data), and the transaction, rolled back, changes
+// nothing: not the bars, not the ledger.
+func TestRestateRefusesADistributionAboveTheClose(t *testing.T) {
+	s, admin := migrated(t)
+	walk := asOf(testenv.Walk("BAD", 10), testenv.WalkStart)
+	if _, err := s.WriteBars(context.Background(), walk); err != nil {
+		t.Fatal(err)
+	}
+	record(t, s, dividend("BAD", walk[5].TS, walk[4].Close*1.5))
+	before, _ := checksum(t, admin)
+	err := s.InTx(context.Background(), func(tx *store.Tx) error {
+		_, err := tx.Restate(context.Background(), market.Series{Symbol: "BAD", Interval: market.Interval1d})
+		return err
+	})
+	if !errors.Is(err, store.ErrBadFactor) || outcome.Of(err) != outcome.Data {
+		t.Fatalf("Restate = %v, want ErrBadFactor marked data", err)
+	}
+	if after, _ := checksum(t, admin); after != before {
+		t.Fatal("a refused restatement changed bars")
+	}
+	var n int
+	if err := admin.QueryRow(context.Background(), `SELECT count(*) FROM restatements`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d restatements recorded (%v), want 0", n, err)
+	}
+}
+
+// Bars stored before migration 4 have no as_of: their updated_at stands in
+// for it, and is kept as their as_of when they are restated, so a second
+// action of the same restatement still applies to them.
+func TestRestateLegacyBarsUseUpdatedAt(t *testing.T) {
+	s, admin := migrated(t)
+	ctx := context.Background()
+	walk := testenv.Walk("LEG", 10)
+	if _, err := s.WriteBars(ctx, walk); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, `UPDATE bars SET as_of = NULL, updated_at = now() - interval '10 days'`); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3)
+	record(t, s, split("LEG", day, 2, 1), split("LEG", day.AddDate(0, 0, 1), 3, 1))
+	done := restate(t, s, market.Series{Symbol: "LEG", Interval: market.Interval1d})
+	if len(done) != 2 || done[0].Bars != 10 || done[1].Bars != 10 {
+		t.Fatalf("Restate = %+v, want both splits applied to the 10 legacy bars", done)
+	}
+	got := testenv.StoredBars(t, admin, market.Series{Symbol: "LEG", Interval: market.Interval1d})
+	if !near(got[0].Close, walk[0].Close/6) {
+		t.Fatalf("close %v, want %v (divided by 2 and by 3)", got[0].Close, walk[0].Close/6)
+	}
+}
+
+// Two sessions restating the same series at once apply each action once:
+// the second waits for the first's claim and then skips it. This holds
+// without the runner's series lock.
+func TestConcurrentRestatesApplyOnce(t *testing.T) {
+	dbURL := testenv.NewDatabase(t)
+	s1, s2 := open(t, dbURL, app), open(t, dbURL, app)
+	if _, err := s1.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	admin := testenv.Connect(t, dbURL)
+	walk := asOf(testenv.Walk("TWO", 30), testenv.WalkStart)
+	if _, err := s1.WriteBars(context.Background(), walk); err != nil {
+		t.Fatal(err)
+	}
+	record(t, s1, split("TWO", walk[29].TS, 5, 1))
+	series := market.Series{Symbol: "TWO", Interval: market.Interval1d}
+	claimed, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	var first, second []store.Restatement
+	var err1, err2 error
+	wg.Go(func() {
+		err1 = s1.InTx(context.Background(), func(tx *store.Tx) (err error) {
+			first, err = tx.Restate(context.Background(), series)
+			close(claimed) // claimed and applied, not committed
+			<-release
+			return err
+		})
+	})
+	<-claimed
+	wg.Go(func() {
+		err2 = s2.InTx(context.Background(), func(tx *store.Tx) (err error) {
+			second, err = tx.Restate(context.Background(), series)
+			return err
+		})
+	})
+	testenv.Eventually(t, 10*time.Second, "the second restate to wait for the first one's claim", func() bool {
+		var waiting bool
+		_ = admin.QueryRow(context.Background(), `SELECT count(*) > 0 FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO restatements%'`).Scan(&waiting)
+		return waiting
+	})
+	close(release)
+	wg.Wait()
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if len(first) != 1 || len(second) != 0 {
+		t.Fatalf("first applied %d, second %d: want 1 and 0", len(first), len(second))
+	}
+	if got := testenv.StoredBars(t, admin, series); !near(got[0].Close, walk[0].Close/5) {
+		t.Fatalf("close %v, want %v: the split applied once", got[0].Close, walk[0].Close/5)
+	}
+}
