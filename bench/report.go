@@ -73,8 +73,27 @@ type report struct {
 	// max_connections (ExhaustMaxConn).
 	Exhaustion     []summary `json:"exhaustion"`
 	ExhaustMaxConn int       `json:"exhaustion_max_connections"`
-	Targets        []target  `json:"targets"`
-	Runs           []runResult
+	// Restatement is what restating one series costs (restatementRates).
+	Restatement []restatementRate `json:"restatement"`
+	Targets     []target          `json:"targets"`
+	Runs        []runResult
+}
+
+// restatementLine writes what restating one series cost, if measured.
+func (r report) restatementLine(w io.Writer) {
+	if len(r.Restatement) == 0 {
+		return
+	}
+	fmt.Fprint(w, "\nRestatement (one series, one transaction, one session: store.Tx.Restate):")
+	for i, rr := range r.Restatement {
+		sep := ";"
+		if i == 0 {
+			sep = ""
+		}
+		fmt.Fprintf(w, "%s %s by a %s, %d bars in %s = %.0f bars/s", sep, rr.Series, rr.Action, rr.Bars,
+			rr.Took.Round(time.Millisecond), rr.BarsPerSec)
+	}
+	fmt.Fprintln(w, ".")
 }
 
 // benchmark runs everything o asks for and writes the report.
@@ -85,6 +104,13 @@ func benchmark(ctx context.Context, o options) error {
 	}
 	defer e.close()
 	rep := report{When: time.Now().UTC(), Machine: machine(), Command: command(os.Args[1:])}
+	if o.restatementOnly {
+		if rep.Restatement, err = e.restatementRates(ctx); err != nil {
+			return err
+		}
+		rep.restatementLine(os.Stdout)
+		return nil
+	}
 	if rep.Batch, err = e.workerSetting(ctx, "FLEET_BATCH_SIZE", o.workerEnv); err != nil {
 		return err
 	}
@@ -92,6 +118,9 @@ func benchmark(ctx context.Context, o options) error {
 		return err
 	}
 	if rep.Ceilings, err = e.measureCeilings(ctx, o, rep.Batch); err != nil {
+		return err
+	}
+	if rep.Restatement, err = e.restatementRates(ctx); err != nil {
 		return err
 	}
 	seq := 0
@@ -289,6 +318,7 @@ func (r report) markdown(w io.Writer, o options) {
 		}
 		fmt.Fprintln(w, ".")
 	}
+	r.restatementLine(w)
 	if len(r.Scaling) > 0 {
 		fmt.Fprintf(w, "\nScaling (marketfleet, L = %s):\n\n", r.Scaling[0].Latency)
 		table(w, r.Scaling)
