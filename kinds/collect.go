@@ -103,32 +103,37 @@ func (c Collect) Fetch(ctx context.Context, j *runner.Job[collecting]) error {
 
 // checkActions checks every action of resp (market.Action.Validate, as of
 // the answer), and that a distribution is below the close it is paid from:
-// the close of the answer's last bar before its ex-date, or else of its
-// first bar. It returns the actions with each distribution's Factor set
-// from the answer's last bar before its ex-date, when there is one: the
-// amount and the close in the same units, whatever splits come later.
+// the close of the answer's last bar that ends by its ex-date, or else of
+// its first bar. It returns the actions in effect as of the answer, each
+// distribution with its Factor from that last bar when the answer holds
+// one: the amount and the close in the same units, whatever splits come
+// later. An action about to take effect (within the day Validate allows)
+// is left out: the answer's bars are not adjusted for it yet, and a later
+// answer reports it again.
 func checkActions(resp source.Response) ([]market.Action, error) {
-	out := make([]market.Action, len(resp.Actions))
-	for i, a := range resp.Actions {
+	out := make([]market.Action, 0, len(resp.Actions))
+	for _, a := range resp.Actions {
 		if err := a.Validate(resp.AsOf); err != nil {
 			return nil, err
 		}
-		out[i] = a
-		if a.Kind == market.Split || len(resp.Bars) == 0 {
+		if a.Effective().After(resp.AsOf) {
 			continue
 		}
-		ref, before := resp.Bars[0], false
-		for _, b := range resp.Bars {
-			if b.TS.Before(a.ExDate) {
-				ref, before = b, true
+		if a.Kind != market.Split && len(resp.Bars) > 0 {
+			ref, before := resp.Bars[0], false
+			for _, b := range resp.Bars {
+				if !b.Interval.Next(b.TS).After(a.Boundary(b.Interval)) {
+					ref, before = b, true
+				}
+			}
+			if !(a.Amount < ref.Close) {
+				return nil, fmt.Errorf("%w: %s: amount %g is not below the close %g of %s", market.ErrInvalidAction, a, a.Amount, ref.Close, ref.TS.Format(time.DateOnly))
+			}
+			if before {
+				a.Factor = 1 - a.Amount/ref.Close
 			}
 		}
-		if !(a.Amount < ref.Close) {
-			return nil, fmt.Errorf("%w: %s: amount %g is not below the close %g of %s", market.ErrInvalidAction, a, a.Amount, ref.Close, ref.TS.Format(time.DateOnly))
-		}
-		if before {
-			out[i].Factor = 1 - a.Amount/ref.Close
-		}
+		out = append(out, a)
 	}
 	return out, nil
 }

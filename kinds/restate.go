@@ -16,12 +16,14 @@ import (
 // reveals such an action.
 const KindRestate tasks.Kind = "restate"
 
-// NewRestateTask returns a restate task for series. Its window is the day
-// from exDate, the newest action of the answer that asked for it: the task
-// applies every pending action whatever its window, which only keys its
-// message id, so that two answers revealing the same action enqueue it once.
-func NewRestateTask(series market.Series, exDate time.Time, requestedBy string, at time.Time) tasks.Task {
-	t := tasks.NewCollect(series.Symbol, series.Interval, exDate, exDate.Add(24*time.Hour), requestedBy, at)
+// NewRestateTask returns a restate task for series whose window is the day
+// from day: for a collect task's follow-up the ex-date of the newest action
+// of its answer, for the sweep the day it runs. The task applies every
+// pending action whatever its window, which only keys its message id, so
+// that two answers revealing the same action enqueue it once.
+func NewRestateTask(series market.Series, day time.Time, requestedBy string, at time.Time) tasks.Task {
+	day = day.UTC().Truncate(24 * time.Hour)
+	t := tasks.NewCollect(series.Symbol, series.Interval, day, day.Add(24*time.Hour), requestedBy, at)
 	t.Kind = KindRestate
 	return t
 }
@@ -29,8 +31,9 @@ func NewRestateTask(series market.Series, exDate time.Time, requestedBy string, 
 // Restate is the handler of restate tasks: store.Tx.Restate on the task's
 // series, in a transaction of its own (runner.Separate: one transaction per
 // series, which the runner's series lock keeps apart from the series'
-// collect tasks, so no answer fetched before the restatement is written
-// after it). It fetches nothing.
+// collect tasks; bars of an answer made before an action took effect that
+// are written after all are brought to its units by store.Tx.WriteBars).
+// It fetches nothing.
 type Restate struct {
 	runner.Defaults[restating]
 	Config
@@ -53,8 +56,9 @@ func (Restate) SeparateTransactions() {}
 func (Restate) Kind() tasks.Kind { return KindRestate }
 
 // Write restates each job's series. An action that cannot be applied (a
-// distribution not below the close it is paid from) fails the job with
-// outcome.Data, and its transaction, the job's own, is rolled back.
+// distribution not below the close it is paid from) is recorded as refused
+// and the others go on (store.Restatement.Refused); a database error fails
+// the job, whose transaction is its own, and it is retried.
 func (Restate) Write(ctx context.Context, tx *store.Tx, jobs []*runner.Job[restating]) error {
 	for _, j := range jobs {
 		done, err := tx.Restate(ctx, j.Series())
@@ -71,7 +75,8 @@ func (Restate) Write(ctx context.Context, tx *store.Tx, jobs []*runner.Job[resta
 	return nil
 }
 
-// FollowUps reports each restatement (Config.Restated) and asks for the
+// FollowUps reports each restatement, refused ones included
+// (Config.Restated), and asks for the
 // series' features from the first restated bar on, with the task's
 // priority. A redelivered task that found nothing left to do asks for the
 // whole series' features: its first delivery may have restated and died

@@ -420,7 +420,7 @@ func (a answer) Fetch(context.Context, source.Request) (source.Response, error) 
 
 // An answer with a bad action is refused whole with outcome.Data: nothing
 // of it reaches the write, and the reason names the action and what is
-// wrong with it.
+// wrong with it. An action about to take effect is left out of a good one.
 func TestCollectRefusesBadActions(t *testing.T) {
 	asOf := after
 	bars, err := source.Bars(context.Background(), &synthetic.Source{}, source.Request{Symbol: "BADA", Interval: market.Interval1d,
@@ -431,6 +431,12 @@ func TestCollectRefusesBadActions(t *testing.T) {
 	closeBefore := bars[2].Close
 	act := func(kind market.ActionKind, ex time.Time, num, den, amount float64) market.Action {
 		return market.Action{Symbol: "BADA", ExDate: ex, Kind: kind, Numerator: num, Denominator: den, Amount: amount, Source: "stub"}
+	}
+	soon := act(market.Split, asOf.Truncate(24*time.Hour).AddDate(0, 0, 1), 2, 1, 0) // in effect in 12 hours
+	j := collectJob("BADA", splitEx.AddDate(0, 0, -3), splitEx.AddDate(0, 0, 3), false)
+	j.State.from = j.Task.From
+	if err := (Collect{Config{Source: answer{source.Response{Bars: bars, Actions: []market.Action{soon}, AsOf: asOf}}}}).Fetch(context.Background(), j); err != nil || len(j.State.actions) != 0 || len(j.State.bars) != len(bars) {
+		t.Fatalf("an action about to take effect: Fetch = %v, %d actions kept, want the bars and no action", err, len(j.State.actions))
 	}
 	for _, c := range []struct {
 		name   string
@@ -446,6 +452,11 @@ func TestCollectRefusesBadActions(t *testing.T) {
 		{"a split dated in the future", act(market.Split, asOf.Truncate(24*time.Hour).AddDate(0, 0, 3), 2, 1, 0), "dated in the future"},
 		{"an ex-date that is not a date", act(market.Split, splitEx.Add(time.Hour), 2, 1, 0), "not a trading date"},
 		{"an unknown kind", act("spinoff", splitEx, 0, 0, 1), `unknown kind "spinoff"`},
+		{"in effect at no start of its ex-date", func() market.Action {
+			a := act(market.Split, splitEx, 2, 1, 0)
+			a.EffectiveAt = splitEx.Add(20 * time.Hour)
+			return a
+		}(), "not the start of its ex-date in any time zone"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			good := act(market.Dividend, splitEx.AddDate(0, 0, -1), 0, 0, 0.01)
@@ -484,5 +495,34 @@ func TestBadActionIsDeadLetteredAndChangesNothing(t *testing.T) {
 	}
 	if bars != 0 || actions != 0 {
 		t.Fatalf("%d bars and %d actions stored, want none", bars, actions)
+	}
+}
+
+// A distribution's factor comes from the answer's last bar that ends by the
+// ex-date: for a weekly answer, not the week the ex-date falls in (its close
+// is after the ex-date) but the one before.
+func TestDistributionFactorFromTheBarBeforeTheExDate(t *testing.T) {
+	ex := time.Date(2024, 6, 5, 0, 0, 0, 0, time.UTC) // a Wednesday
+	bars, err := source.Bars(context.Background(), &synthetic.Source{}, source.Request{Symbol: "WEEK", Interval: market.Interval1wk,
+		From: ex.AddDate(0, 0, -21), To: ex.AddDate(0, 0, 14)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before market.Bar
+	for _, b := range bars {
+		if !market.Interval1wk.Next(b.TS).After(ex) {
+			before = b
+		}
+	}
+	if before.TS.IsZero() || !market.Interval1wk.Next(before.TS).After(ex.AddDate(0, 0, -7)) {
+		t.Fatalf("no weekly bar ending in the week before %s: %v", ex, bars)
+	}
+	div := market.Action{Symbol: "WEEK", ExDate: ex, Kind: market.Dividend, Amount: 0.5, Source: "stub"}
+	got, err := checkActions(source.Response{Bars: bars, Actions: []market.Action{div}, AsOf: ex.AddDate(0, 0, 14)})
+	if err != nil || len(got) != 1 {
+		t.Fatal(got, err)
+	}
+	if want := 1 - 0.5/before.Close; got[0].Factor != want {
+		t.Fatalf("factor %v, want %v (from the week of %s)", got[0].Factor, want, before.TS.Format(time.DateOnly))
 	}
 }

@@ -39,7 +39,12 @@ type Action struct {
 	// 00:00 UTC (as daily bars are keyed): bars before it are the ones a
 	// source adjusts.
 	ExDate time.Time
-	Kind   ActionKind
+	// EffectiveAt is the instant the action takes effect: the start of the
+	// ex-date in the exchange's time zone (Tokyo's is 15:00 UTC the day
+	// before, New York's 04:00 or 05:00 UTC). Zero means ExDate (an
+	// exchange on UTC). See Effective.
+	EffectiveAt time.Time
+	Kind        ActionKind
 	// Numerator and Denominator are a split's (zero otherwise).
 	Numerator, Denominator float64
 	// Amount is a distribution's, per share (zero for a split).
@@ -66,6 +71,27 @@ func (a Action) Key() ActionKey {
 	return ActionKey{Symbol: a.Symbol, ExDate: a.ExDate.Unix(), Kind: a.Kind}
 }
 
+// Effective is EffectiveAt, or ExDate when it is zero: an answer as of an
+// earlier instant is not adjusted for the action, a later one is, and an
+// intraday bar starting before it is one the action adjusts.
+func (a Action) Effective() time.Time {
+	if a.EffectiveAt.IsZero() {
+		return a.ExDate
+	}
+	return a.EffectiveAt
+}
+
+// Boundary is where the bars of iv the action adjusts end: a bar starting
+// before it is one a source adjusts for the action. It is the ex-date for
+// daily and longer bars (keyed by trading date) and the instant the action
+// takes effect for intraday ones.
+func (a Action) Boundary(iv Interval) time.Time {
+	if iv.Intraday() {
+		return a.Effective()
+	}
+	return a.ExDate
+}
+
 // Ratio is a split's Numerator/Denominator: prices before the ex-date are
 // divided by it, volumes multiplied.
 func (a Action) Ratio() float64 { return a.Numerator / a.Denominator }
@@ -80,11 +106,13 @@ func (a Action) String() string {
 }
 
 // Validate checks what a can be checked for alone: a known kind, an
-// ex-date at 00:00 UTC and not after asOf's date plus one day (an exchange
-// east of UTC may already trade on the next date), a finite split ratio
-// within MaxSplitRatio either way, a finite positive amount. A distribution
-// larger than the close it is paid from is refused by the caller, which
-// has the bars. The error wraps ErrInvalidAction and names the action.
+// ex-date at 00:00 UTC, an EffectiveAt that is the start of that date in
+// some time zone (from 14 hours before to 12 hours after it), in effect no
+// later than a day after asOf (further is a date in the future, not an
+// action about to take effect), a finite split ratio within MaxSplitRatio
+// either way, a finite positive amount. A distribution larger than the
+// close it is paid from is refused by the caller, which has the bars. The
+// error wraps ErrInvalidAction and names the action.
 func (a Action) Validate(asOf time.Time) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrInvalidAction, a, fmt.Sprintf(format, args...))
@@ -92,7 +120,10 @@ func (a Action) Validate(asOf time.Time) error {
 	if a.ExDate.IsZero() || !a.ExDate.Equal(a.ExDate.Truncate(24*time.Hour)) {
 		return bad("ex-date %s is not a trading date (00:00 UTC)", a.ExDate.UTC().Format(time.RFC3339))
 	}
-	if a.ExDate.After(asOf.Add(24 * time.Hour)) {
+	if e := a.Effective(); e.Before(a.ExDate.Add(-14*time.Hour)) || e.After(a.ExDate.Add(12*time.Hour)) {
+		return bad("in effect at %s, which is not the start of its ex-date in any time zone", e.UTC().Format(time.RFC3339))
+	}
+	if a.Effective().After(asOf.Add(24 * time.Hour)) {
 		return bad("dated in the future (the answer is as of %s)", asOf.UTC().Format(time.RFC3339))
 	}
 	switch a.Kind {

@@ -67,8 +67,11 @@ func (s *Store) WriteBars(ctx context.Context, bars []market.Bar) (WriteResult, 
 	return res, nil
 }
 
-// WriteBars upserts bars in one statement, inside the transaction. No bars
-// is a no-op without a round trip. Bars with the same key are de-duplicated
+// WriteBars upserts bars in one statement, inside the transaction, then
+// brings them up to date with the corporate actions their series has been
+// restated for since the source answered (reapply: a second round trip,
+// which changes nothing in the common case). No bars is a no-op without a
+// round trip. Bars with the same key are de-duplicated
 // first (the last one wins), since one statement may not touch a row twice.
 // Errors are wrapped ("write bars: ...") and marked with their outcome class:
 // bars the database refuses (SQLSTATE classes 22 and 23) are outcome.Data.
@@ -76,15 +79,17 @@ func (t *Tx) WriteBars(ctx context.Context, bars []market.Bar) (WriteResult, err
 	if len(bars) == 0 {
 		return WriteResult{}, nil
 	}
-	sql, args := UpsertStatement(bars)
-	res := WriteResult{Rows: len(args[0].([]string))}
+	c := columnsOf(dedupe(bars))
+	res := WriteResult{Rows: len(c.symbol)}
 	err := t.run(ctx, "write bars", func(q querier) error {
-		rows, err := q.Query(ctx, sql, args...)
+		rows, err := q.Query(ctx, upsertBars, c.args()...)
 		if err != nil {
 			return err
 		}
-		res.Series, err = pgx.CollectRows(rows, scanSeriesChange)
-		return err
+		if res.Series, err = pgx.CollectRows(rows, scanSeriesChange); err != nil {
+			return err
+		}
+		return reapply(ctx, q, c)
 	})
 	if err != nil {
 		return WriteResult{}, err
@@ -100,8 +105,7 @@ func (t *Tx) WriteBars(ctx context.Context, bars []market.Bar) (WriteResult, err
 // the benchmark's other designs write with exactly the worker's SQL through
 // connections of their own; production code calls WriteBars.
 func UpsertStatement(bars []market.Bar) (string, []any) {
-	c := columnsOf(dedupe(bars))
-	return upsertBars, []any{c.symbol, c.interval, c.ts, c.open, c.high, c.low, c.close, c.adjClose, c.volume, c.source, c.asOf}
+	return upsertBars, columnsOf(dedupe(bars)).args()
 }
 
 // dedupe keeps the last bar of each key, in first-seen order.
@@ -131,6 +135,11 @@ type columns struct {
 	adjClose                 []*float64
 	volume                   []int64
 	asOf                     []*time.Time // nil: the time of the write
+}
+
+// args are the upsert's arguments.
+func (c columns) args() []any {
+	return []any{c.symbol, c.interval, c.ts, c.open, c.high, c.low, c.close, c.adjClose, c.volume, c.source, c.asOf}
 }
 
 func columnsOf(bars []market.Bar) columns {

@@ -99,7 +99,3 @@ func FailureClass(err error) string {
 	}
 	return "network"
 }
-
-// ErrBadFactor is wrapped (and marked outcome.Data) when a distribution
-// cannot be applied: it is not smaller than the close it is paid from.
-var ErrBadFactor = outcome.Mark(outcome.Data, errors.New("distribution not below the close before its ex-date"))

@@ -2,15 +2,14 @@ package store_test
 
 import (
 	"context"
-	"errors"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"marketfleet/internal/testenv"
 	"marketfleet/market"
-	"marketfleet/outcome"
 	"marketfleet/store"
 )
 
@@ -147,30 +146,71 @@ func TestRestateDistributionAfterSplitsOfTheSameRestatement(t *testing.T) {
 	}
 }
 
-// A distribution not below the close it is paid from is refused with
-// ErrBadFactor (outcome.Data), and the transaction, rolled back, changes
-// nothing: not the bars, not the ledger.
+// A distribution not below the close it is paid from is not applied: the
+// restatement is recorded as refused, with the reason, the bars are left
+// as they were, and a split of the same restatement is still applied.
 func TestRestateRefusesADistributionAboveTheClose(t *testing.T) {
 	s, admin := migrated(t)
 	walk := asOf(testenv.Walk("BAD", 10), testenv.WalkStart)
 	if _, err := s.WriteBars(context.Background(), walk); err != nil {
 		t.Fatal(err)
 	}
-	record(t, s, dividend("BAD", walk[5].TS, walk[4].Close*1.5))
-	before, _ := checksum(t, admin)
-	err := s.InTx(context.Background(), func(tx *store.Tx) error {
-		_, err := tx.Restate(context.Background(), market.Series{Symbol: "BAD", Interval: market.Interval1d})
-		return err
-	})
-	if !errors.Is(err, store.ErrBadFactor) || outcome.Of(err) != outcome.Data {
-		t.Fatalf("Restate = %v, want ErrBadFactor marked data", err)
+	record(t, s, dividend("BAD", walk[5].TS, walk[4].Close*1.5), split("BAD", walk[8].TS, 2, 1))
+	done := restate(t, s, market.Series{Symbol: "BAD", Interval: market.Interval1d})
+	if len(done) != 2 || done[0].Bars != 8 || done[1].Action.Kind != market.Dividend || done[1].Bars != 0 ||
+		!strings.Contains(done[1].Refused, "not below the close before its ex-date") {
+		t.Fatalf("Restate = %+v, want the split applied to 8 bars and the dividend refused", done)
 	}
-	if after, _ := checksum(t, admin); after != before {
-		t.Fatal("a refused restatement changed bars")
+	for i, b := range testenv.StoredBars(t, admin, market.Series{Symbol: "BAD", Interval: market.Interval1d}) {
+		ratio := 1.0
+		if i < 8 {
+			ratio = 2
+		}
+		if !near(*b.AdjClose, *walk[i].AdjClose/ratio) {
+			t.Fatalf("bar %d adjusted close %v, want %v: the refused dividend changed it", i, *b.AdjClose, *walk[i].AdjClose/ratio)
+		}
 	}
-	var n int
-	if err := admin.QueryRow(context.Background(), `SELECT count(*) FROM restatements`).Scan(&n); err != nil || n != 0 {
-		t.Fatalf("%d restatements recorded (%v), want 0", n, err)
+	var refused string
+	if err := admin.QueryRow(context.Background(), `SELECT refused FROM restatements r JOIN corporate_actions a ON a.id = r.action_id
+		WHERE a.kind = 'dividend'`).Scan(&refused); err != nil || refused != done[1].Refused {
+		t.Fatalf("ledger says refused %q (%v), want %q", refused, err, done[1].Refused)
+	}
+}
+
+// An action takes effect at the start of its ex-date in the exchange's time
+// zone: for Tokyo, 15:00 UTC the day before. An answer as of after that is
+// adjusted (its bars are not restated) even though it is before 00:00 UTC
+// of the ex-date; an hourly bar of the ex-date's session, which starts
+// before 00:00 UTC, is not restated either.
+func TestRestateFollowsTheExchangesTimeZone(t *testing.T) {
+	s, _ := migrated(t)
+	ctx := context.Background()
+	ex := time.Date(2024, 6, 3, 0, 0, 0, 0, time.UTC)
+	effective := ex.Add(-9 * time.Hour) // 2024-06-03 00:00 JST
+	daily := testenv.Walk("7203.T", 10) // 2020-01-01 .. 2020-01-10: all before the ex-date
+	for i := range daily {
+		daily[i].AsOf = effective.Add(-time.Hour) // fetched before the split took effect
+		if i >= 5 {
+			daily[i].AsOf = effective.Add(time.Hour) // fetched at 01:00 JST on the ex-date: adjusted
+		}
+	}
+	hourly := make([]market.Bar, 4) // 13:00 .. 16:00 UTC on June 2: 22:00 .. 01:00 JST
+	for i := range hourly {
+		hourly[i] = daily[0]
+		hourly[i].Interval, hourly[i].TS, hourly[i].AsOf = market.Interval60m, ex.Add(time.Duration(i-11)*time.Hour), effective.Add(-time.Minute)
+	}
+	if _, err := s.WriteBars(ctx, append(daily, hourly...)); err != nil {
+		t.Fatal(err)
+	}
+	a := split("7203.T", ex, 2, 1)
+	a.EffectiveAt = effective
+	record(t, s, a)
+	if done := restate(t, s, market.Series{Symbol: "7203.T", Interval: market.Interval1d}); len(done) != 1 || done[0].Bars != 5 {
+		t.Fatalf("daily: %+v, want the 5 bars fetched before 00:00 JST restated", done)
+	}
+	done := restate(t, s, market.Series{Symbol: "7203.T", Interval: market.Interval60m})
+	if len(done) != 1 || done[0].Bars != 2 || !done[0].Last.Equal(effective.Add(-time.Hour)) {
+		t.Fatalf("hourly: %+v, want the 2 bars before 00:00 JST restated (the last at 14:00 UTC)", done)
 	}
 }
 
@@ -250,5 +290,37 @@ func TestConcurrentRestatesApplyOnce(t *testing.T) {
 	}
 	if got := testenv.StoredBars(t, admin, series); !near(got[0].Close, walk[0].Close/5) {
 		t.Fatalf("close %v, want %v: the split applied once", got[0].Close, walk[0].Close/5)
+	}
+}
+
+// Bars written after their series was restated for an action, from an
+// answer as of before the action took effect (a write replayed on a new
+// session after another worker restated the series), are brought to the
+// action's units as they are written; bars of a later answer are not.
+func TestWriteBarsReappliesWhatTheSeriesWasRestatedFor(t *testing.T) {
+	s, admin := migrated(t)
+	ctx := context.Background()
+	walk := testenv.Walk("LATE", 10)
+	ex := walk[9].TS.AddDate(0, 0, 1)
+	if _, err := s.WriteBars(ctx, asOf(append([]market.Bar(nil), walk[:5]...), ex.Add(-time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	record(t, s, split("LATE", ex, 4, 1))
+	series := market.Series{Symbol: "LATE", Interval: market.Interval1d}
+	if done := restate(t, s, series); len(done) != 1 || done[0].Bars != 5 {
+		t.Fatalf("Restate = %+v, want 5 bars", done)
+	}
+	stale := asOf(append([]market.Bar(nil), walk[3:8]...), ex.Add(-30*time.Minute)) // fetched before the split
+	fresh := asOf(append([]market.Bar(nil), walk[8:]...), ex.Add(time.Hour))        // fetched after: already adjusted
+	for i := range fresh {
+		fresh[i].Close /= 4
+	}
+	if _, err := s.WriteBars(ctx, append(stale, fresh...)); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range testenv.StoredBars(t, admin, series) {
+		if want := walk[i].Close / 4; !near(b.Close, want) {
+			t.Fatalf("bar %d close %v, want %v: every bar in the split's units", i, b.Close, want)
+		}
 	}
 }

@@ -5,10 +5,12 @@ import (
 	"time"
 
 	"marketfleet/budget"
+	"marketfleet/kinds"
 	"marketfleet/metrics"
 	"marketfleet/queue"
 	"marketfleet/slots"
 	"marketfleet/store"
+	"marketfleet/tasks"
 )
 
 // housekeeping runs between batches, on the batch loop's goroutine (the
@@ -59,6 +61,7 @@ func (m *member) keepBudget(ctx context.Context, lease *slots.Lease, db *store.S
 		m.logBudget(b)
 		m.reportFleet(ctx, l, b)
 		m.prune(ctx, db)
+		m.sweepRestatements(ctx, db)
 		pub = slots.Limit{Slots: b.Slots, By: m.w.cfg.ID, At: time.Now().UTC()}
 		if err := m.q.slots.PublishLimit(ctx, pub); err != nil {
 			m.w.log.Warn().Err(err).Msg("could not publish the connection budget")
@@ -105,6 +108,44 @@ func (m *member) prune(ctx context.Context, db *store.Store) {
 	if _, err := db.PruneTaskCounts(ctx, time.Now().Add(-countsRetention)); err != nil {
 		m.w.log.Debug().Err(err).Msg("could not prune old task counts")
 	}
+}
+
+// Restatement sweep: how often the holder of slot 0 looks for series a
+// restatement is still owed to, among the symbols with an action first
+// seen within the lookback.
+const (
+	restateSweepEvery    = 10 * time.Minute
+	restateSweepLookback = 7 * 24 * time.Hour
+)
+
+// sweepRestatements enqueues a restate task for every series an action
+// first seen within restateSweepLookback has not been applied to yet. The
+// collect tasks enqueue them as they reveal actions; the sweep catches the
+// rest (a collect task whose follow-ups could not be stored on its last
+// delivery, a restate task that ran out of retries). Its tasks' message ids
+// depend on the day, so within the dedup window a sweep enqueues each once.
+func (m *member) sweepRestatements(ctx context.Context, db *store.Store) {
+	if time.Since(m.lastSweep) < restateSweepEvery {
+		return
+	}
+	m.lastSweep = time.Now()
+	series, err := db.UnrestatedSince(ctx, time.Now().Add(-restateSweepLookback))
+	if err != nil || len(series) == 0 {
+		if err != nil {
+			m.w.log.Debug().Err(err).Msg("could not look for series owed a restatement")
+		}
+		return
+	}
+	ts := make([]tasks.Task, len(series))
+	for i, s := range series {
+		ts[i] = kinds.NewRestateTask(s, time.Now(), "worker/"+m.w.cfg.ID, time.Now())
+	}
+	res, err := m.q.tasks.Publish(ctx, ts)
+	if err != nil {
+		m.w.log.Warn().Err(err).Msg("could not enqueue the restate tasks the sweep found")
+		return
+	}
+	m.w.log.Info().Int("series", len(series)).Int("accepted", res.Accepted).Msg("restatement sweep: restate tasks enqueued")
 }
 
 func (m *member) logBudget(b budget.Budget) {

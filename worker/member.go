@@ -25,8 +25,9 @@ type member struct {
 	counts *taskCounts
 	// lastBudget is the budget last logged by the slot-0 holder.
 	lastBudget int
-	// lastPrune is when the slot-0 holder last pruned old task counts.
-	lastPrune time.Time
+	// lastPrune is when the slot-0 holder last pruned old task counts;
+	// lastSweep when it last looked for series owed a restatement.
+	lastPrune, lastSweep time.Time
 }
 
 // run takes a slot, works while holding it, and goes back to waiting when

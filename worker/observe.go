@@ -47,8 +47,14 @@ func (o observer) BatchDone(b runner.BatchStats) {
 	o.m.BarsChanged.Add(float64(bars.Changed))
 }
 
-// restated counts a committed restatement that changed bars, and logs it.
+// restated counts a committed restatement that changed bars, and logs it
+// (a refused one as a warning).
 func (m *member) restated(r store.Restatement) {
+	if r.Refused != "" {
+		m.w.log.Warn().Str("action", r.Action.String()).Str("series", r.Series.String()).Str("refused", r.Refused).
+			Msg("corporate action not applied to the series")
+		return
+	}
 	if r.Bars == 0 {
 		return
 	}

@@ -21,6 +21,7 @@ import (
 	"marketfleet/internal/testenv"
 	"marketfleet/market"
 	"marketfleet/queue"
+	"marketfleet/store"
 	"marketfleet/tasks"
 	"marketfleet/worker"
 )
@@ -316,4 +317,71 @@ func TestPausePoint(t *testing.T) {
 	if f, err := worker.PausePoint("", zeroLogger); err != nil || f.AfterCommit != nil || f.BeforeCommit != nil {
 		t.Fatalf("PausePoint(\"\") = %+v, %v; want none", f, err)
 	}
+}
+
+// The holder of slot 0 sweeps for series a recent action has not been
+// applied to (here recorded with no restate task ever enqueued, as when a
+// collect task's follow-ups were lost), enqueues their restate tasks, and
+// the fleet applies them: counted in the metrics.
+func TestSweepRestatesWhatNoTaskAskedFor(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	db, err := store.Open(ctx, f.dbURL, store.Config{ApplicationName: "sweep-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bars := testenv.Walk("SWP", 20)
+	for i := range bars {
+		bars[i].AsOf = testenv.WalkStart
+	}
+	ex := bars[19].TS.AddDate(0, 0, 1)
+	err = db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.WriteBars(ctx, bars); err != nil {
+			return err
+		}
+		_, err := tx.RecordActions(ctx, []market.Action{{Symbol: "SWP", ExDate: ex, Kind: market.Split, Numerator: 2, Denominator: 1, Source: "test"}})
+		return err
+	})
+	_ = db.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, f.config("sweeper"))
+	testenv.Eventually(t, 30*time.Second, "the sweep's restate task to apply the split", func() bool {
+		var n int
+		_ = f.admin.QueryRow(ctx, `SELECT count(*) FROM restatements WHERE bars_changed = 20`).Scan(&n)
+		return n == 1
+	})
+	testenv.Eventually(t, 10*time.Second, "the restatement counted", func() bool {
+		return counter(t, r.w, "marketfleet_restatements_total", "split") == 1 && counter(t, r.w, "marketfleet_bars_restated_total", "split") == 20
+	})
+	var close float64
+	if err := f.admin.QueryRow(ctx, `SELECT close FROM bars WHERE symbol = 'SWP' ORDER BY ts LIMIT 1`).Scan(&close); err != nil || close != bars[0].Close/2 {
+		t.Fatalf("first close %v (%v), want %v", close, err, bars[0].Close/2)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// counter reads one series of a counter vector from the worker's registry.
+func counter(t *testing.T, w *worker.Worker, name, kind string) float64 {
+	t.Helper()
+	mfs, err := w.Metrics().Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "kind" && l.GetValue() == kind {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return -1
 }

@@ -100,7 +100,8 @@ type restatementJSON struct {
 	Bars     int64      `json:"bars_changed"`
 	First    *time.Time `json:"first_changed,omitempty"`
 	Last     *time.Time `json:"last_changed,omitempty"`
-	Factor   float64    `json:"factor"`
+	Factor   float64    `json:"factor,omitempty"`
+	Refused  string     `json:"refused,omitempty"`
 	At       time.Time  `json:"restated_at"`
 }
 
@@ -114,7 +115,7 @@ func actionsJSON(symbol string, recs []store.ActionRecord) any {
 			Denominator: a.Denominator, Amount: a.Amount, Factor: a.Factor, Source: a.Source, FirstSeen: a.FirstSeen,
 			Restatements: []restatementJSON{}}
 		for _, r := range a.Restatements {
-			rj := restatementJSON{Interval: string(r.Interval), Bars: r.Bars, Factor: r.Factor, At: r.At}
+			rj := restatementJSON{Interval: string(r.Interval), Bars: r.Bars, Factor: r.Factor, Refused: r.Refused, At: r.At}
 			if r.Bars > 0 {
 				rj.First, rj.Last = &r.First, &r.Last
 			}
@@ -146,7 +147,10 @@ func printActions(w io.Writer, symbol string, recs []store.ActionRecord) error {
 			a.FirstSeen.UTC().Format("2006-01-02 15:04"))
 		for _, r := range a.Restatements { // no cell: the line does not widen the columns
 			what := "no bar to change"
-			if r.Bars > 0 {
+			switch {
+			case r.Refused != "":
+				what = "refused: " + r.Refused
+			case r.Bars > 0:
 				what = fmt.Sprintf("%d bars %s..%s, factor %.6g", r.Bars, stamp(r.Interval, r.First), stamp(r.Interval, r.Last), r.Factor)
 			}
 			fmt.Fprintf(tw, "  restated %s: %s, at %s\n", r.Interval, what, r.At.UTC().Format("2006-01-02 15:04:05"))

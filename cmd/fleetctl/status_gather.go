@@ -14,6 +14,7 @@ import (
 
 	"marketfleet/cmd/internal/cli"
 	"marketfleet/dlq"
+	"marketfleet/market"
 	"marketfleet/queue"
 	"marketfleet/slots"
 	"marketfleet/store"
@@ -169,7 +170,11 @@ func gatherPostgres(ctx context.Context, dbURL string, opt statusOptions, r *sta
 	r.Freshness = &fr
 	daySince := r.At.Add(-24 * time.Hour)
 	rc, err := db.RestatementsSince(ctx, daySince)
-	rs, err := restatementsOf(rc, daySince, err)
+	var pending []market.Series
+	if err == nil {
+		pending, err = db.UnrestatedSince(ctx, r.At.Add(-7*24*time.Hour))
+	}
+	rs, err := restatementsOf(rc, pending, daySince, err)
 	if err != nil {
 		return fmt.Errorf("PostgreSQL: %w", err)
 	}

@@ -144,6 +144,7 @@ func setupDatabase(ctx context.Context, t *testing.T, dbURL string) {
 		if _, err := tx.RecordActions(ctx, []market.Action{
 			{Symbol: "NEW", ExDate: ex, Kind: market.Split, Numerator: 2, Denominator: 1, Source: "test"},
 			{Symbol: "MID", ExDate: ex.AddDate(0, 0, -1), Kind: market.Dividend, Amount: 0.01, Factor: 0.99, Source: "test"},
+			{Symbol: "OLD", ExDate: ex.AddDate(0, 0, -3), Kind: market.Split, Numerator: 3, Denominator: 1, Source: "test"}, // not restated yet
 		}); err != nil {
 			return err
 		}
@@ -234,8 +235,8 @@ func checkPostgres(t *testing.T, r statusReport) {
 	if f := r.Failures; f == nil || f.OK != 90 || f.Retried != 7 || f.DeadLettered != 3 || f.FailurePercent != 10 {
 		t.Errorf("failures = %+v, want ok 90, retried 7, dead-lettered 3: 10%%", f)
 	}
-	if rs := r.Restatements; rs == nil || len(rs.ByKind) != 1 || rs.ByKind[0] != (restatementCount{Kind: "split", Series: 1, Symbols: 1, Bars: 4}) {
-		t.Errorf("restatements = %+v, want NEW's split: 1 series of 1 symbol, 4 bars (MID's is older than a day)", rs)
+	if rs := r.Restatements; rs == nil || len(rs.ByKind) != 1 || rs.ByKind[0] != (restatementCount{Kind: "split", Series: 1, Symbols: 1, Bars: 4}) || rs.Pending != 1 {
+		t.Errorf("restatements = %+v, want NEW's split: 1 series of 1 symbol, 4 bars (MID's is older than a day), and OLD's owed", rs)
 	}
 	fr := r.Freshness
 	if fr == nil || len(fr.Series) != 2 || fr.Series[0].Symbol != "OLD" || fr.Series[1].Symbol != "MID" {

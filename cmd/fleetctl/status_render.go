@@ -262,18 +262,26 @@ func renderRestatements(w io.Writer, r statusReport, p painter) {
 	if !heading(w, p, "Restatements (last 24 h)", s != nil, "PostgreSQL") {
 		return
 	}
+	pending := ""
+	if s.Pending > 0 {
+		pending = fmt.Sprintf("; %d series still owed one (queued)", s.Pending)
+	}
 	switch {
 	case s.Unavailable != "":
 		fmt.Fprintf(w, ": %s\n", s.Unavailable)
 		return
 	case len(s.ByKind) == 0:
-		fmt.Fprintln(w, ": none")
+		fmt.Fprintf(w, ": none%s\n", pending)
 		return
 	}
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "%s\n", pending)
 	tw := tabwriter.NewWriter(w, 1, 0, 2, ' ', 0)
 	for _, k := range s.ByKind {
-		fmt.Fprintf(tw, "  %s\t%d series of %d symbol%s\t%d bars\n", k.Kind, k.Series, k.Symbols, plural(int(k.Symbols)), k.Bars)
+		line := fmt.Sprintf("  %s\t%d series of %d symbol%s\t%d bars", k.Kind, k.Series, k.Symbols, plural(int(k.Symbols)), k.Bars)
+		if k.Refused > 0 {
+			line += "\t" + p.level(levelWarn, fmt.Sprintf("%d refused (fleetctl actions SYMBOL says why)", k.Refused))
+		}
+		fmt.Fprintln(tw, line)
 	}
 	_ = tw.Flush()
 }

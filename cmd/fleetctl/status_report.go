@@ -144,6 +144,10 @@ type kindCount struct {
 type restatementStatus struct {
 	Since  time.Time          `json:"since"`
 	ByKind []restatementCount `json:"by_kind"`
+	// Pending is the number of series an action first seen in the last 7
+	// days has not been applied to yet (their restate tasks are queued, or
+	// the workers' sweep enqueues them).
+	Pending int `json:"pending_series"`
 	// Unavailable says why there are no counts (an old schema).
 	Unavailable string `json:"unavailable,omitempty"`
 }
@@ -151,6 +155,7 @@ type restatementStatus struct {
 type restatementCount struct {
 	Kind    string `json:"kind"`
 	Series  int64  `json:"series"`
+	Refused int64  `json:"refused"`
 	Symbols int64  `json:"symbols"`
 	Bars    int64  `json:"bars"`
 }

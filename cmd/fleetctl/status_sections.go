@@ -8,6 +8,7 @@ import (
 
 	"marketfleet/budget"
 	"marketfleet/dlq"
+	"marketfleet/market"
 	"marketfleet/store"
 )
 
@@ -124,8 +125,8 @@ func freshnessOf(stalest []store.SeriesFreshness, err error) (freshnessStatus, e
 
 // restatementsOf converts the last day's restatement counts. A schema
 // without the table makes the section unavailable, not the report.
-func restatementsOf(counts []store.RestatementCount, since time.Time, err error) (restatementStatus, error) {
-	r := restatementStatus{Since: since.UTC(), ByKind: []restatementCount{}}
+func restatementsOf(counts []store.RestatementCount, pending []market.Series, since time.Time, err error) (restatementStatus, error) {
+	r := restatementStatus{Since: since.UTC(), ByKind: []restatementCount{}, Pending: len(pending)}
 	if store.SQLState(err) == sqlUndefinedTable {
 		r.Unavailable = "no restatements table yet (migration 4 runs when a worker of this version starts)"
 		return r, nil
@@ -134,7 +135,7 @@ func restatementsOf(counts []store.RestatementCount, since time.Time, err error)
 		return r, err
 	}
 	for _, c := range counts {
-		r.ByKind = append(r.ByKind, restatementCount{Kind: string(c.Kind), Series: c.Series, Symbols: c.Symbols, Bars: c.Bars})
+		r.ByKind = append(r.ByKind, restatementCount{Kind: string(c.Kind), Series: c.Series, Refused: c.Refused, Symbols: c.Symbols, Bars: c.Bars})
 	}
 	return r, nil
 }

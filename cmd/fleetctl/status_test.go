@@ -42,7 +42,7 @@ func sampleReport() statusReport {
 		Failures: &failureStatus{Since: now.Add(-time.Hour), OK: 1200, Retried: 80, DeadLettered: 12, FailurePercent: 92.0 * 100 / 1292,
 			ByKind: []kindCount{{"collect", 1100, 75, 12}, {"features", 100, 5, 0}}},
 		Restatements: &restatementStatus{Since: now.Add(-24 * time.Hour), ByKind: []restatementCount{
-			{Kind: "dividend", Series: 12, Symbols: 4, Bars: 30120}, {Kind: "split", Series: 3, Symbols: 1, Bars: 98280}}},
+			{Kind: "dividend", Series: 12, Refused: 1, Symbols: 4, Bars: 30120}, {Kind: "split", Series: 3, Symbols: 1, Bars: 98280}}},
 		Freshness: &freshnessStatus{Series: []seriesStatus{
 			{Symbol: "AAPL", Interval: "1wk", LastBar: time.Date(2025, 2, 24, 0, 0, 0, 0, time.UTC), LastWrite: now.Add(-50 * time.Hour)},
 			{Symbol: "MSFT", Interval: "1d", LastBar: time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC), LastWrite: now.Add(-10 * time.Minute)},
@@ -80,7 +80,7 @@ Failures (last hour): 7.1% failed (ok 1200, retried 80, dead-lettered 12)
   features  ok 100   retried 5   dead-lettered 0
 
 Restatements (last 24 h)
-  dividend  12 series of 4 symbols  30120 bars
+  dividend  12 series of 4 symbols  30120 bars  1 refused (fleetctl actions SYMBOL says why)
   split     3 series of 1 symbol    98280 bars
 
 Freshness (2 stalest series)

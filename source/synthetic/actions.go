@@ -8,12 +8,12 @@ import (
 	"marketfleet/market"
 )
 
-// inEffect returns the configured actions of symbol whose ex-date is not
-// after asOf, oldest first.
+// inEffect returns the configured actions of symbol in effect at asOf
+// (market.Action.Effective), oldest first.
 func (s *Source) inEffect(symbol string, asOf time.Time) []market.Action {
 	all := s.actions[symbol]
 	n, _ := slices.BinarySearchFunc(all, asOf, func(a market.Action, t time.Time) int {
-		if a.ExDate.After(t) {
+		if a.Effective().After(t) {
 			return 1
 		}
 		return -1
@@ -23,14 +23,14 @@ func (s *Source) inEffect(symbol string, asOf time.Time) []market.Action {
 
 // adjust returns the unadjusted bar b as a source answering after the
 // actions in effect reports it, as Yahoo does: for every split whose
-// ex-date is after b's start, prices divided by its ratio and the volume
+// boundary (market.Action.Boundary) is after b's start, prices divided by its ratio and the volume
 // multiplied (rounded once, at the end); for every distribution whose
-// ex-date is after b's start, the adjusted close multiplied by
+// boundary is after b's start, the adjusted close multiplied by
 // 1 - amount / (the unadjusted daily close of the day before the ex-date).
 func (m model) adjust(b market.Bar, inEffect []market.Action) market.Bar {
 	ratio, factor := 1.0, 1.0
 	for _, a := range inEffect {
-		if !b.TS.Before(a.ExDate) {
+		if !b.TS.Before(a.Boundary(m.interval)) {
 			continue
 		}
 		switch a.Kind {

@@ -72,7 +72,7 @@ func New(cfg Config) (*Source, error) {
 		src.actions[a.Symbol] = append(src.actions[a.Symbol], a)
 	}
 	for _, as := range src.actions {
-		slices.SortStableFunc(as, func(a, b market.Action) int { return a.ExDate.Compare(b.ExDate) })
+		slices.SortStableFunc(as, func(a, b market.Action) int { return a.Effective().Compare(b.Effective()) })
 	}
 	return src, nil
 }

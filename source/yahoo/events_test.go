@@ -59,6 +59,10 @@ func TestVFINXEventsParseIntoActions(t *testing.T) {
 		if !c.got.ExDate.Equal(c.date) || c.got.Amount != c.amount {
 			t.Errorf("%s: want %s %g", c.got, c.date.Format(time.DateOnly), c.amount)
 		}
+		// In effect from midnight in New York: 04:00 UTC in summer, 05:00 in winter.
+		if off := c.got.EffectiveAt.Sub(c.date); off != 4*time.Hour && off != 5*time.Hour {
+			t.Errorf("%s: in effect at %s, want 00:00 in New York", c.got, c.got.EffectiveAt)
+		}
 	}
 	if !resp.Bars[0].AsOf.Equal(resp.AsOf) || resp.AsOf.IsZero() {
 		t.Errorf("bars as of %s, answer as of %s: want the same, set", resp.Bars[0].AsOf, resp.AsOf)
@@ -85,8 +89,10 @@ func TestSplitEventsParseIntoActions(t *testing.T) {
 	req := source.Request{Symbol: "TSLA", Interval: market.Interval1d, From: time.Unix(0, 0), To: day(2024, 1, 1)}
 	resp := fetchResponse(t, withSplits, req)
 	want := []market.Action{
-		{Symbol: "TSLA", ExDate: day(2020, 8, 31), Kind: market.Split, Numerator: 5, Denominator: 1, Source: Name},
-		{Symbol: "TSLA", ExDate: day(2022, 8, 25), Kind: market.Split, Numerator: 3, Denominator: 1, Source: Name},
+		{Symbol: "TSLA", ExDate: day(2020, 8, 31), EffectiveAt: day(2020, 8, 31).Add(4 * time.Hour), // 00:00 EDT
+			Kind: market.Split, Numerator: 5, Denominator: 1, Source: Name},
+		{Symbol: "TSLA", ExDate: day(2022, 8, 25), EffectiveAt: day(2022, 8, 25).Add(4 * time.Hour),
+			Kind: market.Split, Numerator: 3, Denominator: 1, Source: Name},
 	}
 	if len(resp.Actions) != 2 || resp.Actions[0] != want[0] || resp.Actions[1] != want[1] {
 		t.Fatalf("actions %+v, want %+v", resp.Actions, want)

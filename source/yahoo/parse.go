@@ -86,7 +86,8 @@ func (r *chartResult) bars(req source.Request) []market.Bar {
 }
 
 // actions converts the events into actions of symbol, oldest first, each
-// dated by the trading date of its "date" in the exchange's time zone. They
+// dated by the trading date of its "date" in the exchange's time zone, and
+// in effect from the start of that date there. They
 // are not checked here: a missing field is a zero, which the caller's
 // validation refuses.
 func (r *chartResult) actions(symbol string) []market.Action {
@@ -96,7 +97,9 @@ func (r *chartResult) actions(symbol string) []market.Action {
 	loc := r.Meta.location()
 	out := make([]market.Action, 0, len(r.Events.Splits)+len(r.Events.Dividends)+len(r.Events.CapitalGains))
 	action := func(date int64, kind market.ActionKind) market.Action {
-		return market.Action{Symbol: symbol, ExDate: tradingDate(date, loc), Kind: kind, Source: Name}
+		ex := tradingDate(date, loc)
+		return market.Action{Symbol: symbol, ExDate: ex, Kind: kind, Source: Name,
+			EffectiveAt: time.Date(ex.Year(), ex.Month(), ex.Day(), 0, 0, 0, 0, loc).UTC()}
 	}
 	for _, e := range r.Events.Splits {
 		a := action(e.Date, market.Split)
