@@ -32,7 +32,7 @@ type Restatement struct {
 // boundary (the ex-date; for an intraday series the effective instant),
 // $4 the effective instant. A bar is restated when it starts before the
 // boundary and is as of an instant before the action took effect (see
-// migration 0004); as_of is kept (a legacy row's stand-in, updated_at, is
+// migrations 0004 and 0005); as_of is kept (a legacy row's stand-in, updated_at, is
 // copied into it first).
 const (
 	seriesSpan = `SELECT min(ts), min(coalesce(as_of, updated_at)) FROM bars WHERE symbol = $1 AND "interval" = $2`

@@ -324,3 +324,41 @@ func TestWriteBarsReappliesWhatTheSeriesWasRestatedFor(t *testing.T) {
 		}
 	}
 }
+
+// A database at migration 4 (actions recorded without effective_at)
+// upgrades: migration 5 dates its actions' effect at their ex-date.
+func TestMigration5KeepsRecordedActions(t *testing.T) {
+	dbURL := testenv.NewDatabase(t)
+	admin := testenv.Connect(t, dbURL)
+	ctx := context.Background()
+	ms, err := store.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, `CREATE TABLE marketfleet_migrations (version integer PRIMARY KEY, name text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:4] {
+		if _, err := admin.Exec(ctx, m.SQL); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.Exec(ctx, `INSERT INTO marketfleet_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ex := time.Date(2024, 6, 3, 0, 0, 0, 0, time.UTC)
+	if _, err := admin.Exec(ctx, `INSERT INTO corporate_actions (symbol, ex_date, kind, numerator, denominator, source)
+		VALUES ('OLD4', $1, 'split', 2, 1, 'test')`, ex); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, dbURL, app)
+	applied, err := s.Migrate(ctx)
+	if err != nil || len(applied) != len(ms)-4 || applied[0] != 5 {
+		t.Fatalf("Migrate = %v, %v; want the migrations after 4", applied, err)
+	}
+	var effective time.Time
+	if err := admin.QueryRow(ctx, `SELECT effective_at FROM corporate_actions WHERE symbol = 'OLD4'`).Scan(&effective); err != nil || !effective.Equal(ex) {
+		t.Fatalf("effective_at %s (%v), want the ex-date %s", effective, err, ex)
+	}
+}

@@ -3,16 +3,14 @@
 -- bars.as_of is the instant whose corporate actions the bar's values are
 -- adjusted for: when the source answered (a source answers split-adjusted as
 -- of the moment of the request). An action applies to a stored bar that
--- starts before its ex-date (an intraday bar: before its effective_at) and
--- is as of an instant before its effective_at. NULL for bars
+-- starts before its ex-date and is as of an earlier instant. NULL for bars
 -- stored before this migration: their updated_at stands in for it.
 -- A restatement changes values but not as_of.
 ALTER TABLE bars ADD COLUMN as_of timestamptz;
 
 -- Every corporate action a source has reported, once (the same action comes
 -- back in every answer whose window holds its ex-date). ex_date is the
--- trading date at 00:00 UTC, as daily bars are keyed; effective_at the start
--- of that date in the exchange's time zone, when the action takes effect. The values are the
+-- trading date at 00:00 UTC, as daily bars are keyed. The values are the
 -- first report's: a distribution's amount in the units of that answer, and
 -- its factor (1 - amount / the close before the ex-date in that answer; NULL
 -- when the answer had no bar before the ex-date).
@@ -20,8 +18,6 @@ CREATE TABLE corporate_actions (
     id            bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
     symbol        text             NOT NULL CHECK (symbol <> '' AND length(symbol) <= 24),
     ex_date       timestamptz      NOT NULL CHECK (ex_date = date_trunc('day', ex_date, 'UTC')),
-    effective_at  timestamptz      NOT NULL CHECK (effective_at BETWEEN ex_date - interval '14 hours'
-                                                                    AND ex_date + interval '12 hours'),
     kind          text             NOT NULL CHECK (kind IN ('split', 'dividend', 'capital_gain')),
     numerator     double precision CHECK (numerator > 0),
     denominator   double precision CHECK (denominator > 0),
@@ -39,8 +35,6 @@ CREATE TABLE corporate_actions (
 -- series' stored bars: the row is claimed in the restating transaction, so an
 -- action is applied to a series exactly once. factor is what prices were
 -- divided by (a split) or adjusted closes multiplied by (a distribution).
--- refused says why an action was not applied (a distribution not below the
--- close it is paid from): the series' bars were left as they were.
 CREATE TABLE restatements (
     action_id     bigint           NOT NULL REFERENCES corporate_actions (id),
     "interval"    text             NOT NULL,
@@ -48,7 +42,6 @@ CREATE TABLE restatements (
     first_changed timestamptz,
     last_changed  timestamptz,
     factor        double precision,
-    refused       text,
     restated_at   timestamptz      NOT NULL DEFAULT now(),
     PRIMARY KEY (action_id, "interval")
 );
