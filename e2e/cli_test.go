@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"marketfleet/internal/testenv"
+	"marketfleet/queue"
 )
 
 // TestWorkerHelpListsEveryVariable checks `worker --help` against the
@@ -92,9 +96,44 @@ func TestProducerReportsAcceptedAndDuplicates(t *testing.T) {
 		t.Fatalf("first enqueue: exit %d, %q %q", code, out, errOut)
 	}
 	code, out, _ = e.runCmd(t, nil, "producer", args...)
-	if code != 0 || strings.TrimSpace(out) != "enqueued 5 tasks: 0 accepted, 5 duplicates" {
+	if code != 0 || strings.TrimSpace(out) != "enqueued 5 tasks: 0 accepted, 5 duplicates (queued or collected within FLEET_DEDUP_WINDOW; --force collects them again)" {
 		t.Fatalf("second enqueue: exit %d, %q", code, out)
 	}
+}
+
+// Within the dedup window, enqueue --force and backfill --force publish the
+// same windows again as forced tasks, and a worker collects them again.
+func TestForcedEnqueueCollectsAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := e.startWorker(t, "forced", "FLEET_FEATURES=false")
+	defer w.stop(t, 10*time.Second)
+	args := []string{"enqueue", "--interval", "1d", "--from", "2024-01-01", "--to", "2024-02-01", "FA", "FB"}
+	for i, want := range []string{
+		"enqueued 2 tasks: 2 accepted, 0 duplicates",
+		"enqueued 2 tasks: 0 accepted, 2 duplicates (queued or collected within FLEET_DEDUP_WINDOW; --force collects them again)",
+	} {
+		if code, out, errOut := e.runCmd(t, nil, "producer", args...); code != 0 || strings.TrimSpace(out) != want {
+			t.Fatalf("enqueue %d: exit %d, %q %q; want %q", i+1, code, out, errOut, want)
+		}
+	}
+	if code, out, errOut := e.runCmd(t, nil, "producer", append([]string{args[0], "--force"}, args[1:]...)...); code != 0 ||
+		strings.TrimSpace(out) != "enqueued 2 tasks: 2 accepted (2 forced), 0 duplicates" {
+		t.Fatalf("forced enqueue: exit %d, %q %q", code, out, errOut)
+	}
+	if code, out, errOut := e.runCmd(t, nil, "producer", "backfill", "--force", "--interval", "1d", "--from", "2024-01-01", "--to", "2024-02-01", "FA"); code != 0 ||
+		!strings.Contains(out, "1 accepted (1 forced), 0 duplicates") {
+		t.Fatalf("forced backfill: exit %d, %q %q", code, out, errOut)
+	}
+	js := e.js(t)
+	testenv.Eventually(t, 30*time.Second, "the worker to collect all 5 tasks, the 3 forced included", func() bool {
+		s, err := js.Stream(context.Background(), queue.DefaultStream)
+		if err != nil {
+			return false
+		}
+		info, err := s.Info(context.Background())
+		return err == nil && info.State.LastSeq == 5 && info.State.Msgs == 0
+	})
 }
 
 func TestProducerRejectsBadInputBeforePublishing(t *testing.T) {

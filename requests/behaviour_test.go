@@ -70,6 +70,33 @@ func TestRequestReplyEnqueuesOnceAndByPriority(t *testing.T) {
 	}
 }
 
+// A duplicate's reply says how to force it; "force": true publishes the
+// same windows again as forced tasks with ids of their own.
+func TestForcedRequestPublishesAgain(t *testing.T) {
+	f := setup(t, true)
+	f.service(t, requests.Config{})
+	body := `{"symbols":["AAPL","MSFT"],"interval":"1d","range":"5d"}`
+	f.askOK(t, body)
+	dup := f.askOK(t, body)
+	if dup.Duplicates != 2 || dup.Hint != requests.ForceHint || dup.Forced != 0 {
+		t.Fatalf("second reply = %+v, want 2 duplicates and the hint", dup)
+	}
+	forced := f.askOK(t, `{"symbols":["AAPL","MSFT"],"interval":"1d","range":"5d","force":true}`)
+	if forced.Accepted != 2 || forced.Forced != 2 || forced.Duplicates != 0 || forced.Hint != "" {
+		t.Fatalf("forced reply = %+v, want 2 accepted, 2 forced", forced)
+	}
+	got := f.stored(t)
+	if len(got) != 4 {
+		t.Fatalf("stream holds %d tasks, want 4", len(got))
+	}
+	for i, g := range got[2:] {
+		if !g.task.Forced || g.msgID != forced.Tasks[i].ID || !forced.Tasks[i].Forced || g.msgID == got[i].msgID ||
+			!strings.HasSuffix(g.msgID, got[i].msgID) {
+			t.Errorf("forced task %d = %+v (id %q), want forced, an id of its own ending like %q", i, g.task, g.msgID, got[i].msgID)
+		}
+	}
+}
+
 func TestRequestWithDates(t *testing.T) {
 	f := setup(t, true)
 	f.service(t, requests.Config{})

@@ -17,12 +17,20 @@ const (
 	StatusDuplicate = "duplicate"
 )
 
+// ForceHint is Reply.Hint when some tasks were duplicates.
+const ForceHint = `tasks marked "duplicate" were queued or collected within the de-duplication window: send the request again with "force": true to collect them again`
+
 // Reply answers a request whose tasks were all published.
 type Reply struct {
 	// Accepted counts the tasks stored as new work.
 	Accepted int `json:"accepted"`
 	// Duplicates counts the tasks already queued.
 	Duplicates int `json:"duplicates"`
+	// Forced counts the accepted tasks that were forced ("force": true).
+	Forced int `json:"forced,omitempty"`
+	// Hint says how to collect duplicates again (ForceHint), when there
+	// are some.
+	Hint string `json:"hint,omitempty"`
 	// Tasks lists one entry per distinct symbol, in request order.
 	Tasks []TaskStatus `json:"tasks"`
 }
@@ -39,6 +47,8 @@ type TaskStatus struct {
 	ID string `json:"id"`
 	// Status is StatusAccepted or StatusDuplicate.
 	Status string `json:"status"`
+	// Forced is true for a forced task.
+	Forced bool `json:"forced,omitempty"`
 }
 
 // ErrorReply answers a request that was refused or could not be published.
@@ -58,7 +68,7 @@ func newReply(ts []tasks.Task, outs []queue.Outcome) Reply {
 	for i, t := range ts {
 		st := TaskStatus{
 			Symbol: t.Symbol, Interval: string(t.Interval), From: t.From, To: t.To,
-			Priority: PriorityNormal, ID: t.MsgID(), Status: StatusAccepted,
+			Priority: PriorityNormal, ID: t.MsgID(), Status: StatusAccepted, Forced: t.Forced,
 		}
 		if t.Priority == tasks.PriorityHigh {
 			st.Priority = PriorityHigh
@@ -68,8 +78,14 @@ func newReply(ts []tasks.Task, outs []queue.Outcome) Reply {
 			r.Duplicates++
 		} else {
 			r.Accepted++
+			if t.Forced {
+				r.Forced++
+			}
 		}
 		r.Tasks[i] = st
+	}
+	if r.Duplicates > 0 {
+		r.Hint = ForceHint
 	}
 	return r
 }

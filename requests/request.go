@@ -39,7 +39,7 @@ const (
 
 // fieldNames are the fields of Request, in the order error messages list
 // them.
-var fieldNames = []string{"symbols", "interval", "range", "from", "to", "priority", "requested_by"}
+var fieldNames = []string{"symbols", "interval", "range", "from", "to", "priority", "force", "requested_by"}
 
 // Request is the JSON body of a collection request. Exactly one of Range and
 // From is required; every other field is optional.
@@ -59,6 +59,10 @@ type Request struct {
 	To   string `json:"to,omitempty"`
 	// Priority is "high" or "normal". Defaults to Limits.DefaultPriority.
 	Priority string `json:"priority,omitempty"`
+	// Force collects the windows again even when the same ones were queued
+	// or collected within the stream's de-duplication window: the tasks get
+	// message ids of their own and are marked forced. Defaults to false.
+	Force bool `json:"force,omitempty"`
 	// RequestedBy says who asked: printable UTF-8, at most 128 bytes.
 	// Defaults to DefaultRequestedBy.
 	RequestedBy string `json:"requested_by,omitempty"`
@@ -211,7 +215,7 @@ func (r Request) build(lim Limits, now time.Time) ([]tasks.Task, error) {
 	ts := make([]tasks.Task, 0, len(syms))
 	for _, s := range syms {
 		t := tasks.NewCollect(s, iv, from, to, by, now)
-		t.Priority = prio
+		t.Priority, t.Forced = prio, r.Force
 		if err := t.Validate(); err != nil {
 			return nil, fromTaskError(err)
 		}

@@ -22,8 +22,11 @@ const Version = 1
 // VersionPriority added the optional fields priority and incremental.
 const VersionPriority = 2
 
+// VersionForced added the optional field forced.
+const VersionForced = 3
+
 // SupportedVersions are the schema versions this build can read.
-var SupportedVersions = []int{1, 2}
+var SupportedVersions = []int{1, 2, 3}
 
 // MaxEnvelopeBytes caps the size of an encoded envelope. Real envelopes are
 // about 250 bytes.
@@ -101,6 +104,12 @@ type Task struct {
 	// incremental; on-demand and backfill tasks are not, so that they see
 	// revised history.
 	Incremental bool `json:"incremental,omitempty"`
+	// Forced tasks were asked for again within the stream's
+	// de-duplication window on purpose (producer --force, "force": true):
+	// their message id is distinct (it carries RequestedAt), so the stream
+	// stores them even though the same window was queued or collected
+	// moments ago (version 3).
+	Forced bool `json:"forced,omitempty"`
 }
 
 // NewCollect returns a version-1 collect task for symbol at iv over
@@ -123,19 +132,27 @@ func NewCollect(symbol string, iv market.Interval, from, to time.Time, requested
 // a function of kind, symbol, interval and window only (and of a high
 // priority, so that an on-demand request is never swallowed by the same
 // window queued behind the backlog), so the same request published twice
-// within the stream's duplicate window is stored once.
+// within the stream's duplicate window is stored once. A forced task's id
+// also carries its RequestedAt: asked again, it is a new task, while a
+// retried publish of the same one is still a duplicate.
 func (t Task) MsgID() string {
 	id := fmt.Sprintf("%s:%s:%s:%s/%s", t.Kind, t.Symbol, t.Interval,
 		t.From.UTC().Format(time.RFC3339), t.To.UTC().Format(time.RFC3339))
 	if t.Priority == PriorityHigh {
 		id = "high:" + id
 	}
+	if t.Forced {
+		id = fmt.Sprintf("forced@%d:%s", t.RequestedAt.UnixNano(), id)
+	}
 	return id
 }
 
 // wantVersion is the schema version t needs.
 func (t Task) wantVersion() int {
-	if t.Priority != PriorityNormal || t.Incremental {
+	switch {
+	case t.Forced:
+		return VersionForced
+	case t.Priority != PriorityNormal || t.Incremental:
 		return VersionPriority
 	}
 	return Version
@@ -155,6 +172,8 @@ func (t Task) Validate() error {
 		return invalid("priority", "unknown priority %q (want high, or none for normal)", t.Priority)
 	case t.Incremental && t.Kind != KindCollect:
 		return invalid("incremental", "only collect tasks can be incremental")
+	case t.Forced && t.RequestedAt.IsZero():
+		return invalid("forced", "a forced task needs requested_at: its message id carries it")
 	}
 	if err := market.ValidateSymbol(t.Symbol); err != nil {
 		return invalid("symbol", "%v", err)
@@ -233,7 +252,7 @@ func Decode(data []byte) (Task, error) {
 		return Task{}, err
 	}
 	if t.Version < t.wantVersion() {
-		return Task{}, invalid("v", "priority and incremental need schema version %d", VersionPriority)
+		return Task{}, invalid("v", "priority and incremental need schema version %d, forced %d", VersionPriority, VersionForced)
 	}
 	return t, nil
 }

@@ -44,7 +44,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"trailing data", validJSON + `{}`, "envelope"},
 		{"too large", validJSON + strings.Repeat(" ", MaxEnvelopeBytes), "envelope"},
 		{"version 0", replace(`"v":1`, `"v":0`), "v"},
-		{"version 3", replace(`"v":1`, `"v":3`), "v"},
+		{"version 4", replace(`"v":1`, `"v":4`), "v"},
+		{"forced in version 2", replace(`"v":1,`, `"v":2,"forced":true,`), "v"},
 		{"priority in version 1", replace(`"v":1,`, `"v":1,"priority":"high",`), "v"},
 		{"incremental in version 1", replace(`"v":1,`, `"v":1,"incremental":true,`), "v"},
 		{"unknown priority", replace(`"v":1,`, `"v":2,"priority":"urgent",`), "priority"},
@@ -137,6 +138,34 @@ func TestEncodeRejectsInvalid(t *testing.T) {
 	task.Symbol = "bad symbol"
 	if _, err := Encode(task); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Encode(invalid) = %v, want ErrInvalid", err)
+	}
+}
+
+// A forced task is version 3; its message id carries its requested_at, so
+// the same window asked again is a new task and a retried publish of the
+// same one is still a duplicate; without requested_at it is refused.
+func TestForcedTasks(t *testing.T) {
+	plain := valid()
+	forced := valid()
+	forced.Forced = true
+	b, err := Encode(forced)
+	if err != nil || !strings.HasPrefix(string(b), `{"v":3,`) || !strings.Contains(string(b), `"forced":true`) {
+		t.Fatalf("Encode(forced) = %s, %v", b, err)
+	}
+	got, err := Decode(b)
+	forced.Version = VersionForced
+	if err != nil || got != forced {
+		t.Fatalf("round trip = %+v, %v; want %+v", got, err, forced)
+	}
+	again := forced
+	again.RequestedAt = forced.RequestedAt.Add(time.Second)
+	if forced.MsgID() == plain.MsgID() || forced.MsgID() == again.MsgID() || forced.MsgID() != got.MsgID() ||
+		!strings.HasSuffix(forced.MsgID(), plain.MsgID()) {
+		t.Fatalf("ids: plain %q, forced %q, forced again %q, decoded %q", plain.MsgID(), forced.MsgID(), again.MsgID(), got.MsgID())
+	}
+	forced.RequestedAt = time.Time{}
+	if err := forced.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "forced") {
+		t.Fatalf("forced without requested_at: %v", err)
 	}
 }
 

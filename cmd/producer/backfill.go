@@ -43,6 +43,7 @@ type backfillOpts struct {
 	interval, rng, from, to string
 	universe, requestedBy   string
 	windowBars, maxTasks    int
+	force                   bool
 }
 
 func backfillFlags() (*flag.FlagSet, *backfillOpts) {
@@ -58,6 +59,7 @@ func backfillFlags() (*flag.FlagSet, *backfillOpts) {
 	fs.StringVar(&o.universe, "universe", "", "file of symbols, one per line: SYMBOL [INTERVAL]; # comments")
 	host, _ := os.Hostname()
 	fs.StringVar(&o.requestedBy, "requested-by", "producer@"+host, "who asked, recorded in every task")
+	fs.BoolVar(&o.force, "force", false, forceHelp+"; a rerun forces every window again")
 	return fs, o
 }
 
@@ -96,7 +98,7 @@ func backfill(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			err, done, len(p.tasks), res.Accepted, res.Duplicates)
 		return 1
 	}
-	fmt.Fprintf(stdout, "backfilled %d tasks (%s): %d accepted, %d duplicates\n", len(p.tasks), p.shape(), res.Accepted, res.Duplicates)
+	fmt.Fprintf(stdout, "backfilled %d tasks (%s): %s\n", len(p.tasks), p.shape(), publishOutcome(res, o.force))
 	return 0
 }
 
@@ -144,7 +146,7 @@ func planBackfill(o *backfillOpts, args []string, now time.Time) (*backfillPlan,
 		return nil, fmt.Errorf("%d tasks (%s) is more than --max-tasks %d: shorten the range, raise --window-bars or --max-tasks",
 			total, p.shape(), o.maxTasks)
 	}
-	if err := p.build(o.requestedBy, now); err != nil {
+	if err := p.build(o.requestedBy, o.force, now); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -201,7 +203,7 @@ func (g *planGroup) resolve(o *backfillOpts, now time.Time) (int, error) {
 	return g.windows, nil
 }
 
-func (p *backfillPlan) build(requestedBy string, now time.Time) error {
+func (p *backfillPlan) build(requestedBy string, force bool, now time.Time) error {
 	for i := range p.groups {
 		g := &p.groups[i]
 		ws, err := tasks.SplitWindow(g.iv, g.from, g.to, g.bars)
@@ -211,6 +213,7 @@ func (p *backfillPlan) build(requestedBy string, now time.Time) error {
 		for j := len(ws) - 1; j >= 0; j-- {
 			for _, sym := range g.symbols {
 				t := tasks.NewCollect(sym, g.iv, ws[j].From, ws[j].To, requestedBy, now)
+				t.Forced = force
 				if err := t.Validate(); err != nil {
 					return fmt.Errorf("%s: %w", t.MsgID(), err)
 				}

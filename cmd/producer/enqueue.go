@@ -38,6 +38,7 @@ func printEnv(w io.Writer) error { return cli.PrintEnv(w, newConfig()) }
 type enqueueOpts struct {
 	interval, rng, from, to string
 	universe, requestedBy   string
+	force                   bool
 }
 
 func enqueueFlags(stderr io.Writer) (*flag.FlagSet, *enqueueOpts) {
@@ -51,7 +52,24 @@ func enqueueFlags(stderr io.Writer) (*flag.FlagSet, *enqueueOpts) {
 	fs.StringVar(&o.universe, "universe", "", "file of symbols, one per line: SYMBOL [INTERVAL]; # comments")
 	host, _ := os.Hostname()
 	fs.StringVar(&o.requestedBy, "requested-by", "producer@"+host, "who asked, recorded in every task")
+	fs.BoolVar(&o.force, "force", false, forceHelp)
 	return fs, o
+}
+
+// forceHelp is the --force flag's help, for enqueue and backfill.
+const forceHelp = "collect again even windows queued or collected within FLEET_DEDUP_WINDOW (a distinct message id per run)"
+
+// publishOutcome says what a publish did: accepted (forced), duplicates,
+// and how to collect duplicates again.
+func publishOutcome(res queue.Result, forced bool) string {
+	switch {
+	case forced:
+		return fmt.Sprintf("%d accepted (%d forced), %d duplicates", res.Accepted, res.Accepted, res.Duplicates)
+	case res.Duplicates > 0:
+		return fmt.Sprintf("%d accepted, %d duplicates (queued or collected within FLEET_DEDUP_WINDOW; --force collects them again)",
+			res.Accepted, res.Duplicates)
+	}
+	return fmt.Sprintf("%d accepted, %d duplicates", res.Accepted, res.Duplicates)
 }
 
 func enqueue(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -74,7 +92,7 @@ func enqueue(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "producer: %v (accepted %d, duplicates %d before the failure)\n", err, res.Accepted, res.Duplicates)
 		return 1
 	}
-	fmt.Fprintf(stdout, "enqueued %d tasks: %d accepted, %d duplicates\n", len(ts), res.Accepted, res.Duplicates)
+	fmt.Fprintf(stdout, "enqueued %d tasks: %s\n", len(ts), publishOutcome(res, o.force))
 	return 0
 }
 
@@ -95,6 +113,7 @@ func buildTasks(o *enqueueOpts, args []string, now time.Time) ([]tasks.Task, err
 			return nil, err
 		}
 		t := tasks.NewCollect(e.Symbol, e.Interval, from, to, o.requestedBy, now)
+		t.Forced = o.force
 		if err := t.Validate(); err != nil {
 			return nil, fmt.Errorf("%s: %w", e.Symbol, err)
 		}

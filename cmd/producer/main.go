@@ -17,7 +17,9 @@ const usage = `usage: producer enqueue [flags] SYMBOL...
 
 enqueue publishes one collect task per symbol on the task stream and prints how
 many were accepted and how many were duplicates of tasks already queued (same
-symbol, interval and window within FLEET_DEDUP_WINDOW).
+symbol, interval and window within FLEET_DEDUP_WINDOW). --force (enqueue and
+backfill) gives every task a message id of its own, so windows queued or
+collected moments ago are collected again; the tasks are marked forced.
 
 backfill splits a long history into windows of at most --window-bars bars and
 publishes one collect task per symbol and window, newest windows first, with a
