@@ -111,6 +111,12 @@ func ceilCreateStream(ctx context.Context, js jetstream.JetStream, inflight int)
 	if err != nil {
 		return fmt.Errorf("jetstream ceiling: create stream: %w", err)
 	}
+	// A stream re-created moment after its delete has been seen to come back
+	// with the old one's messages (the server still removing its store):
+	// start from an empty one whatever happened.
+	if err := s.Purge(ctx); err != nil {
+		return fmt.Errorf("jetstream ceiling: purge stream: %w", err)
+	}
 	_, err = s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       ceilConsumer,
 		AckPolicy:     jetstream.AckExplicitPolicy,
