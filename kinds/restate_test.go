@@ -255,6 +255,16 @@ func (f *actionFleet) collectBefore(t *testing.T, symbol string) {
 		collectTask(symbol, market.Interval60m, before.AddDate(0, 0, -12).Truncate(24*time.Hour), before.Truncate(time.Hour), false))
 }
 
+// reveal moves the clock past the action and runs the next incremental
+// daily collection of symbol, whose answer carries it, until the fleet
+// settles.
+func (f *actionFleet) reveal(t *testing.T, symbol string) {
+	t.Helper()
+	f.at(after)
+	f.publish(t, collectTask(symbol, market.Interval1d, histAt, after.Truncate(24*time.Hour), true))
+	f.settle(t)
+}
+
 func allSeries(symbol string) []market.Series {
 	return []market.Series{{Symbol: symbol, Interval: market.Interval1d}, {Symbol: symbol, Interval: market.Interval1wk},
 		{Symbol: symbol, Interval: market.Interval60m}}
@@ -271,9 +281,7 @@ func TestSplitRestatesEverySeries(t *testing.T) {
 	f.start(t, "w1", runner.Faults{})
 	f.collectBefore(t, "SPLT")
 	f.settle(t)
-	f.at(after)
-	f.publish(t, collectTask("SPLT", market.Interval1d, histAt, after.Truncate(24*time.Hour), true))
-	f.settle(t)
+	f.reveal(t, "SPLT")
 
 	daily := f.checkRestated(t, "SPLT")
 	rows := f.checkFeatures(t, allSeries("SPLT")[0], daily)
@@ -308,9 +316,7 @@ func TestDividendRestatesAdjustedCloses(t *testing.T) {
 	f.start(t, "w1", runner.Faults{})
 	f.collectBefore(t, "DIVI")
 	f.settle(t)
-	f.at(after)
-	f.publish(t, collectTask("DIVI", market.Interval1d, histAt, after.Truncate(24*time.Hour), true))
-	f.settle(t)
+	f.reveal(t, "DIVI")
 	daily := f.checkFresh(t, allSeries("DIVI")[0])
 	for _, s := range allSeries("DIVI")[1:] {
 		f.checkFresh(t, s)

@@ -34,6 +34,14 @@ type Restatement struct {
 // boundary and is as of an instant before the action took effect (see
 // migrations 0004 and 0005); as_of is kept (a legacy row's stand-in, updated_at, is
 // copied into it first).
+// What applying an action does to a bar's values, $5 being its factor: the
+// one definition Restate and reapply share.
+const (
+	splitValues = `open = open / $5, high = high / $5, low = low / $5, close = close / $5,
+        adj_close = adj_close / $5, volume = round(volume::numeric * $5::numeric)::bigint`
+	distributionValues = `adj_close = adj_close * $5`
+)
+
 const (
 	seriesSpan = `SELECT min(ts), min(coalesce(as_of, updated_at)) FROM bars WHERE symbol = $1 AND "interval" = $2`
 
@@ -54,16 +62,14 @@ ORDER BY kind <> 'split', ex_date, kind`
 
 	restateSplit = `
 WITH up AS (
-    UPDATE bars SET open = open / $5, high = high / $5, low = low / $5, close = close / $5,
-        adj_close = adj_close / $5, volume = round(volume::numeric * $5::numeric)::bigint,
-        as_of = coalesce(as_of, updated_at), updated_at = now()
+    UPDATE bars SET ` + splitValues + `, as_of = coalesce(as_of, updated_at), updated_at = now()
     WHERE symbol = $1 AND "interval" = $2 AND ts < $3 AND coalesce(as_of, updated_at) < $4
     RETURNING ts)
 SELECT count(*), min(ts), max(ts) FROM up`
 
 	restateDistribution = `
 WITH up AS (
-    UPDATE bars SET adj_close = adj_close * $5, as_of = coalesce(as_of, updated_at), updated_at = now()
+    UPDATE bars SET ` + distributionValues + `, as_of = coalesce(as_of, updated_at), updated_at = now()
     WHERE symbol = $1 AND "interval" = $2 AND ts < $3 AND coalesce(as_of, updated_at) < $4
       AND adj_close IS NOT NULL
     RETURNING ts)
@@ -201,11 +207,10 @@ JOIN corporate_actions a ON a.symbol = u.s AND a.effective_at > u.asof
 JOIN restatements r ON r.action_id = a.id AND r."interval" = u.i AND r.factor IS NOT NULL
 ORDER BY a.kind <> 'split', a.ex_date`
 
-	reapplySplit = `UPDATE bars SET open = open / $5, high = high / $5, low = low / $5, close = close / $5,
-    adj_close = adj_close / $5, volume = round(volume::numeric * $5::numeric)::bigint
+	reapplySplit = `UPDATE bars SET ` + splitValues + `
 WHERE symbol = $1 AND "interval" = $2 AND ts < $3 AND as_of = $4`
 
-	reapplyDistribution = `UPDATE bars SET adj_close = adj_close * $5
+	reapplyDistribution = `UPDATE bars SET ` + distributionValues + `
 WHERE symbol = $1 AND "interval" = $2 AND ts < $3 AND as_of = $4 AND adj_close IS NOT NULL`
 )
 

@@ -19,12 +19,18 @@ func actionsCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "JSON output for scripts")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to try to reach PostgreSQL")
-	symbol, err := parseWithOne(fs, args)
-	if err != nil {
-		fmt.Fprintf(stderr, "fleetctl actions: %v (usage: fleetctl actions SYMBOL [--json])\n", err)
+	if err := fs.Parse(reorder(args)); err != nil {
 		return 2
 	}
-	symbol = strings.ToUpper(symbol)
+	if fs.NArg() != 1 {
+		why := "missing the symbol"
+		if fs.NArg() > 1 {
+			why = fmt.Sprintf("unexpected arguments %q", fs.Args()[1:])
+		}
+		fmt.Fprintf(stderr, "fleetctl actions: %s (usage: fleetctl actions SYMBOL [--json])\n", why)
+		return 2
+	}
+	symbol := strings.ToUpper(fs.Arg(0))
 	if err := market.ValidateSymbol(symbol); err != nil {
 		fmt.Fprintf(stderr, "fleetctl actions: %v\n", err)
 		return 2
@@ -60,25 +66,6 @@ func actionsCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		return 1
 	}
 	return 0
-}
-
-// parseWithOne parses fs from args, flags before or after the one
-// positional argument it returns.
-func parseWithOne(fs *flag.FlagSet, args []string) (string, error) {
-	if err := fs.Parse(args); err != nil {
-		return "", err
-	}
-	if fs.NArg() == 0 {
-		return "", fmt.Errorf("missing the symbol")
-	}
-	arg := fs.Arg(0)
-	if err := fs.Parse(fs.Args()[1:]); err != nil {
-		return "", err
-	}
-	if fs.NArg() > 0 {
-		return "", fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	return arg, nil
 }
 
 // actionJSON is one action in `fleetctl actions --json`; the field names
