@@ -10,7 +10,7 @@
 // Holidays and early closes are not computed: they are read from the embedded
 // file nyse_sessions.txt, a transcription of the NYSE's published calendar
 // whose header names its source and the date it was last checked. The file
-// declares the years it lists completely ("covers 2025 2027"). The calendar
+// declares the years it lists completely ("covers 2000 2027"). The calendar
 // never guesses outside them: every method that would need a day of another
 // year returns an error wrapping ErrNotCovered that names the year and the
 // file to update. The tests cross-check the file against the rules the NYSE

@@ -7,12 +7,28 @@ import (
 
 // The rules below restate, independently of the data file, how the NYSE
 // picks its holidays and early closes. They exist to catch typos and missing
-// lines in nyse_sessions.txt, not to replace it.
+// lines in nyse_sessions.txt, not to replace it. They describe the years
+// 2000 on; listing earlier years would need the older rules too.
 
 // adHoc lists closures no rule predicts. Add one here when the NYSE announces
 // it, together with its line in nyse_sessions.txt.
 var adHoc = map[day]string{
-	{2025, time.January, 9}: "National Day of Mourning for President Jimmy Carter",
+	{2001, time.September, 11}: "September 11 attacks",
+	{2001, time.September, 12}: "September 11 attacks",
+	{2001, time.September, 13}: "September 11 attacks",
+	{2001, time.September, 14}: "September 11 attacks",
+	{2004, time.June, 11}:      "National Day of Mourning for President Ronald Reagan",
+	{2007, time.January, 2}:    "National Day of Mourning for President Gerald Ford",
+	{2012, time.October, 29}:   "Hurricane Sandy",
+	{2012, time.October, 30}:   "Hurricane Sandy",
+	{2018, time.December, 5}:   "National Day of Mourning for President George H.W. Bush",
+	{2025, time.January, 9}:    "National Day of Mourning for President Jimmy Carter",
+}
+
+// adHocEarly lists early closes no rule predicts, with their close.
+var adHocEarly = map[day]special{
+	{2003, time.December, 26}: {close: 13 * 60, name: "Day after Christmas"},
+	{2005, time.June, 1}:      {close: 15*60 + 56, name: "Systems communication problem"},
 }
 
 // easter returns Easter Sunday of year by the anonymous Gregorian algorithm
@@ -65,11 +81,14 @@ func ruleHolidays(year int) map[day]string {
 		nthWeekday(year, time.February, time.Monday, 3):   "Washington's Birthday",
 		easter(year).add(-2):                              "Good Friday",
 		lastWeekday(year, time.May, time.Monday):          "Memorial Day",
-		observed(day{year, time.June, 19}):                "Juneteenth",
 		observed(day{year, time.July, 4}):                 "Independence Day",
 		nthWeekday(year, time.September, time.Monday, 1):  "Labor Day",
 		nthWeekday(year, time.November, time.Thursday, 4): "Thanksgiving Day",
 		observed(day{year, time.December, 25}):            "Christmas Day",
+	}
+	// Juneteenth is an NYSE holiday since 2022.
+	if year >= 2022 {
+		h[observed(day{year, time.June, 19})] = "Juneteenth"
 	}
 	// New Year's Day on a Saturday is not observed on the Friday before, which
 	// would fall in the previous year.
@@ -84,19 +103,32 @@ func ruleHolidays(year int) map[day]string {
 	return h
 }
 
-// ruleEarlyCloses returns the customary 13:00 closes of year: the day after
-// Thanksgiving, and July 3 and December 24 when they are weekdays and not
-// holidays themselves.
-func ruleEarlyCloses(year int, holidays map[day]string) map[day]string {
-	e := map[day]string{
-		nthWeekday(year, time.November, time.Thursday, 4).add(1): "Day after Thanksgiving",
+// ruleEarlyCloses returns the early closes of year: the customary 13:00
+// closes on the day after Thanksgiving, and on July 3 and December 24 when
+// they are weekdays and not holidays themselves, plus adHocEarly ones.
+// Before 2013 a Wednesday July 3 was a regular session and the Friday after
+// July 4, July 5, closed early instead.
+func ruleEarlyCloses(year int, holidays map[day]string) map[day]special {
+	const onePM = 13 * 60
+	e := map[day]special{
+		nthWeekday(year, time.November, time.Thursday, 4).add(1): {close: onePM, name: "Day after Thanksgiving"},
 	}
-	for d, name := range map[day]string{
-		{year, time.July, 3}:      "Independence Day eve",
-		{year, time.December, 24}: "Christmas Eve",
+	july := special{close: onePM, name: "Independence Day eve"}
+	julyDay := day{year, time.July, 3}
+	if year < 2013 && julyDay.utc().Weekday() == time.Wednesday {
+		julyDay, july.name = julyDay.add(2), "Day after Independence Day"
+	}
+	for d, sp := range map[day]special{
+		julyDay:                   july,
+		{year, time.December, 24}: {close: onePM, name: "Christmas Eve"},
 	} {
 		if _, closed := holidays[d]; !closed && !d.weekend() {
-			e[d] = name
+			e[d] = sp
+		}
+	}
+	for d, sp := range adHocEarly {
+		if d.year == year {
+			e[d] = sp
 		}
 	}
 	return e
@@ -121,8 +153,54 @@ func TestEaster(t *testing.T) {
 	}
 }
 
+// TestRulesKnownDays checks the rules themselves against published facts,
+// and the calendar against the same facts. want is "closed" or the New York
+// close.
+func TestRulesKnownDays(t *testing.T) {
+	c := newCalendar(t)
+	for _, tc := range []struct {
+		name string
+		d    day
+		want string
+	}{
+		{"September 11 attacks", day{2001, time.September, 11}, "closed"},
+		{"reopened after September 11", day{2001, time.September, 17}, "16:00"},
+		{"Wednesday July 3 before 2013", day{2002, time.July, 3}, "16:00"},
+		{"Friday July 5 before 2013", day{2002, time.July, 5}, "13:00"},
+		{"Wednesday July 3 since 2013", day{2013, time.July, 3}, "13:00"},
+		{"Friday July 5 since 2013", day{2013, time.July, 5}, "16:00"},
+		{"ad-hoc early close after Christmas", day{2003, time.December, 26}, "13:00"},
+		{"no early close after Christmas", day{2008, time.December, 26}, "16:00"},
+		{"systems communication problem", day{2005, time.June, 1}, "15:56"},
+		{"New Year 2005 on Saturday is not observed", day{2004, time.December, 31}, "16:00"},
+		{"President Ford", day{2007, time.January, 2}, "closed"},
+		{"Hurricane Sandy", day{2012, time.October, 30}, "closed"},
+		{"no Juneteenth before 2022", day{2021, time.June, 18}, "16:00"},
+		{"Juneteenth observed", day{2022, time.June, 20}, "closed"},
+	} {
+		holidays := ruleHolidays(tc.d.year)
+		rule := "16:00"
+		if sp, ok := ruleEarlyCloses(tc.d.year, holidays)[tc.d]; ok {
+			rule = sp.close.String()
+		}
+		if _, ok := holidays[tc.d]; ok {
+			rule = "closed"
+		}
+		data := "closed"
+		if s, ok, err := c.SessionOn(tc.d.utc()); err != nil {
+			t.Fatalf("SessionOn(%s): %v", tc.d, err)
+		} else if ok {
+			data = s.Close.In(c.loc).Format("15:04")
+		}
+		if rule != tc.want || data != tc.want {
+			t.Errorf("%s: %s is %s by the rules and %s in the data, want %s", tc.name, tc.d, rule, data, tc.want)
+		}
+	}
+}
+
 // TestDataMatchesRules checks every day of every covered year against the
-// rules: holidays closed, early closes at 13:00, everything else regular.
+// rules: holidays closed, early closes at their close, everything else
+// regular.
 func TestDataMatchesRules(t *testing.T) {
 	c := newCalendar(t)
 	first, last := c.Covers()
@@ -143,10 +221,13 @@ func TestDataMatchesRules(t *testing.T) {
 			if !ok {
 				continue
 			}
-			_, wantEarly := early[d]
+			want, wantEarly := early[d]
+			if !wantEarly {
+				want.close = regularClose
+			}
 			closeNY := s.Close.In(c.loc).Format("15:04")
-			if s.Early != wantEarly || (wantEarly && closeNY != "13:00") || (!wantEarly && closeNY != "16:00") {
-				t.Errorf("%s: early %v closing %s, want early %v (%q)", d, s.Early, closeNY, wantEarly, early[d])
+			if s.Early != wantEarly || closeNY != want.close.String() {
+				t.Errorf("%s: early %v closing %s, want early %v closing %s (%q)", d, s.Early, closeNY, wantEarly, want.close, want.name)
 			}
 		}
 	}
