@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
 	"marketfleet/cmd/internal/cli"
@@ -31,10 +30,6 @@ const (
 	setupTimeout = time.Minute
 	// exitInterrupted is the exit status of a backfill stopped by a signal.
 	exitInterrupted = 130
-	// plainEvery is how often progress is printed when stderr is not a
-	// terminal; on a terminal the bar is redrawn at most every ttyEvery.
-	plainEvery = 5 * time.Second
-	ttyEvery   = 100 * time.Millisecond
 
 	day = 24 * time.Hour
 )
@@ -293,9 +288,9 @@ func publishBackfill(ctx context.Context, cfg *config, ts []tasks.Task, stderr i
 		return queue.Result{}, 0, err
 	}
 	defer closeNATS()
-	prog := newProgress(stderr, isTerminal(stderr), len(ts), time.Now)
+	prog := cli.NewProgress(stderr, "producer: backfill", "tasks", len(ts), time.Now)
 	res, done, err := publishChunks(ctx, ts, backfillChunk, pub.Publish, prog)
-	prog.finish(done)
+	prog.Finish(done)
 	return res, done, err
 }
 
@@ -321,7 +316,7 @@ type publishFunc func(context.Context, []tasks.Task) (queue.Result, error)
 // chunk in flight instead of abandoning its acks. It returns the summed
 // results and how many tasks were confirmed; after a cancellation the error
 // wraps ctx's error.
-func publishChunks(ctx context.Context, ts []tasks.Task, size int, pub publishFunc, prog *progress) (queue.Result, int, error) {
+func publishChunks(ctx context.Context, ts []tasks.Task, size int, pub publishFunc, prog *cli.Progress) (queue.Result, int, error) {
 	var res queue.Result
 	done := 0
 	for done < len(ts) {
@@ -338,79 +333,7 @@ func publishChunks(ctx context.Context, ts []tasks.Task, size int, pub publishFu
 			return res, done + r.Accepted + r.Duplicates, fmt.Errorf("publish tasks %d-%d of %d: %w", done+1, end, len(ts), err)
 		}
 		done = end
-		prog.update(done)
+		prog.Update(done)
 	}
 	return res, done, nil
-}
-
-// progress reports a backfill's progress: on a terminal a bar redrawn in
-// place, elsewhere (a log file, a pipe) a plain line every plainEvery.
-type progress struct {
-	w           io.Writer
-	tty         bool
-	total       int
-	now         func() time.Time
-	start, last time.Time
-}
-
-func newProgress(w io.Writer, tty bool, total int, now func() time.Time) *progress {
-	t := now()
-	return &progress{w: w, tty: tty, total: total, now: now, start: t, last: t}
-}
-
-// update reports done tasks, throttled; the last one is always reported.
-func (p *progress) update(done int) {
-	t := p.now()
-	every := plainEvery
-	if p.tty {
-		every = ttyEvery
-	}
-	if t.Sub(p.last) < every && done < p.total {
-		return
-	}
-	p.draw(done, t)
-}
-
-// finish redraws the bar with done tasks and ends its line (on a terminal).
-func (p *progress) finish(done int) {
-	if p.tty && done > 0 {
-		p.draw(done, p.now())
-		fmt.Fprintln(p.w)
-	}
-}
-
-func (p *progress) draw(done int, t time.Time) {
-	p.last = t
-	if p.tty {
-		fmt.Fprintf(p.w, "\r%s %s\x1b[K", p.bar(done), p.line(done, t))
-		return
-	}
-	fmt.Fprintf(p.w, "producer: backfill %s\n", p.line(done, t))
-}
-
-func (p *progress) line(done int, t time.Time) string {
-	pct := 100
-	if p.total > 0 {
-		pct = 100 * done / p.total
-	}
-	rate, eta := 0.0, "?"
-	if s := t.Sub(p.start).Seconds(); s > 0 && done > 0 {
-		rate = float64(done) / s
-		eta = time.Duration(float64(p.total-done) / rate * float64(time.Second)).Round(time.Second).String()
-	}
-	return fmt.Sprintf("%d/%d tasks (%d%%), %.0f tasks/s, ETA %s", done, p.total, pct, rate, eta)
-}
-
-func (p *progress) bar(done int) string {
-	const width = 30
-	n := width
-	if p.total > 0 {
-		n = width * done / p.total
-	}
-	return "[" + strings.Repeat("=", n) + strings.Repeat(" ", width-n) + "]"
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
