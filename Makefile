@@ -20,7 +20,7 @@ GOVULNCHECK_VERSION   := v1.9.0
 # Bump it to the newest pseudo-version to refresh the data.
 VULNDB_VERSION        := v0.0.0-20261105234957-e22db6528018
 
-.PHONY: all build nats-server nats-cli demo test bench fuzz lint vulncheck vet fmt services clean promtool monitoring
+.PHONY: all build nats-server nats-cli demo test bench fuzz lint vulncheck vet fmt services clean promtool chromium monitoring
 
 all: build
 
@@ -51,9 +51,10 @@ demo: build nats-server
 	fi
 
 # Every test, with the race detector, against a real PostgreSQL (started
-# if needed) and in-process nats-servers. $MARKETFLEET_TEST_DATABASE_URL
-# overrides the server; DATABASE_URL is never used by tests.
-test: promtool
+# if needed) and in-process nats-servers, and a headless Chromium for the
+# audit heatmap. $MARKETFLEET_TEST_DATABASE_URL overrides the server;
+# DATABASE_URL is never used by tests.
+test: promtool chromium
 	@admin=$${MARKETFLEET_TEST_DATABASE_URL:-$$(env -u DATABASE_URL scripts/postgres.sh up)} && \
 		MARKETFLEET_TEST_DATABASE_URL="$$admin" $(GO) test -race -count=1 ./...
 
@@ -70,6 +71,11 @@ bench:
 # when it is missing.
 promtool:
 	@scripts/promtool.sh >/dev/null
+
+# The audit heatmap's tests render it in a real headless browser;
+# scripts/chromium.sh installs Debian's chromium package when it is missing.
+chromium:
+	@scripts/chromium.sh >/dev/null
 
 # The monitoring checks alone: alert rules, their unit tests, the dashboard.
 monitoring: promtool

@@ -30,6 +30,8 @@ type options struct {
 	exhaustK       int
 	// restatementOnly measures the restatement cost alone, and prints it.
 	restatementOnly bool
+	// auditOnly measures the audit alone, and prints it.
+	auditOnly bool
 }
 
 func main() {
@@ -66,6 +68,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.exhaustMaxConn, "exhaustion", 20, "exhaustion mode: run pooled and marketfleet on a scratch cluster with this max_connections (0: skip)")
 	fs.IntVar(&o.exhaustK, "exhaustion-k", 8, "exhaustion mode: processes per design")
 	fs.BoolVar(&o.restatementOnly, "restatement-only", false, "measure only what restating one series costs (10y of 1d, 1y of 1m), print it and write nothing")
+	fs.BoolVar(&o.auditOnly, "audit-only", false, "measure only what auditing 500 symbols x 10 years of daily bars costs, print it and write nothing")
 	fs.StringVar(&workerEnv, "worker-env", "", "extra worker settings for trying knobs, e.g. FLEET_BATCH_SIZE=20,FLEET_FETCH_CONCURRENCY=20")
 	if err := fs.Parse(args); err != nil {
 		return o, err

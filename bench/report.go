@@ -75,8 +75,10 @@ type report struct {
 	ExhaustMaxConn int       `json:"exhaustion_max_connections"`
 	// Restatement is what restating one series costs (restatementRates).
 	Restatement []restatementRate `json:"restatement"`
-	Targets     []target          `json:"targets"`
-	Runs        []runResult
+	// Audit is what auditing 500 symbols x 10 years of daily bars costs.
+	Audit   []auditRate `json:"audit"`
+	Targets []target    `json:"targets"`
+	Runs    []runResult
 }
 
 // restatementLine writes what restating one series cost, if measured.
@@ -111,6 +113,13 @@ func benchmark(ctx context.Context, o options) error {
 		rep.restatementLine(os.Stdout)
 		return nil
 	}
+	if o.auditOnly {
+		if rep.Audit, err = e.auditRates(ctx); err != nil {
+			return err
+		}
+		rep.auditLine(os.Stdout)
+		return nil
+	}
 	if rep.Batch, err = e.workerSetting(ctx, "FLEET_BATCH_SIZE", o.workerEnv); err != nil {
 		return err
 	}
@@ -121,6 +130,9 @@ func benchmark(ctx context.Context, o options) error {
 		return err
 	}
 	if rep.Restatement, err = e.restatementRates(ctx); err != nil {
+		return err
+	}
+	if rep.Audit, err = e.auditRates(ctx); err != nil {
 		return err
 	}
 	seq := 0
@@ -319,6 +331,7 @@ func (r report) markdown(w io.Writer, o options) {
 		fmt.Fprintln(w, ".")
 	}
 	r.restatementLine(w)
+	r.auditLine(w)
 	if len(r.Scaling) > 0 {
 		fmt.Fprintf(w, "\nScaling (marketfleet, L = %s):\n\n", r.Scaling[0].Latency)
 		table(w, r.Scaling)

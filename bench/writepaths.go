@@ -32,10 +32,12 @@ var writePaths = []string{pathUnnest, pathCopy, pathBatch}
 // copyTable is the session's staging table of pathCopy.
 const copyTable = `CREATE TEMPORARY TABLE bars_in (
 	symbol text, "interval" text, ts timestamptz, open float8, high float8, low float8,
-	close float8, adj_close float8, volume int8, source text, as_of timestamptz) ON COMMIT DELETE ROWS`
+	close float8, adj_close float8, volume int8, source text, as_of timestamptz, fetched_at timestamptz,
+	provisional_until timestamptz) ON COMMIT DELETE ROWS`
 
 // copyColumns are bars_in's, in the order of the upsert's insert list.
-var copyColumns = []string{"symbol", "interval", "ts", "open", "high", "low", "close", "adj_close", "volume", "source", "as_of"}
+var copyColumns = []string{"symbol", "interval", "ts", "open", "high", "low", "close", "adj_close", "volume", "source", "as_of",
+	"fetched_at", "provisional_until"}
 
 // mergeStatement is the worker's upsert reading from bars_in instead of
 // column arrays: the same conflict handling and result.
@@ -85,7 +87,11 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, path, merge string, work []
 			}
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"bars_in"}, copyColumns, pgx.CopyFromSlice(len(all), func(i int) ([]any, error) {
 				b := all[i]
-				return []any{b.Symbol, string(b.Interval), b.TS.UTC(), b.Open, b.High, b.Low, b.Close, b.AdjClose, b.Volume, b.Source, b.AsOf}, nil
+				var until *time.Time
+				if b.Provisional() {
+					until = &b.ProvisionalUntil
+				}
+				return []any{b.Symbol, string(b.Interval), b.TS.UTC(), b.Open, b.High, b.Low, b.Close, b.AdjClose, b.Volume, b.Source, b.AsOf, b.AsOf, until}, nil
 			})); err != nil {
 				return err
 			}

@@ -46,7 +46,7 @@ func TestPoisonInputIsDeadLetteredAfterOneDelivery(t *testing.T) {
 	valid := `{"v":1,"kind":"collect","symbol":%q,"interval":"1d","from":"2024-01-01T00:00:00Z","to":"2024-01-31T00:00:00Z","requested_by":"poison","requested_at":"2024-01-01T00:00:00Z"}`
 	poison := map[string]string{
 		"invalid json":    `{"v":1,"kind":`,
-		"unknown version": strings.Replace(fmt.Sprintf(valid, "IBM"), `"v":1`, `"v":4`, 1),
+		"unknown version": strings.Replace(fmt.Sprintf(valid, "IBM"), `"v":1`, `"v":5`, 1),
 		"oversized":       fmt.Sprintf(valid, "IBM")[:50] + strings.Repeat(" ", 5000) + fmt.Sprintf(valid, "IBM")[50:],
 		"sql in symbol":   fmt.Sprintf(valid, "'; DROP TABLE bars;--"),
 		"unicode symbol":  fmt.Sprintf(valid, "ÄPPL"),

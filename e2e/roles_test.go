@@ -65,6 +65,32 @@ func TestLeastPrivilegedRoles(t *testing.T) {
 	}
 	e.check(t, specs, nil, stopSampling(), 1)
 
+	// The worker's role has what corporate actions, restatements, repairs
+	// and audits need (checked in a transaction rolled back: a synthetic
+	// run without actions or gaps does not reach these statements).
+	tx, err := e.admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`INSERT INTO corporate_actions (symbol, ex_date, effective_at, kind, numerator, denominator, source)
+		 VALUES ('ROLE000', '2024-01-16', '2024-01-16 05:00+00', 'split', 2, 1, 'test')`,
+		`INSERT INTO restatements (action_id, "interval") SELECT id, '1d' FROM corporate_actions`,
+		`UPDATE restatements SET bars_changed = 1`,
+		`INSERT INTO known_holes (symbol, "interval", ts, source) VALUES ('ROLE000', '1d', '2024-01-16', 'test')`,
+		`INSERT INTO repairs (symbol, "interval", first_ts, last_ts) VALUES ('ROLE000', '1d', '2024-01-16', '2024-01-16')`,
+		`DELETE FROM repairs`,
+		`INSERT INTO audits (by_whom, series, expected, stored, missing, gaps, known_holes, took_ms) VALUES ('t', 0, 0, 0, 0, 0, 0, 0)`,
+	} {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			_ = tx.Rollback(ctx)
+			t.Fatalf("marketfleet_worker cannot run %q: %v", stmt, err)
+		}
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
 	// The worker's role changes data only through the upserts.
 	for _, stmt := range []string{
 		`DROP TABLE bars`, `TRUNCATE bars`, `DELETE FROM bars`, `DELETE FROM features`,

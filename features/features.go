@@ -44,6 +44,11 @@ type Row struct {
 	RSI14     *float64 // Wilder's RSI, 0..100
 	Vol20     *float64 // sample stdev of the last 20 log returns, not annualised
 	VolumeZ20 *float64 // z-score of the volume within the last 20 volumes
+
+	// Provisional is true when a bar at or before this one (every one of
+	// them feeds the EMAs) was provisional: the row changes when that bar
+	// is replaced by its final values.
+	Provisional bool
 }
 
 // Compute returns one Row per bar, in the same order. bars must be one series:
@@ -69,9 +74,12 @@ func Compute(bars []market.Bar) ([]Row, error) {
 	vol20 := rollingStdev(logRet, midWindow)
 	volZ := zscore(v, midWindow)
 	rows := make([]Row, len(bars))
+	provisional := false
 	for i, b := range bars {
+		provisional = provisional || b.Provisional()
 		rows[i] = Row{
-			Symbol: b.Symbol, Interval: b.Interval, TS: b.TS.UTC(),
+			Provisional: provisional,
+			Symbol:      b.Symbol, Interval: b.Interval, TS: b.TS.UTC(),
 			Return: ret[i], LogReturn: logRet[i],
 			SMA5: sma5[i], SMA20: sma20[i], SMA50: sma50[i],
 			EMA5: ema5[i], EMA20: ema20[i], EMA50: ema50[i],

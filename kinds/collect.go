@@ -39,6 +39,9 @@ type collecting struct {
 	// is false when it changed nothing.
 	change  store.SeriesChange
 	changed bool
+	// holes are the bars a repair task's answer lacked, recorded as known
+	// holes.
+	holes int64
 }
 
 var _ runner.Handler[collecting] = Collect{}
@@ -48,10 +51,12 @@ func (Collect) Kind() tasks.Kind { return tasks.KindCollect }
 
 // Prepare narrows incremental tasks, in one round trip for the batch: such
 // a task starts one bar before the last stored bar of its series (so the
-// newest stored bar, which may have been incomplete, is fetched again),
-// when that is later than its From. A scheduled run thus fetches two bars
-// for an up-to-date series. If the last bars cannot be read, the tasks
-// fetch their whole window.
+// newest stored bar, which may have been incomplete, is fetched again), or
+// at its earliest provisional bar if that is earlier (so a scheduled run
+// re-collects provisional bars until they are final), when that is later
+// than its From. A scheduled run thus fetches two bars for an up-to-date,
+// final series. If the tails cannot be read, the tasks fetch their whole
+// window.
 func (c Collect) Prepare(ctx context.Context, db store.Reader, jobs []*runner.Job[collecting]) error {
 	var inc []*runner.Job[collecting]
 	var series []market.Series
@@ -64,17 +69,21 @@ func (c Collect) Prepare(ctx context.Context, db store.Reader, jobs []*runner.Jo
 	if len(inc) == 0 {
 		return nil
 	}
-	last, err := db.LastBars(ctx, series)
+	tails, err := db.Tails(ctx, series)
 	if err != nil {
 		c.Logger.Warn().Err(err).Msg("could not read the last stored bars: fetching whole windows")
 		return nil
 	}
 	for _, j := range inc {
-		ts, ok := last[j.Series()]
+		tail, ok := tails[j.Series()]
 		if !ok {
 			continue
 		}
-		if from := j.Task.Interval.Floor(ts.Add(-time.Nanosecond)); from.After(j.State.from) {
+		from := j.Task.Interval.Floor(tail.Last.Add(-time.Nanosecond))
+		if !tail.FirstProvisional.IsZero() && tail.FirstProvisional.Before(from) {
+			from = tail.FirstProvisional
+		}
+		if from.After(j.State.from) {
 			j.State.from = from
 		}
 	}
@@ -82,7 +91,8 @@ func (c Collect) Prepare(ctx context.Context, db store.Reader, jobs []*runner.Jo
 }
 
 // Fetch asks the source for the task's bars and actions (none when the
-// window is already stored). An answer with an action that fails its
+// window is already stored), and marks each bar fetched before it was final
+// with the instant it will be (Config.History). An answer with an action that fails its
 // checks (see checkActions) is refused whole: the job fails with
 // outcome.Data and nothing of it is stored.
 func (c Collect) Fetch(ctx context.Context, j *runner.Job[collecting]) error {
@@ -96,6 +106,11 @@ func (c Collect) Fetch(ctx context.Context, j *runner.Job[collecting]) error {
 	actions, err := checkActions(resp)
 	if err != nil {
 		return outcome.Mark(outcome.Data, fmt.Errorf("refusing the answer of %s: %w", c.Source.Name(), err))
+	}
+	if c.History != nil {
+		for i, b := range resp.Bars {
+			resp.Bars[i].ProvisionalUntil = c.History.ProvisionalUntil(b.Series(), b.TS, resp.AsOf)
+		}
 	}
 	j.State.bars, j.State.actions = resp.Bars, actions
 	return nil
@@ -170,6 +185,11 @@ func (c Collect) Write(ctx context.Context, tx *store.Tx, jobs []*runner.Job[col
 	}
 	for _, j := range jobs {
 		j.State.change, j.State.changed = changes[j.Series()]
+		if j.Task.Repair {
+			if err := c.recordHoles(ctx, tx, j); err != nil {
+				return err
+			}
+		}
 		j.State.restate = nil
 		if checksActions(j) {
 			for _, s := range pending {
@@ -183,6 +203,30 @@ func (c Collect) Write(ctx context.Context, tx *store.Tx, jobs []*runner.Job[col
 	return nil
 }
 
+// recordHoles records, for a repair task, the expected bars of its window
+// that are still missing after its write as known holes: the source was
+// asked for them and answered without them. An empty answer is no
+// evidence (a repair's window holds stored bars around its gap: a source
+// that returns none of them failed to answer), so it records none; nor
+// without a History.
+func (c Collect) recordHoles(ctx context.Context, tx *store.Tx, j *runner.Job[collecting]) error {
+	j.State.holes = 0
+	if c.History == nil || len(j.State.bars) == 0 {
+		if c.History != nil {
+			c.Logger.Warn().Str("series", j.Series().String()).Time("from", j.Task.From).Time("to", j.Task.To).
+				Msg("repair: the source answered with no bars at all; no known holes recorded, the gap stays open")
+		}
+		return nil
+	}
+	found, err := tx.Audit(ctx, c.History, store.AuditQuery{Symbol: j.Task.Symbol, Interval: j.Task.Interval,
+		From: j.Task.From, To: j.Task.To, Exact: true})
+	if err != nil || len(found) == 0 {
+		return err
+	}
+	j.State.holes, err = tx.RecordHoles(ctx, j.Series(), found[0].MissingBars, c.Source.Name())
+	return err
+}
+
 // checksActions reports whether j's write looks for the series of its symbol
 // that an action has not been applied to yet: when its answer carried
 // actions, new or not, and on every redelivery, since a first delivery may
@@ -193,7 +237,7 @@ func checksActions(j *runner.Job[collecting]) bool {
 	return len(j.State.actions) > 0 || j.Delivered > 1
 }
 
-// FollowUps is the restate task of every series the write found
+// FollowUps reports a repair (Config.Repaired), and is the restate task of every series the write found
 // unrestated, and the features task of a series whose stored bars changed,
 // from the first changed bar on, all with the collect task's priority. A
 // redelivered task asks for features even when its write changed nothing:
@@ -201,6 +245,9 @@ func checksActions(j *runner.Job[collecting]) bool {
 // follow-up was stored (the follow-up's message id makes a second one a
 // duplicate). A task that changed nothing asks for no features.
 func (c Collect) FollowUps(j *runner.Job[collecting]) []tasks.Task {
+	if j.Task.Repair && c.Repaired != nil {
+		c.Repaired(Repair{Series: j.Series(), Filled: j.State.change.Rows, Holes: j.State.holes})
+	}
 	var out []tasks.Task
 	by, now := cmp.Or(c.RequestedBy, "worker"), time.Now()
 	for _, s := range j.State.restate {

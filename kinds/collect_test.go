@@ -57,7 +57,7 @@ func TestCollectPrepareNarrowsIncrementalTasks(t *testing.T) {
 // failingReader is a store.Reader whose reads fail.
 type failingReader struct{ store.Reader }
 
-func (failingReader) LastBars(context.Context, []market.Series) (map[market.Series]time.Time, error) {
+func (failingReader) Tails(context.Context, []market.Series) (map[market.Series]store.Tail, error) {
 	return nil, errors.New("connection reset")
 }
 

@@ -3,6 +3,8 @@ package kinds
 import (
 	"github.com/rs/zerolog"
 
+	"marketfleet/history"
+	"marketfleet/market"
 	"marketfleet/runner"
 	"marketfleet/source"
 	"marketfleet/store"
@@ -13,6 +15,10 @@ import (
 type Config struct {
 	// Source fetches the bars of collect tasks.
 	Source source.Source
+	// History says when a bar is final: collect tasks mark the bars they
+	// fetched before that as provisional. Nil stores every bar as final
+	// (benchmarks, tests about something else).
+	History *history.Policy
 	// Features makes a collect task that changed stored bars enqueue a
 	// features task for its series, from the first changed bar on.
 	// Defaults to off.
@@ -23,9 +29,21 @@ type Config struct {
 	// Restated, if set, is told every restatement a restate task
 	// committed (for metrics). Defaults to none.
 	Restated func(store.Restatement)
+	// Repaired, if set, is told what each repair task did (for metrics).
+	// Defaults to none.
+	Repaired func(Repair)
 	// Logger receives what a handler notices but the task survives (for
 	// collect: the last stored bars could not be read). Defaults to none.
 	Logger zerolog.Logger
+}
+
+// Repair is what one repair task (tasks.Task.Repair) did to its gap.
+type Repair struct {
+	market.Series
+	// Filled counts the bars it stored that were not stored before, or
+	// changed; Holes the expected bars the source had no data for, now
+	// known holes.
+	Filled, Holes int64
 }
 
 // Names are the kind strings Register registers, in its order.

@@ -17,6 +17,7 @@ import (
 
 	"marketfleet/dlq"
 	"marketfleet/features"
+	"marketfleet/history"
 	"marketfleet/internal/backoff"
 	"marketfleet/internal/testenv"
 	"marketfleet/market"
@@ -39,14 +40,23 @@ type actionFleet struct {
 	admin *pgx.Conn
 	now   atomic.Pointer[time.Time]
 	src   *synthetic.Source
+	hist  *history.Policy // nil: every bar is stored final
 
 	mu       sync.Mutex
 	restated []store.Restatement // as reported to Config.Restated
+	repairs  []Repair            // as reported to Config.Repaired
 }
 
 func newActionFleet(t *testing.T, actions ...market.Action) *actionFleet {
 	t.Helper()
-	f := &actionFleet{nats: testenv.NATS(t), dbURL: testenv.NewDatabase(t)}
+	return newFleet(t, synthetic.Config{Actions: actions}, nil)
+}
+
+// newFleet is a fleet whose source is cfg, answering as of the fleet's
+// clock, and whose collect tasks mark bars final as hist says.
+func newFleet(t *testing.T, cfg synthetic.Config, hist *history.Policy) *actionFleet {
+	t.Helper()
+	f := &actionFleet{nats: testenv.NATS(t), dbURL: testenv.NewDatabase(t), hist: hist}
 	_, f.js = f.nats.Connect(t)
 	ctx := context.Background()
 	if _, err := queue.EnsureStream(ctx, f.js, queue.StreamConfig{}); err != nil {
@@ -59,7 +69,8 @@ func newActionFleet(t *testing.T, actions ...market.Action) *actionFleet {
 		t.Fatal(err)
 	}
 	f.admin = testenv.Connect(t, f.dbURL)
-	src, err := synthetic.New(synthetic.Config{Actions: actions, Now: func() time.Time { return *f.now.Load() }})
+	cfg.Now = func() time.Time { return *f.now.Load() }
+	src, err := synthetic.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,11 +110,17 @@ func (f *actionFleet) start(t *testing.T, name string, faults runner.Faults) *wo
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := Register(Config{Source: f.src, Features: true, RequestedBy: "worker/" + name, Restated: func(r store.Restatement) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.restated = append(f.restated, r)
-	}})
+	reg := Register(Config{Source: f.src, History: f.hist, Features: true, RequestedBy: "worker/" + name,
+		Restated: func(r store.Restatement) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.restated = append(f.restated, r)
+		},
+		Repaired: func(r Repair) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.repairs = append(f.repairs, r)
+		}})
 	r, err := runner.New(fetcher, db, dlq.NewWriter(js, dlq.WriterConfig{}), runner.Config{
 		Kinds: reg, FollowUps: queue.NewPublisher(js, ""), WorkerID: name, Faults: faults,
 		Tuning: runner.Tuning{Retry: backoff.Policy{Base: 50 * time.Millisecond, Max: 200 * time.Millisecond}},

@@ -24,7 +24,15 @@ type Bar struct {
 	// for: when the source answered (source.Response.AsOf). The zero value
 	// means the time of the write.
 	AsOf time.Time
+	// ProvisionalUntil is the zero time for a final bar. Otherwise the bar
+	// was fetched before it was final (its session or interval had not
+	// closed, or the source may still revise it) and it is the instant
+	// from which a fetch returns the final values (see package history).
+	ProvisionalUntil time.Time
 }
+
+// Provisional reports whether b was fetched before it was final.
+func (b Bar) Provisional() bool { return !b.ProvisionalUntil.IsZero() }
 
 // Key identifies a bar: two bars with the same key are the same row.
 type Key struct {

@@ -33,6 +33,9 @@ var Names = []string{
 	"marketfleet_bars_changed_total",
 	"marketfleet_restatements_total",
 	"marketfleet_bars_restated_total",
+	"marketfleet_bars_repaired_total",
+	"marketfleet_known_holes_total",
+	"marketfleet_gaps_found_total",
 	"marketfleet_source_request_duration_seconds",
 	"marketfleet_source_ratelimit_wait_seconds_total",
 	"marketfleet_db_connect_attempts_total",
@@ -53,6 +56,8 @@ var Names = []string{
 	"marketfleet_pg_fleet_sessions",
 	"marketfleet_budget_slots",
 	"marketfleet_backlog_oldest_age_seconds",
+	"marketfleet_audit_gaps",
+	"marketfleet_provisional_bars",
 }
 
 // Worker is every metric of one worker process. Create it with NewWorker;
@@ -70,6 +75,14 @@ type Worker struct {
 	BarsChanged   prometheus.Counter
 	Restatements  *prometheus.CounterVec // action kind
 	BarsRestated  *prometheus.CounterVec // action kind
+	BarsRepaired  prometheus.Counter
+	KnownHoles    prometheus.Counter
+
+	// Set by the holder of slot 0 (zero elsewhere): its audits and its
+	// look at the provisional bars.
+	GapsFound       prometheus.Counter
+	AuditGaps       *prometheus.GaugeVec // state: open, persisting
+	ProvisionalBars *prometheus.GaugeVec // state: pending, due
 
 	SourceDuration *prometheus.HistogramVec // source, status
 	RateLimitWait  prometheus.Counter
@@ -111,6 +124,11 @@ func NewWorker(kinds ...string) *Worker {
 	w.BarsChanged = f.counter("marketfleet_bars_changed_total", "Rows inserted or updated by committed writes (unchanged bars are not rewritten).")
 	w.Restatements = f.counterVec("marketfleet_restatements_total", "Corporate actions applied to a stored series that changed bars, by action kind (split, dividend, capital_gain).", "kind")
 	w.BarsRestated = f.counterVec("marketfleet_bars_restated_total", "Stored bars changed by restatements, by action kind.", "kind")
+	w.BarsRepaired = f.counter("marketfleet_bars_repaired_total", "Bars stored by repair tasks (audit --repair, the periodic audit) that were missing or differed.")
+	w.KnownHoles = f.counter("marketfleet_known_holes_total", "Expected bars a repair asked the source for and it had no data for, recorded as known holes.")
+	w.GapsFound = f.counter("marketfleet_gaps_found_total", "Gaps (runs of missing expected bars) found by the periodic audits this worker ran.")
+	w.AuditGaps = f.gaugeVec("marketfleet_audit_gaps", "Gaps found by the last periodic audit this worker ran while holding slot 0: open, and persisting (still found a grace period after their repair was asked for).", "state")
+	w.ProvisionalBars = f.gaugeVec("marketfleet_provisional_bars", "Provisional bars as the holder of slot 0 last counted them: pending, and due (final values available, re-collection asked for).", "state")
 	w.SourceDuration = f.histogramVec("marketfleet_source_request_duration_seconds", "Source fetches by source and status (ok, not_found, rejected, retry_after, error, canceled).", durationBuckets, "source", "status")
 	w.RateLimitWait = f.counter("marketfleet_source_ratelimit_wait_seconds_total", "Time spent waiting for the fleet-wide source rate limit.")
 	w.DBConnectAttempts = f.counter("marketfleet_db_connect_attempts_total", "PostgreSQL connection attempts.")
@@ -177,6 +195,12 @@ func (w *Worker) initLabels(kinds []string) {
 		w.Restatements.WithLabelValues(string(k))
 		w.BarsRestated.WithLabelValues(string(k))
 	}
+	for _, st := range []string{"open", "persisting"} {
+		w.AuditGaps.WithLabelValues(st)
+	}
+	for _, st := range []string{"pending", "due"} {
+		w.ProvisionalBars.WithLabelValues(st)
+	}
 	for _, r := range SlotReasons {
 		w.SlotLosses.WithLabelValues(r)
 	}
@@ -223,6 +247,12 @@ func (f factory) counterVec(name, help string, labels ...string) *prometheus.Cou
 
 func (f factory) gauge(name, help string) prometheus.Gauge {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	f.reg.MustRegister(g)
+	return g
+}
+
+func (f factory) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
 	f.reg.MustRegister(g)
 	return g
 }

@@ -12,22 +12,29 @@ import (
 // upsertBars writes many bars in one statement: the columns travel as arrays
 // and unnest turns them back into rows (one round trip, however many rows).
 // A row whose values did not change is left alone, so re-applying a task
-// leaves the table, updated_at and as_of included, exactly as it was. A bar
-// without AsOf is as of the write.
+// leaves the table, updated_at and as_of included, exactly as it was, unless
+// the stored row was provisional and the new one is final: then the row is
+// rewritten, final. A provisional answer never makes a final row with the
+// same values provisional again. A bar without AsOf is as of (and fetched at)
+// the write.
 const upsertBars = `
 WITH up AS (
-    INSERT INTO bars AS b (symbol, "interval", ts, open, high, low, close, adj_close, volume, source, as_of)
-    SELECT s, i, t, o, h, l, c, a, v, src, coalesce(asof, now())
+    INSERT INTO bars AS b (symbol, "interval", ts, open, high, low, close, adj_close, volume, source, as_of,
+                           fetched_at, provisional_until)
+    SELECT s, i, t, o, h, l, c, a, v, src, coalesce(asof, now()), coalesce(asof, now()), pu
     FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::float8[],
-                $6::float8[], $7::float8[], $8::float8[], $9::int8[], $10::text[], $11::timestamptz[])
-         AS u(s, i, t, o, h, l, c, a, v, src, asof)
+                $6::float8[], $7::float8[], $8::float8[], $9::int8[], $10::text[], $11::timestamptz[],
+                $12::timestamptz[])
+         AS u(s, i, t, o, h, l, c, a, v, src, asof, pu)
     ON CONFLICT (symbol, "interval", ts) DO UPDATE SET
         open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
         adj_close = EXCLUDED.adj_close, volume = EXCLUDED.volume, source = EXCLUDED.source,
-        as_of = EXCLUDED.as_of, updated_at = now()
+        as_of = EXCLUDED.as_of, fetched_at = EXCLUDED.fetched_at,
+        provisional_until = EXCLUDED.provisional_until, updated_at = now()
     WHERE (b.open, b.high, b.low, b.close, b.adj_close, b.volume, b.source)
           IS DISTINCT FROM
           (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.adj_close, EXCLUDED.volume, EXCLUDED.source)
+       OR (b.provisional_until IS NOT NULL AND EXCLUDED.provisional_until IS NULL)
     RETURNING symbol, "interval", ts
 )
 SELECT symbol, "interval", min(ts), max(ts), count(*) FROM up GROUP BY symbol, "interval"`
@@ -135,11 +142,12 @@ type columns struct {
 	adjClose                 []*float64
 	volume                   []int64
 	asOf                     []*time.Time // nil: the time of the write
+	provisionalUntil         []*time.Time // nil: final
 }
 
 // args are the upsert's arguments.
 func (c columns) args() []any {
-	return []any{c.symbol, c.interval, c.ts, c.open, c.high, c.low, c.close, c.adjClose, c.volume, c.source, c.asOf}
+	return []any{c.symbol, c.interval, c.ts, c.open, c.high, c.low, c.close, c.adjClose, c.volume, c.source, c.asOf, c.provisionalUntil}
 }
 
 func columnsOf(bars []market.Bar) columns {
@@ -148,7 +156,7 @@ func columnsOf(bars []market.Bar) columns {
 		symbol: make([]string, n), interval: make([]string, n), source: make([]string, n),
 		ts: make([]time.Time, n), open: make([]float64, n), high: make([]float64, n),
 		low: make([]float64, n), close: make([]float64, n), adjClose: make([]*float64, n),
-		volume: make([]int64, n), asOf: make([]*time.Time, n),
+		volume: make([]int64, n), asOf: make([]*time.Time, n), provisionalUntil: make([]*time.Time, n),
 	}
 	for i, b := range bars {
 		c.symbol[i], c.interval[i], c.source[i] = b.Symbol, string(b.Interval), b.Source
@@ -158,6 +166,10 @@ func columnsOf(bars []market.Bar) columns {
 		if !b.AsOf.IsZero() {
 			asOf := b.AsOf.UTC()
 			c.asOf[i] = &asOf
+		}
+		if b.Provisional() {
+			until := b.ProvisionalUntil.UTC()
+			c.provisionalUntil[i] = &until
 		}
 	}
 	return c

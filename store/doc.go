@@ -26,10 +26,13 @@
 // outcome.Data, everything else transient. Never by message text.
 //
 // What the fleet reads and writes: bars (WriteBars, which reports per series
-// the bars it changed; ReadBars; LastBars), corporate actions and the
+// the bars it changed; ReadBars; Tails), corporate actions and the
 // restatements they cause (RecordActions, Unrestated, Restate, which claims
 // each action per series so that it is applied once; Actions and
-// RestatementsSince for fleetctl), features rows (WriteFeatures,
+// RestatementsSince for fleetctl), the history's completeness (Audit, one
+// pass over the bars against what an Expectation says they should hold;
+// RecordHoles, RecordAudit, LastAudit, FinalityAt, DueProvisional, Restated),
+// features rows (WriteFeatures,
 // LockFeatures), the fleet-wide series locks (LockSeries, session-level
 // advisory locks that die with the session), the server's connection limits
 // and sessions by application (ServerLimits), and the per-minute task

@@ -28,6 +28,11 @@ var ErrNoSession = errors.New("no postgres session")
 // ErrInvalidConfig is wrapped by Open's error for an invalid Config.
 var ErrInvalidConfig = errors.New("invalid store configuration")
 
+// ErrInvalidAudit is wrapped by Audit's error for an AuditQuery it cannot
+// run (an exact audit without its series and window): a caller's mistake,
+// outcome.Invalid.
+var ErrInvalidAudit = outcome.Mark(outcome.Invalid, errors.New("invalid audit query"))
+
 // ErrGateClosed is wrapped by Open and EnsureSession when the connect gate
 // (Config.ConnectGate) refused a session: for a worker, it no longer holds its
 // budget slot. Transient for the tasks in hand; the worker must not retry

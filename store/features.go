@@ -23,7 +23,7 @@ const featureLockSpace int32 = 0x66656174
 // selectBars returns up to $4 bars of one series before $3 (all of them when
 // $4 is NULL) and every bar at or after $3, in ascending ts order.
 const selectBars = `
-SELECT symbol, "interval", ts, open, high, low, close, adj_close, volume, source FROM (
+SELECT symbol, "interval", ts, open, high, low, close, adj_close, volume, source, provisional_until FROM (
     (SELECT * FROM bars WHERE symbol = $1 AND "interval" = $2 AND ts < $3 ORDER BY ts DESC LIMIT $4)
     UNION ALL
     (SELECT * FROM bars WHERE symbol = $1 AND "interval" = $2 AND ts >= $3)
@@ -34,19 +34,20 @@ SELECT symbol, "interval", ts, open, high, low, close, adj_close, volume, source
 // alone, computed_at included.
 const upsertFeatures = `
 INSERT INTO features AS f (symbol, "interval", ts, simple_return, log_return, sma5, sma20, sma50,
-                           ema5, ema20, ema50, rsi14, vol20, volume_z20)
+                           ema5, ema20, ema50, rsi14, vol20, volume_z20, provisional)
 SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::float8[], $6::float8[],
                      $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[], $12::float8[],
-                     $13::float8[], $14::float8[])
+                     $13::float8[], $14::float8[], $15::bool[])
 ON CONFLICT (symbol, "interval", ts) DO UPDATE SET
     simple_return = EXCLUDED.simple_return, log_return = EXCLUDED.log_return, sma5 = EXCLUDED.sma5,
     sma20 = EXCLUDED.sma20, sma50 = EXCLUDED.sma50, ema5 = EXCLUDED.ema5, ema20 = EXCLUDED.ema20,
     ema50 = EXCLUDED.ema50, rsi14 = EXCLUDED.rsi14, vol20 = EXCLUDED.vol20, volume_z20 = EXCLUDED.volume_z20,
-    computed_at = now()
-WHERE (f.simple_return, f.log_return, f.sma5, f.sma20, f.sma50, f.ema5, f.ema20, f.ema50, f.rsi14, f.vol20, f.volume_z20)
+    provisional = EXCLUDED.provisional, computed_at = now()
+WHERE (f.simple_return, f.log_return, f.sma5, f.sma20, f.sma50, f.ema5, f.ema20, f.ema50, f.rsi14, f.vol20, f.volume_z20,
+       f.provisional)
       IS DISTINCT FROM
       (EXCLUDED.simple_return, EXCLUDED.log_return, EXCLUDED.sma5, EXCLUDED.sma20, EXCLUDED.sma50, EXCLUDED.ema5,
-       EXCLUDED.ema20, EXCLUDED.ema50, EXCLUDED.rsi14, EXCLUDED.vol20, EXCLUDED.volume_z20)`
+       EXCLUDED.ema20, EXCLUDED.ema50, EXCLUDED.rsi14, EXCLUDED.vol20, EXCLUDED.volume_z20, EXCLUDED.provisional)`
 
 // ReadBars returns bars of one series (symbol at interval iv), in ascending
 // ts order: the limitBefore latest bars that start before from, then every
@@ -99,8 +100,12 @@ func readBars(ctx context.Context, q querier, symbol string, iv market.Interval,
 func scanBar(row pgx.CollectableRow) (market.Bar, error) {
 	var b market.Bar
 	var iv string
-	err := row.Scan(&b.Symbol, &iv, &b.TS, &b.Open, &b.High, &b.Low, &b.Close, &b.AdjClose, &b.Volume, &b.Source)
+	var until *time.Time
+	err := row.Scan(&b.Symbol, &iv, &b.TS, &b.Open, &b.High, &b.Low, &b.Close, &b.AdjClose, &b.Volume, &b.Source, &until)
 	b.Interval, b.TS = market.Interval(iv), b.TS.UTC()
+	if until != nil {
+		b.ProvisionalUntil = until.UTC()
+	}
 	return b, err
 }
 
@@ -147,7 +152,7 @@ func (t *Tx) WriteFeatures(ctx context.Context, rows []features.Row) (int64, err
 	var changed int64
 	err := t.run(ctx, "write features", func(q querier) error {
 		tag, err := q.Exec(ctx, upsertFeatures, c.symbol, c.interval, c.ts, c.ret, c.logRet, c.sma5, c.sma20,
-			c.sma50, c.ema5, c.ema20, c.ema50, c.rsi14, c.vol20, c.volumeZ20)
+			c.sma50, c.ema5, c.ema20, c.ema50, c.rsi14, c.vol20, c.volumeZ20, c.provisional)
 		changed = tag.RowsAffected()
 		return err
 	})
@@ -179,6 +184,7 @@ type featureColumns struct {
 	ts                                    []time.Time
 	ret, logRet, sma5, sma20, sma50, ema5 []*float64
 	ema20, ema50, rsi14, vol20, volumeZ20 []*float64
+	provisional                           []bool
 }
 
 func featureColumnsOf(rows []features.Row) featureColumns {
@@ -188,12 +194,14 @@ func featureColumnsOf(rows []features.Row) featureColumns {
 		symbol: make([]string, n), interval: make([]string, n), ts: make([]time.Time, n),
 		ret: floats(), logRet: floats(), sma5: floats(), sma20: floats(), sma50: floats(), ema5: floats(),
 		ema20: floats(), ema50: floats(), rsi14: floats(), vol20: floats(), volumeZ20: floats(),
+		provisional: make([]bool, n),
 	}
 	for i, r := range rows {
 		c.symbol[i], c.interval[i], c.ts[i] = r.Symbol, string(r.Interval), r.TS.UTC()
 		c.ret[i], c.logRet[i], c.sma5[i], c.sma20[i], c.sma50[i] = r.Return, r.LogReturn, r.SMA5, r.SMA20, r.SMA50
 		c.ema5[i], c.ema20[i], c.ema50[i] = r.EMA5, r.EMA20, r.EMA50
 		c.rsi14[i], c.vol20[i], c.volumeZ20[i] = r.RSI14, r.Vol20, r.VolumeZ20
+		c.provisional[i] = r.Provisional
 	}
 	return c
 }

@@ -60,37 +60,48 @@ func (s *Store) UnlockSeries(ctx context.Context, series []market.Series) error 
 	})
 }
 
-// LastBars returns, in one round trip, the start of the latest stored bar of
-// each series that has any (UTC); series without bars are absent.
-func (s *Store) LastBars(ctx context.Context, series []market.Series) (map[market.Series]time.Time, error) {
-	out := map[market.Series]time.Time{}
+// Tail is where the stored history of a series ends: what an incremental
+// collection fetches again.
+type Tail struct {
+	// Last is the start of the latest stored bar (UTC).
+	Last time.Time
+	// FirstProvisional is the start of the earliest provisional bar (UTC),
+	// zero when every bar is final.
+	FirstProvisional time.Time
+}
+
+// Tails returns, in one round trip, the tail of each series that has bars;
+// series without bars are absent.
+func (s *Store) Tails(ctx context.Context, series []market.Series) (map[market.Series]Tail, error) {
+	out := map[market.Series]Tail{}
 	if len(series) == 0 {
 		return out, nil
 	}
-	err := s.do("last bars", func(conn *pgx.Conn) (err error) {
-		out, err = lastBars(ctx, conn, series)
+	err := s.do("series tails", func(conn *pgx.Conn) (err error) {
+		out, err = tails(ctx, conn, series)
 		return err
 	})
 	return out, err
 }
 
-// LastBars is (*Store).LastBars inside the transaction.
-func (t *Tx) LastBars(ctx context.Context, series []market.Series) (map[market.Series]time.Time, error) {
-	out := map[market.Series]time.Time{}
+// Tails is (*Store).Tails inside the transaction.
+func (t *Tx) Tails(ctx context.Context, series []market.Series) (map[market.Series]Tail, error) {
+	out := map[market.Series]Tail{}
 	if len(series) == 0 {
 		return out, nil
 	}
-	err := t.run(ctx, "last bars", func(q querier) (err error) {
-		out, err = lastBars(ctx, q, series)
+	err := t.run(ctx, "series tails", func(q querier) (err error) {
+		out, err = tails(ctx, q, series)
 		return err
 	})
 	return out, err
 }
 
-func lastBars(ctx context.Context, q querier, series []market.Series) (map[market.Series]time.Time, error) {
-	out := make(map[market.Series]time.Time, len(series))
+func tails(ctx context.Context, q querier, series []market.Series) (map[market.Series]Tail, error) {
+	out := make(map[market.Series]Tail, len(series))
 	symbols, intervals := seriesColumns(series)
-	rows, err := q.Query(ctx, `SELECT u.s, u.i, last.ts
+	rows, err := q.Query(ctx, `SELECT u.s, u.i, last.ts,
+		    (SELECT min(ts) FROM bars WHERE symbol = u.s AND "interval" = u.i AND provisional_until IS NOT NULL)
 		FROM unnest($1::text[], $2::text[]) AS u(s, i),
 		LATERAL (SELECT max(ts) AS ts FROM bars WHERE symbol = u.s AND "interval" = u.i) last
 		WHERE last.ts IS NOT NULL`, symbols, intervals)
@@ -98,9 +109,14 @@ func lastBars(ctx context.Context, q querier, series []market.Series) (map[marke
 		return nil, err
 	}
 	var sym, iv string
-	var ts time.Time
-	_, err = pgx.ForEachRow(rows, []any{&sym, &iv, &ts}, func() error {
-		out[market.Series{Symbol: sym, Interval: market.Interval(iv)}] = ts.UTC()
+	var last time.Time
+	var prov *time.Time
+	_, err = pgx.ForEachRow(rows, []any{&sym, &iv, &last, &prov}, func() error {
+		t := Tail{Last: last.UTC()}
+		if prov != nil {
+			t.FirstProvisional = prov.UTC()
+		}
+		out[market.Series{Symbol: sym, Interval: market.Interval(iv)}] = t
 		return nil
 	})
 	return out, err

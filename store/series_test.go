@@ -61,7 +61,7 @@ func TestSeriesLocksAreFleetWideAndDieWithTheSession(t *testing.T) {
 	}
 }
 
-func TestLastBarsAndWriteResultSeries(t *testing.T) {
+func TestTailsAndWriteResultSeries(t *testing.T) {
 	s, _ := migrated(t)
 	ctx := context.Background()
 	in := append(bars("AAPL", 10), bars("MSFT", 3)...)
@@ -88,12 +88,13 @@ func TestLastBarsAndWriteResultSeries(t *testing.T) {
 	if err != nil || len(res.Series) != 1 || res.Series[0].Rows != 1 || !res.Series[0].First.Equal(in[4].TS) {
 		t.Fatalf("revision of one bar: %+v, %v", res, err)
 	}
-	last, err := s.LastBars(ctx, []market.Series{{Symbol: "AAPL", Interval: in[0].Interval},
+	last, err := s.Tails(ctx, []market.Series{{Symbol: "AAPL", Interval: in[0].Interval},
 		{Symbol: "MSFT", Interval: in[0].Interval}, {Symbol: "NONE", Interval: in[0].Interval}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(last) != 2 || !last[market.Series{Symbol: "AAPL", Interval: in[0].Interval}].Equal(in[9].TS) {
-		t.Fatalf("LastBars = %v", last)
+	if len(last) != 2 || !last[market.Series{Symbol: "AAPL", Interval: in[0].Interval}].Last.Equal(in[9].TS) ||
+		!last[market.Series{Symbol: "AAPL", Interval: in[0].Interval}].FirstProvisional.IsZero() {
+		t.Fatalf("Tails = %v", last)
 	}
 }

@@ -113,7 +113,7 @@ func inTx(ctx context.Context, conn *pgx.Conn, fn func(tx *Tx) error) (err error
 // before its batch's transaction (the runner's Prepare phase). *Store
 // implements it, and so does *Tx.
 type Reader interface {
-	LastBars(ctx context.Context, series []market.Series) (map[market.Series]time.Time, error)
+	Tails(ctx context.Context, series []market.Series) (map[market.Series]Tail, error)
 	ReadBars(ctx context.Context, symbol string, iv market.Interval, from time.Time, limitBefore int) ([]market.Bar, error)
 }
 

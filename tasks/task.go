@@ -25,8 +25,11 @@ const VersionPriority = 2
 // VersionForced added the optional field forced.
 const VersionForced = 3
 
+// VersionRepair added the optional field repair.
+const VersionRepair = 4
+
 // SupportedVersions are the schema versions this build can read.
-var SupportedVersions = []int{1, 2, 3}
+var SupportedVersions = []int{1, 2, 3, 4}
 
 // MaxEnvelopeBytes caps the size of an encoded envelope. Real envelopes are
 // about 250 bytes.
@@ -110,6 +113,10 @@ type Task struct {
 	// stores them even though the same window was queued or collected
 	// moments ago (version 3).
 	Forced bool `json:"forced,omitempty"`
+	// Repair collect tasks were asked for by an audit, for exactly one gap
+	// of a series: the expected bars the answer lacks are recorded as
+	// known holes, so that audits stop reporting them (version 4).
+	Repair bool `json:"repair,omitempty"`
 }
 
 // NewCollect returns a version-1 collect task for symbol at iv over
@@ -131,7 +138,8 @@ func NewCollect(symbol string, iv market.Interval, from, to time.Time, requested
 // MsgID is the task's JetStream de-duplication id (the Nats-Msg-Id header):
 // a function of kind, symbol, interval and window only (and of a high
 // priority, so that an on-demand request is never swallowed by the same
-// window queued behind the backlog), so the same request published twice
+// window queued behind the backlog, and of a repair, so that a repair is
+// never swallowed by a scheduled task), so the same request published twice
 // within the stream's duplicate window is stored once. A forced task's id
 // also carries its RequestedAt: asked again, it is a new task, while a
 // retried publish of the same one is still a duplicate.
@@ -140,6 +148,9 @@ func (t Task) MsgID() string {
 		t.From.UTC().Format(time.RFC3339), t.To.UTC().Format(time.RFC3339))
 	if t.Priority == PriorityHigh {
 		id = "high:" + id
+	}
+	if t.Repair {
+		id = "repair:" + id
 	}
 	if t.Forced {
 		id = fmt.Sprintf("forced@%d:%s", t.RequestedAt.UnixNano(), id)
@@ -150,6 +161,8 @@ func (t Task) MsgID() string {
 // wantVersion is the schema version t needs.
 func (t Task) wantVersion() int {
 	switch {
+	case t.Repair:
+		return VersionRepair
 	case t.Forced:
 		return VersionForced
 	case t.Priority != PriorityNormal || t.Incremental:
@@ -172,6 +185,8 @@ func (t Task) Validate() error {
 		return invalid("priority", "unknown priority %q (want high, or none for normal)", t.Priority)
 	case t.Incremental && t.Kind != KindCollect:
 		return invalid("incremental", "only collect tasks can be incremental")
+	case t.Repair && t.Kind != KindCollect:
+		return invalid("repair", "only collect tasks can be repairs")
 	case t.Forced && t.RequestedAt.IsZero():
 		return invalid("forced", "a forced task needs requested_at: its message id carries it")
 	}
@@ -252,7 +267,7 @@ func Decode(data []byte) (Task, error) {
 		return Task{}, err
 	}
 	if t.Version < t.wantVersion() {
-		return Task{}, invalid("v", "priority and incremental need schema version %d, forced %d", VersionPriority, VersionForced)
+		return Task{}, invalid("v", "priority and incremental need schema version %d, forced %d, repair %d", VersionPriority, VersionForced, VersionRepair)
 	}
 	return t, nil
 }

@@ -44,7 +44,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"trailing data", validJSON + `{}`, "envelope"},
 		{"too large", validJSON + strings.Repeat(" ", MaxEnvelopeBytes), "envelope"},
 		{"version 0", replace(`"v":1`, `"v":0`), "v"},
-		{"version 4", replace(`"v":1`, `"v":4`), "v"},
+		{"version 5", replace(`"v":1`, `"v":5`), "v"},
+		{"repair in version 3", replace(`"v":1`, `"v":3,"repair":true`), "v"},
 		{"forced in version 2", replace(`"v":1,`, `"v":2,"forced":true,`), "v"},
 		{"priority in version 1", replace(`"v":1,`, `"v":1,"priority":"high",`), "v"},
 		{"incremental in version 1", replace(`"v":1,`, `"v":1,"incremental":true,`), "v"},
@@ -166,6 +167,30 @@ func TestForcedTasks(t *testing.T) {
 	forced.RequestedAt = time.Time{}
 	if err := forced.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "forced") {
 		t.Fatalf("forced without requested_at: %v", err)
+	}
+}
+
+// A repair task is version 4, a collect task, and its message id is its
+// own: a scheduled task for the same window does not swallow it.
+func TestRepairTasks(t *testing.T) {
+	plain := valid()
+	repair := valid()
+	repair.Repair = true
+	b, err := Encode(repair)
+	if err != nil || !strings.HasPrefix(string(b), `{"v":4,`) || !strings.Contains(string(b), `"repair":true`) {
+		t.Fatalf("Encode(repair) = %s, %v", b, err)
+	}
+	got, err := Decode(b)
+	repair.Version = VersionRepair
+	if err != nil || got != repair {
+		t.Fatalf("round trip = %+v, %v; want %+v", got, err, repair)
+	}
+	if repair.MsgID() != "repair:"+plain.MsgID() {
+		t.Fatalf("ids: plain %q, repair %q", plain.MsgID(), repair.MsgID())
+	}
+	repair.Kind = "features"
+	if err := repair.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "repair") {
+		t.Fatalf("a repair features task: %v", err)
 	}
 }
 

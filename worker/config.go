@@ -14,8 +14,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"marketfleet/audit"
 	"marketfleet/budget"
 	"marketfleet/dlq"
+	"marketfleet/history"
 	"marketfleet/internal/config"
 	"marketfleet/queue"
 	"marketfleet/ratelimit"
@@ -81,6 +83,9 @@ type Config struct {
 	Budget budget.Config
 	// Source is where the bars come from.
 	Source SourceConfig
+	// History is when bars are final and how often the holder of slot 0
+	// audits the history.
+	History HistoryConfig
 	// SkipFeatures stops collect tasks from enqueueing features tasks.
 	// Defaults to false: a collection that stored new bars enqueues one.
 	SkipFeatures bool
@@ -119,6 +124,31 @@ type SourceConfig struct {
 	Burst int
 }
 
+// HistoryConfig is when stored bars are final (package history) and the
+// periodic audit (package audit).
+type HistoryConfig struct {
+	// SettleSessions is how many sessions must close after a daily or
+	// longer bar's before it is final (Yahoo revises a day's volume for a
+	// day or two), up to history.MaxSettleSessions. Defaults to
+	// history.DefaultSettleSessions (2); negative: none, a daily bar is
+	// final at its session's close.
+	SettleSessions int
+	// SettleIntraday is how long after its end an intraday bar is final.
+	// Defaults to 0.
+	SettleIntraday time.Duration
+	// AuditEvery is how often the holder of slot 0 audits the whole
+	// history and enqueues repairs for its gaps, counted from the last
+	// audit anyone recorded. Negative: never. Defaults to
+	// DefaultAuditEvery.
+	AuditEvery time.Duration
+	// AuditGrace is how long a repaired gap may still be found before it
+	// counts as persisting. Defaults to audit.DefaultGrace.
+	AuditGrace time.Duration
+}
+
+// DefaultAuditEvery is HistoryConfig.AuditEvery's default.
+const DefaultAuditEvery = 24 * time.Hour
+
 // DefaultDatabaseURL is Config.DatabaseURL's default: a local server.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres"
 
@@ -155,6 +185,8 @@ func (c Config) WithDefaults() Config {
 	c.Source.Name = cmp.Or(c.Source.Name, SourceSynthetic)
 	c.Source.Yahoo = c.Source.Yahoo.WithDefaults()
 	c.Source.Rate = cmp.Or(c.Source.Rate, "auto")
+	c.History.AuditEvery = cmp.Or(c.History.AuditEvery, DefaultAuditEvery)
+	c.History.AuditGrace = cmp.Or(c.History.AuditGrace, audit.DefaultGrace)
 	return c
 }
 
@@ -177,6 +209,7 @@ func (c Config) Validate() error {
 		{"Slots", c.SlotsConfig().Validate()},
 		{"Budget", c.Budget.Validate()},
 		{"Source", c.Source.validate()},
+		{"History", c.History.validate()},
 	}
 	for _, ch := range checks {
 		if ch.err != nil {
@@ -200,6 +233,23 @@ func (c Config) Validate() error {
 	sc := store.Config{}.WithDefaults()
 	sc.StatementTimeout = c.StatementTimeout
 	return sc.Validate()
+}
+
+func (h HistoryConfig) validate() error {
+	if h.AuditGrace < 0 {
+		return config.Invalid(ErrInvalidConfig, "AuditGrace", h.AuditGrace, "want >= 0")
+	}
+	return h.historyConfig().Validate()
+}
+
+// historyConfig is h as package history takes it (without its calendar).
+func (h HistoryConfig) historyConfig() history.Config {
+	c := history.Config{SettleIntraday: h.SettleIntraday}
+	if h.SettleSessions != 0 {
+		n := max(h.SettleSessions, 0)
+		c.SettleSessions = &n
+	}
+	return c
 }
 
 func (s SourceConfig) validate() error {

@@ -17,6 +17,7 @@ import (
 // only one that may use the session): it checks the session, stores the
 // task counts so far, and keeps the budget.
 func (m *member) housekeeping(ctx context.Context, lease *slots.Lease, db *store.Store) {
+	parent := ctx
 	// Bounded like a write: a black-holed server must not stall the loop.
 	ctx, cancel := context.WithTimeout(ctx, m.w.cfg.Runner.WriteTimeout)
 	defer cancel()
@@ -29,6 +30,9 @@ func (m *member) housekeeping(ctx context.Context, lease *slots.Lease, db *store
 	}
 	m.flushCounts(ctx, db)
 	m.keepBudget(ctx, lease, db)
+	if lease.Slot() == 0 {
+		m.auditIfDue(parent, db)
+	}
 }
 
 // countsRetention is how long the task_counts table keeps a minute.
@@ -62,6 +66,7 @@ func (m *member) keepBudget(ctx context.Context, lease *slots.Lease, db *store.S
 		m.reportFleet(ctx, l, b)
 		m.prune(ctx, db)
 		m.sweepRestatements(ctx, db)
+		m.settleProvisional(ctx, db)
 		pub = slots.Limit{Slots: b.Slots, By: m.w.cfg.ID, At: time.Now().UTC()}
 		if err := m.q.slots.PublishLimit(ctx, pub); err != nil {
 			m.w.log.Warn().Err(err).Msg("could not publish the connection budget")

@@ -26,8 +26,12 @@ type member struct {
 	// lastBudget is the budget last logged by the slot-0 holder.
 	lastBudget int
 	// lastPrune is when the slot-0 holder last pruned old task counts;
-	// lastSweep when it last looked for series owed a restatement.
-	lastPrune, lastSweep time.Time
+	// lastSweep when it last looked for series owed a restatement;
+	// lastSettle when it last looked for provisional bars due;
+	// lastAuditCheck when it last checked whether an audit is due.
+	lastPrune, lastSweep, lastSettle, lastAuditCheck time.Time
+	// auditRetryAt is when a failed periodic audit may run again.
+	auditRetryAt time.Time
 }
 
 // run takes a slot, works while holding it, and goes back to waiting when
@@ -45,6 +49,7 @@ func (m *member) run(ctx context.Context) error {
 		m.w.health.working.Store(false)
 		mx.SlotHeld.Set(0)
 		mx.Fleet.Clear()
+		m.clearHistoryView()
 		if reason := slotLoss(lease.Err()); reason != "" && ctx.Err() == nil {
 			mx.SlotLosses.WithLabelValues(reason).Inc()
 		}
@@ -168,8 +173,8 @@ func (m *member) runner(db *store.Store, lease *slots.Lease) (*runner.Runner, er
 	cfg := m.w.cfg
 	return runner.New(m.q.fetcher, db, m.q.dead, runner.Config{
 		Tuning: cfg.Runner,
-		Kinds: kinds.Register(kinds.Config{Source: m.src, Features: !cfg.SkipFeatures,
-			RequestedBy: "worker/" + cfg.ID, Logger: m.w.log, Restated: m.restated}),
+		Kinds: kinds.Register(kinds.Config{Source: m.src, History: m.w.hist, Features: !cfg.SkipFeatures,
+			RequestedBy: "worker/" + cfg.ID, Logger: m.w.log, Restated: m.restated, Repaired: m.repaired}),
 		FollowUps:    m.q.tasks,
 		WorkerID:     cfg.ID,
 		Observer:     observer{m: m.w.mx, counts: m.counts},

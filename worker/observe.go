@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"marketfleet/kinds"
 	"marketfleet/metrics"
 	"marketfleet/runner"
 	"marketfleet/slots"
@@ -63,6 +64,16 @@ func (m *member) restated(r store.Restatement) {
 	m.w.mx.BarsRestated.WithLabelValues(kind).Add(float64(r.Bars))
 	m.w.log.Info().Str("action", r.Action.String()).Str("series", r.Series.String()).Int64("bars", r.Bars).
 		Float64("factor", r.Factor).Time("first", r.First).Time("last", r.Last).Msg("series restated")
+}
+
+// repaired counts what a repair task did, and logs the holes it found.
+func (m *member) repaired(r kinds.Repair) {
+	m.w.mx.BarsRepaired.Add(float64(r.Filled))
+	m.w.mx.KnownHoles.Add(float64(r.Holes))
+	if r.Holes > 0 {
+		m.w.log.Info().Str("series", r.Series.String()).Int64("filled", r.Filled).Int64("known_holes", r.Holes).
+			Msg("repair: the source has no data for some expected bars; recorded as known holes")
+	}
 }
 
 // kindLabel is the kind label of a task, "invalid" for an envelope that did

@@ -11,6 +11,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"marketfleet/calendar"
+	"marketfleet/history"
+	"marketfleet/internal/config"
 	"marketfleet/internal/rungroup"
 	"marketfleet/kinds"
 	"marketfleet/metrics"
@@ -25,13 +28,15 @@ type Worker struct {
 	log     zerolog.Logger
 	mx      *metrics.Worker
 	health  *health
-	running atomic.Bool   // Run was called
-	stopped chan struct{} // closed when Run returns
+	hist    *history.Policy // when bars are final, what a history holds
+	running atomic.Bool     // Run was called
+	stopped chan struct{}   // closed when Run returns
 }
 
 // New returns a Worker for cfg, which it defaults and validates: the error
 // is a *config.FieldError naming the field (see Config.Validate), or wraps
-// ErrInvalidConfig when Dial is missing. New does no I/O.
+// ErrInvalidConfig when Dial is missing. New does no I/O beyond loading
+// the NYSE calendar's time zone.
 func New(cfg Config) (*Worker, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -40,7 +45,17 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Dial == nil {
 		return nil, fmt.Errorf("%w: Dial is required", ErrInvalidConfig)
 	}
-	return &Worker{cfg: cfg, log: cfg.Logger.With().Str("worker", cfg.ID).Logger(),
+	cal, err := calendar.NewNYSE()
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	hc := cfg.History.historyConfig()
+	hc.Calendar = cal
+	hist, err := history.New(hc)
+	if err != nil {
+		return nil, config.In("History", err)
+	}
+	return &Worker{cfg: cfg, log: cfg.Logger.With().Str("worker", cfg.ID).Logger(), hist: hist,
 		mx: metrics.NewWorker(kinds.Names()...), health: &health{}, stopped: make(chan struct{})}, nil
 }
 

@@ -365,6 +365,7 @@ func TestSweepRestatesWhatNoTaskAskedFor(t *testing.T) {
 }
 
 // counter reads one series of a counter vector from the worker's registry.
+// A kind of "" reads a counter without labels.
 func counter(t *testing.T, w *worker.Worker, name, kind string) float64 {
 	t.Helper()
 	mfs, err := w.Metrics().Registry().Gather()
@@ -376,6 +377,9 @@ func counter(t *testing.T, w *worker.Worker, name, kind string) float64 {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			if kind == "" && len(m.GetLabel()) == 0 {
+				return m.GetCounter().GetValue()
+			}
 			for _, l := range m.GetLabel() {
 				if l.GetName() == "kind" && l.GetValue() == kind {
 					return m.GetCounter().GetValue()
@@ -384,4 +388,52 @@ func counter(t *testing.T, w *worker.Worker, name, kind string) float64 {
 		}
 	}
 	return -1
+}
+
+// The holder of slot 0 re-collects provisional bars that are due (here one
+// stored with a volume since revised) and, with no audit recorded yet,
+// audits the history, repairs its gap (deleted rows) and records the run.
+func TestSlotZeroSettlesProvisionalBarsAndRepairsGaps(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	cfg := f.config("collector")
+	cfg.History.AuditEvery = -1 // never: the database starts empty
+	r := start(t, cfg)
+	f.publish(t, "HKP")
+	testenv.Eventually(t, 30*time.Second, "January 2024 stored", func() bool { return f.bars(t, "HKP") == 30 })
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	if err := f.admin.QueryRow(ctx, `SELECT volume FROM bars WHERE symbol = 'HKP' AND ts = '2024-01-22'`).Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.admin.Exec(ctx, `DELETE FROM bars WHERE symbol = 'HKP' AND ts IN ('2024-01-10', '2024-01-11')`); err != nil {
+		t.Fatal(err)
+	}
+	// Stored with a volume since revised, its final values available since
+	// an hour ago (as after a short outage of the fleet).
+	if _, err := f.admin.Exec(ctx, `UPDATE bars SET volume = 1, provisional_until = now() - interval '1 hour'
+		WHERE symbol = 'HKP' AND ts = '2024-01-22'`); err != nil {
+		t.Fatal(err)
+	}
+	r = start(t, f.config("housekeeper"))
+	testenv.Eventually(t, 30*time.Second, "the gap repaired and the provisional bar final", func() bool {
+		var volume int64
+		var provisional bool
+		err := f.admin.QueryRow(ctx, `SELECT volume, provisional_until IS NOT NULL FROM bars WHERE symbol = 'HKP' AND ts = '2024-01-22'`).Scan(&volume, &provisional)
+		return err == nil && volume == want && !provisional && f.bars(t, "HKP") == 30
+	})
+	var by string
+	var gaps, repairs int
+	if err := f.admin.QueryRow(ctx, `SELECT by_whom, gaps, repair_tasks FROM audits ORDER BY id LIMIT 1`).Scan(&by, &gaps, &repairs); err != nil ||
+		by != "worker/housekeeper" || gaps != 1 || repairs != 1 {
+		t.Fatalf("recorded audit: by %q, %d gaps, %d repair tasks (%v); want worker/housekeeper, 1, 1", by, gaps, repairs, err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the gap found and the bars repaired counted", func() bool {
+		return counter(t, r.w, "marketfleet_gaps_found_total", "") == 1 && counter(t, r.w, "marketfleet_bars_repaired_total", "") == 2
+	})
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -12,6 +12,7 @@ import (
 const usage = `usage: fleetctl status [--json] [--watch[=2s]] [--stale N] [--timeout D]
        fleetctl budget [--json]
        fleetctl actions SYMBOL [--json]
+       fleetctl audit [--symbol S] [--interval I] [--from D] [--to D] [--json] [--html FILE] [--repair [--wait D]]
        fleetctl dlq <command> [flags]
 
   status      is everything fine? One screen: a verdict (OK, WARN or CRIT
@@ -32,6 +33,17 @@ const usage = `usage: fleetctl status [--json] [--watch[=2s]] [--stale N] [--tim
   actions     the corporate actions (splits, dividends, capital gains) stored
               for SYMBOL, and for each the series it restated: bars changed,
               first and last, the factor, when
+
+  audit       is the history complete? Per series: the bars expected (US
+              listings: the NYSE calendar, holidays and early closes; others:
+              the days the source has shown for their exchange), present,
+              missing (every gap), known holes and provisional bars, between
+              each series' first and last stored bar. --repair enqueues one
+              collect task per gap and, with --wait (default 10m), audits
+              again with a progress bar until nothing is missing; bars the
+              source has no data for become known holes. --html writes a
+              coverage heatmap (symbols x months). Each run is recorded (the
+              last one shows in status).
 
 Dead letters are tasks the fleet gave up on: invalid envelopes, unknown
 symbols, data the database refused, and tasks that failed on every allowed
@@ -64,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return statusCommand(ctx, args[1:], stdout, stderr)
 	case "actions":
 		return actionsCommand(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return auditCommand(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "fleetctl: unknown command %q (see fleetctl --help)\n", args[0])
 	return 2

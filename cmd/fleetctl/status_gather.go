@@ -135,8 +135,8 @@ func readConsumer(ctx context.Context, js jetstream.JetStream, stream, name stri
 	return c, nil
 }
 
-// gatherPostgres fills the sessions, failure-rate, freshness and
-// restatement sections of r.
+// gatherPostgres fills the sessions, failure-rate, freshness, restatement
+// and history sections of r.
 func gatherPostgres(ctx context.Context, dbURL string, opt statusOptions, r *statusReport) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*opt.Timeout) // to open, then statements of at most Timeout
 	defer cancel()
@@ -179,6 +179,17 @@ func gatherPostgres(ctx context.Context, dbURL string, opt statusOptions, r *sta
 		return fmt.Errorf("PostgreSQL: %w", err)
 	}
 	r.Restatements = &rs
+	fin, err := db.FinalityAt(ctx, r.At)
+	var last store.AuditRecord
+	var ran bool
+	if err == nil {
+		last, ran, err = db.LastAudit(ctx, false)
+	}
+	h, err := historyOf(fin, last, ran, err)
+	if err != nil {
+		return fmt.Errorf("PostgreSQL: %w", err)
+	}
+	r.History = &h
 	return nil
 }
 

@@ -69,6 +69,7 @@ func render(w io.Writer, r statusReport, now time.Time, colour bool) error {
 	renderPostgres(bw, r, p)
 	renderFailures(bw, r, p)
 	renderRestatements(bw, r, p)
+	renderHistory(bw, r, now, p)
 	renderFreshness(bw, r, now, p)
 	return bw.Flush()
 }
@@ -284,6 +285,42 @@ func renderRestatements(w io.Writer, r statusReport, p painter) {
 		fmt.Fprintln(tw, line)
 	}
 	_ = tw.Flush()
+}
+
+func renderHistory(w io.Writer, r statusReport, now time.Time, p painter) {
+	h := r.History
+	if !heading(w, p, "History", h != nil, "PostgreSQL") {
+		return
+	}
+	if h.Unavailable != "" {
+		fmt.Fprintf(w, ": %s\n", h.Unavailable)
+		return
+	}
+	fmt.Fprintln(w)
+	prov := fmt.Sprintf("  provisional bars %d", h.Provisional)
+	if h.Due > 0 {
+		due := fmt.Sprintf("%d due for re-collection", h.Due)
+		if h.OldestDue != nil && now.Sub(*h.OldestDue) >= dueWarnAge {
+			due = p.level(levelWarn, due+", the oldest for "+age(now.Sub(*h.OldestDue)))
+		}
+		prov += " (" + due + ")"
+	}
+	fmt.Fprintf(w, "%s, known holes %d\n", prov, h.KnownHoles)
+	a := h.LastAudit
+	if a == nil {
+		fmt.Fprintln(w, "  last audit: never (fleetctl audit)")
+		return
+	}
+	gaps := fmt.Sprintf("%d gap%s, %d bars missing", a.Gaps, plural(a.Gaps), a.Missing)
+	if a.Persisting > 0 {
+		gaps += ", " + p.level(levelWarn, fmt.Sprintf("%d persisting after a repair", a.Persisting))
+	}
+	scope := ""
+	if a.Scope != "" {
+		scope = " (" + a.Scope + ")"
+	}
+	fmt.Fprintf(w, "  last audit %s ago by %s%s: %d series, %s, %d repair tasks\n",
+		age(now.Sub(a.At)), a.By, scope, a.Series, gaps, a.RepairTasks)
 }
 
 func renderFreshness(w io.Writer, r statusReport, now time.Time, p painter) {

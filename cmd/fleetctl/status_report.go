@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"marketfleet/slots"
+	"marketfleet/store"
 )
 
 // statusReport is everything `fleetctl status` shows. Its JSON form is the
@@ -29,6 +30,8 @@ type statusReport struct {
 	Freshness *freshnessStatus `json:"freshness"`
 	// Restatements are the last day's, for information (no verdict).
 	Restatements *restatementStatus `json:"restatements"`
+	// History is how final and complete the stored history is.
+	History *historyStatus `json:"history"`
 }
 
 // Verdict levels, in rising order of concern.
@@ -160,6 +163,24 @@ type restatementCount struct {
 	Bars    int64  `json:"bars"`
 }
 
+// historyStatus is the provisional bars, the known holes and the last
+// audit.
+type historyStatus struct {
+	// Provisional bars were fetched before they were final; Due of them
+	// have final values available (their re-collection is queued, or the
+	// workers' look every 10 minutes enqueues it); OldestDue is when the
+	// longest due became due.
+	Provisional int64      `json:"provisional"`
+	Due         int64      `json:"provisional_due"`
+	OldestDue   *time.Time `json:"oldest_due_at,omitempty"`
+	// KnownHoles are expected bars the source has no data for.
+	KnownHoles int64 `json:"known_holes"`
+	// LastAudit is the latest audit run; absent when none ran.
+	LastAudit *store.AuditRecord `json:"last_audit,omitempty"`
+	// Unavailable says why there are no counts (an old schema).
+	Unavailable string `json:"unavailable,omitempty"`
+}
+
 // freshnessStatus is the stalest series, oldest newest bar first.
 type freshnessStatus struct {
 	Series []seriesStatus `json:"series"`
@@ -190,6 +211,9 @@ const (
 	// for delivery.
 	waitWarnAge = 15 * time.Minute
 	waitCritAge = time.Hour
+	// dueWarnAge bounds how long a provisional bar may stay due: the
+	// re-collection is not happening (no worker, a dead-lettered task).
+	dueWarnAge = 6 * time.Hour
 )
 
 // finish fills the derived fields of r (ages at now, the verdict) and
@@ -254,6 +278,14 @@ func assess(r statusReport, now time.Time) verdict {
 	if s := r.Slots; s != nil && len(s.Waiting) > 0 {
 		n := len(s.Waiting)
 		add(levelWarn, "%d replica%s waiting for a slot", n, plural(n))
+	}
+	if h := r.History; h != nil {
+		if a := h.LastAudit; a != nil && a.Persisting > 0 {
+			add(levelWarn, "%d gap%s still missing after a repair (fleetctl audit)", a.Persisting, plural(a.Persisting))
+		}
+		if h.OldestDue != nil && now.Sub(*h.OldestDue) >= dueWarnAge {
+			add(levelWarn, "provisional bars due for %s and not re-collected", age(now.Sub(*h.OldestDue)))
+		}
 	}
 	return summarize(fs)
 }

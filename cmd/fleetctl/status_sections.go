@@ -24,6 +24,9 @@ const fleetApp = "marketfleet-worker"
 // sqlUndefinedTable is SQLSTATE 42P01: the schema predates the table.
 const sqlUndefinedTable = "42P01"
 
+// sqlUndefinedColumn is the SQLSTATE of a column an older schema lacks.
+const sqlUndefinedColumn = "42703"
+
 // deadLettersOf counts dead letters by class and by reason.
 func deadLettersOf(recs []dlq.Record) deadLetterStatus {
 	d := deadLetterStatus{Total: len(recs), ByClass: map[string]int{}, TopReasons: []reasonCount{}}
@@ -138,4 +141,25 @@ func restatementsOf(counts []store.RestatementCount, pending []market.Series, si
 		r.ByKind = append(r.ByKind, restatementCount{Kind: string(c.Kind), Series: c.Series, Refused: c.Refused, Symbols: c.Symbols, Bars: c.Bars})
 	}
 	return r, nil
+}
+
+// historyOf converts the finality counts and the last audit. A schema
+// without the tables makes the section unavailable, not the report.
+func historyOf(f store.Finality, last store.AuditRecord, ran bool, err error) (historyStatus, error) {
+	var h historyStatus
+	if store.SQLState(err) == sqlUndefinedTable || store.SQLState(err) == sqlUndefinedColumn {
+		h.Unavailable = "no provisional_until column yet (migration 6 runs when a worker of this version starts)"
+		return h, nil
+	}
+	if err != nil {
+		return h, err
+	}
+	h.Provisional, h.Due, h.KnownHoles = f.Provisional, f.Due, f.Holes
+	if !f.OldestDue.IsZero() {
+		h.OldestDue = &f.OldestDue
+	}
+	if ran {
+		h.LastAudit = &last
+	}
+	return h, nil
 }

@@ -43,6 +43,9 @@ func sampleReport() statusReport {
 			ByKind: []kindCount{{"collect", 1100, 75, 12}, {"features", 100, 5, 0}}},
 		Restatements: &restatementStatus{Since: now.Add(-24 * time.Hour), ByKind: []restatementCount{
 			{Kind: "dividend", Series: 12, Refused: 1, Symbols: 4, Bars: 30120}, {Kind: "split", Series: 3, Symbols: 1, Bars: 98280}}},
+		History: &historyStatus{Provisional: 12, Due: 3, OldestDue: at(7 * time.Hour), KnownHoles: 2,
+			LastAudit: &store.AuditRecord{At: now.Add(-2 * time.Hour), By: "worker/worker-a", Series: 500, Expected: 1260000,
+				Missing: 9, Gaps: 4, Persisting: 1, RepairTasks: 4}},
 		Freshness: &freshnessStatus{Series: []seriesStatus{
 			{Symbol: "AAPL", Interval: "1wk", LastBar: time.Date(2025, 2, 24, 0, 0, 0, 0, time.UTC), LastWrite: now.Add(-50 * time.Hour)},
 			{Symbol: "MSFT", Interval: "1d", LastBar: time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC), LastWrite: now.Add(-10 * time.Minute)},
@@ -51,7 +54,7 @@ func sampleReport() statusReport {
 }
 
 const samplePlain = `fleetctl status  2025-03-04 10:20:00 UTC
-WARN  sessions at 85% of max_connections; failure rate 7.1% in the last hour; 12 dead letters; 1 replica waiting for a slot
+WARN  sessions at 85% of max_connections; failure rate 7.1% in the last hour; 12 dead letters; 1 replica waiting for a slot; 1 gap still missing after a repair (fleetctl audit); provisional bars due for 7h and not re-collected
 
 Backlog (stream MARKETFLEET_TASKS: 1523 messages, 3.0 MiB)
   CONSUMER                      PENDING  ACK PENDING  REDELIVERED  OLDEST WAITING
@@ -82,6 +85,10 @@ Failures (last hour): 7.1% failed (ok 1200, retried 80, dead-lettered 12)
 Restatements (last 24 h)
   dividend  12 series of 4 symbols  30120 bars  1 refused (fleetctl actions SYMBOL says why)
   split     3 series of 1 symbol    98280 bars
+
+History
+  provisional bars 12 (3 due for re-collection, the oldest for 7h), known holes 2
+  last audit 2h ago by worker/worker-a: 500 series, 4 gaps, 9 bars missing, 1 persisting after a repair, 4 repair tasks
 
 Freshness (2 stalest series)
   SYMBOL  INTERVAL  LAST BAR (UTC)    AGE  LAST WRITE (UTC)
@@ -114,6 +121,7 @@ func TestRenderUnreachableAndEmpty(t *testing.T) {
 		Postgres:     &postgresStatus{MaxConnections: 100, Sessions: 5, UsagePercent: 5, Apps: []appSessions{}},
 		Failures:     &failureStatus{ByKind: []kindCount{}},
 		Restatements: &restatementStatus{ByKind: []restatementCount{}},
+		History:      &historyStatus{},
 		Freshness:    &freshnessStatus{Series: []seriesStatus{}}}
 	var b bytes.Buffer
 	if err := render(&b, r, now, false); err != nil {
@@ -127,6 +135,7 @@ func TestRenderUnreachableAndEmpty(t *testing.T) {
 		"PostgreSQL: 5 of 100 sessions (5%)\n",
 		"Failures (last hour): no tasks in the last hour\n",
 		"Restatements (last 24 h): none\n",
+		"History\n  provisional bars 0, known holes 0\n  last audit: never (fleetctl audit)\n",
 		"Freshness: no bars stored\n",
 	} {
 		if !strings.Contains(b.String(), want) {

@@ -40,6 +40,10 @@ type env struct {
 	Features         cli.Not         `envconfig:"FLEET_FEATURES" desc:"after a collection stored new bars, enqueue a features task for that symbol and interval"`
 	AutoMigrate      cli.Not         `envconfig:"FLEET_AUTO_MIGRATE" desc:"apply missing schema migrations at start (under a lock)"`
 	MetricsAddr      *string         `envconfig:"FLEET_METRICS_ADDR" desc:"address for /metrics (Prometheus), /healthz and /readyz, e.g. :9464 (default: off)"`
+	SettleSessions   *int            `envconfig:"FLEET_SETTLE_SESSIONS" desc:"sessions that must close after a daily (or longer) bar's before it is final; provisional bars are re-collected until then (up to 20; default 2; negative: final at the close)"`
+	SettleIntraday   *time.Duration  `envconfig:"FLEET_SETTLE_INTRADAY" desc:"how long after its end an intraday bar is final"`
+	AuditEvery       *time.Duration  `envconfig:"FLEET_AUDIT_EVERY" desc:"how often the worker holding slot 0 audits the whole history and enqueues repairs for its gaps (since the last audit anyone recorded); negative: never"`
+	AuditGrace       *time.Duration  `envconfig:"FLEET_AUDIT_GRACE" desc:"how long after its repair was asked for a gap still found counts as persisting (fleetctl status WARN, alert MarketfleetGapsPersist)"`
 	GCPercent        int             `envconfig:"FLEET_GC_PERCENT" default:"200" desc:"Go garbage collector target, as GOGC (25..1000); 200 does about half the collection work of Go's 100 for a few MB more heap"`
 }
 
@@ -58,6 +62,8 @@ func newEnv() *env {
 	e.Source, e.SourceRate, e.SourceBurst = &c.Source.Name, &c.Source.Rate, &c.Source.Burst
 	e.YahooURL, e.HTTPTimeout, e.SyntheticLatency = &c.Source.Yahoo.BaseURL, &c.Source.Yahoo.Timeout, &c.Source.Synthetic.Latency
 	e.SyntheticActions = &c.Source.Synthetic.Actions
+	e.SettleSessions, e.SettleIntraday = &c.History.SettleSessions, &c.History.SettleIntraday
+	e.AuditEvery, e.AuditGrace = &c.History.AuditEvery, &c.History.AuditGrace
 	e.Features, e.AutoMigrate = cli.Not{P: &c.SkipFeatures}, cli.Not{P: &c.SkipMigrate}
 	return e
 }

@@ -61,6 +61,7 @@ func TestInvalidValuesNameTheirVariable(t *testing.T) {
 		"FLEET_DEDUP_WINDOW": "1ms", "FLEET_DLQ_STREAM": "MARKETFLEET_TASKS", "FLEET_DLQ_MAX_AGE": "1m",
 		"FLEET_MAX_SESSIONS": "-1", "FLEET_DB_RESERVE": "-1", "FLEET_SLOTS_BUCKET": "a b", "FLEET_SLOT_TTL": "10ms",
 		"FLEET_CONSUMER": "a.b", "FLEET_GC_PERCENT": "1", "FLEET_SYNTHETIC_ACTIONS": "AAPL:split:2024-06-03:0:1",
+		"FLEET_SETTLE_SESSIONS": "21", "FLEET_SETTLE_INTRADAY": "-1s", "FLEET_AUDIT_GRACE": "-1s",
 	} {
 		t.Run(v, func(t *testing.T) {
 			t.Setenv(v, value)

@@ -53,6 +53,9 @@ var contract = map[string]family{
 	"marketfleet_bars_changed_total":     {counter, nil},
 	"marketfleet_restatements_total":     {counter, map[string][]string{"kind": actionKinds}},
 	"marketfleet_bars_restated_total":    {counter, map[string][]string{"kind": actionKinds}},
+	"marketfleet_bars_repaired_total":    {counter, nil},
+	"marketfleet_known_holes_total":      {counter, nil},
+	"marketfleet_gaps_found_total":       {counter, nil},
 	"marketfleet_source_request_duration_seconds": {histogram, map[string][]string{
 		"source": {"yahoo", "synthetic"},
 		"status": {"ok", "not_found", "rejected", "retry_after", "error", "canceled"},
@@ -81,6 +84,9 @@ var contract = map[string]family{
 	"marketfleet_pg_fleet_sessions":          {gauge, nil},
 	"marketfleet_budget_slots":               {gauge, nil},
 	"marketfleet_backlog_oldest_age_seconds": {gauge, map[string][]string{"consumer": consumers}},
+	// Zero on the others; read them with max() too.
+	"marketfleet_audit_gaps":       {gauge, map[string][]string{"state": {"open", "persisting"}}},
+	"marketfleet_provisional_bars": {gauge, map[string][]string{"state": {"pending", "due"}}},
 }
 
 // Labels of prometheus-nats-exporter's JetStream series (collector/jsz.go).

@@ -10,11 +10,14 @@
 //   - NewNATSCluster: an in-process 3-node JetStream cluster;
 //   - StartNATSProcess: a real nats-server process (BuildNATSServer) that a
 //     test may SIGKILL;
-//   - NewProxy: a TCP proxy that injects latency, resets and black holes.
+//   - NewProxy: a TCP proxy that injects latency, resets and black holes;
+//   - Chromium, Screenshot, DumpDOM: a headless Chromium (scripts/chromium.sh
+//     installs Debian's package) that renders a page, for the audit heatmap.
 //
 // and the waits tests share: Eventually polls a condition (never a fixed
 // sleep), Background runs a loop until the test stops it.
 //
 // A missing service fails the test with instructions; it never skips. `make
-// test` starts PostgreSQL first (scripts/postgres.sh up) and exports the URL.
+// test` starts PostgreSQL first (scripts/postgres.sh up) and exports the URL,
+// and installs promtool and Chromium when they are missing.
 package testenv

@@ -39,6 +39,17 @@ type Config struct {
 	Actions market.Actions
 	// Now is the clock the source answers as of. Defaults to time.Now.
 	Now func() time.Time
+	// Live makes the source answer as a live one does at its clock (Now):
+	// no bar that starts after it; the bar in progress with the volume
+	// traded so far (its share of the interval elapsed); and a bar that
+	// ended less than a day before with 97% of its volume, the late trades
+	// a real source adds the next day. Defaults to false: every bar of
+	// the window, complete.
+	Live bool
+	// NoData, if set, says which bars the source has no data for: they
+	// are left out of its answers, as a real source leaves out a day it
+	// lost. Defaults to none.
+	NoData func(symbol string, iv market.Interval, ts time.Time) bool
 }
 
 // Validate checks c; the error is a *config.FieldError wrapping
@@ -56,6 +67,8 @@ type Source struct {
 	latency time.Duration
 	actions map[string][]market.Action // by symbol, by ex-date
 	now     func() time.Time           // nil: time.Now
+	noData  func(symbol string, iv market.Interval, ts time.Time) bool
+	live    bool
 }
 
 // New returns a Source as cfg says, or a *config.FieldError wrapping
@@ -64,7 +77,7 @@ func New(cfg Config) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	src := &Source{latency: cfg.Latency, now: cfg.Now}
+	src := &Source{latency: cfg.Latency, now: cfg.Now, noData: cfg.NoData, live: cfg.Live}
 	for _, a := range cfg.Actions {
 		if src.actions == nil {
 			src.actions = map[string][]market.Action{}
@@ -110,11 +123,33 @@ func (s *Source) Fetch(ctx context.Context, req source.Request) (source.Response
 	}
 	inEffect := s.inEffect(req.Symbol, asOf)
 	m := newModel(req.Symbol, req.Interval)
+	if s.noData != nil {
+		bars = slices.DeleteFunc(bars, func(b market.Bar) bool { return s.noData(b.Symbol, b.Interval, b.TS) })
+	}
+	if s.live {
+		bars = liveAt(bars, asOf)
+	}
 	for i := range bars {
 		bars[i] = m.adjust(bars[i], inEffect)
 		bars[i].AsOf = asOf
 	}
 	return source.Response{Bars: bars, Actions: reported(inEffect, req.From, req.To), AsOf: asOf}, nil
+}
+
+// liveAt is bars as a live source answers at asOf (Config.Live).
+func liveAt(bars []market.Bar, asOf time.Time) []market.Bar {
+	bars = slices.DeleteFunc(bars, func(b market.Bar) bool { return b.TS.After(asOf) })
+	for i, b := range bars {
+		end := b.Interval.Next(b.TS)
+		switch {
+		case asOf.Before(end):
+			share := float64(asOf.Sub(b.TS)) / float64(end.Sub(b.TS))
+			bars[i].Volume = int64(float64(b.Volume) * share)
+		case asOf.Before(end.Add(24 * time.Hour)):
+			bars[i].Volume = b.Volume * 97 / 100
+		}
+	}
+	return bars
 }
 
 // clock is the time the source answers as of.
