@@ -251,7 +251,7 @@ func printAudit(w io.Writer, r audit.Report, repairs int) {
 		cmp.Or(r.Scope, "of everything"), t.Series, t.Expected, t.Present, t.Missing, t.Gaps, t.Persisting, t.Holes,
 		t.Provisional, t.Stored, r.Took.Round(time.Millisecond))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	complete := 0
+	complete, settling := 0, 0
 	header := false
 	var unaudited []string
 	for _, s := range r.Series {
@@ -259,8 +259,11 @@ func printAudit(w io.Writer, r audit.Report, repairs int) {
 			unaudited = append(unaudited, fmt.Sprintf("  %s: %s", s.Series, s.Unaudited))
 			continue
 		}
-		if s.Missing == 0 && s.Holes == 0 && s.Provisional == 0 {
+		if s.Missing == 0 && s.Holes == 0 {
 			complete++
+			if s.Provisional > 0 {
+				settling++
+			}
 			continue
 		}
 		if !header {
@@ -272,7 +275,11 @@ func printAudit(w io.Writer, r audit.Report, repairs int) {
 	}
 	_ = tw.Flush()
 	if complete > 0 {
-		fmt.Fprintf(w, "%d series complete and final\n", complete)
+		fmt.Fprintf(w, "%d series complete", complete)
+		if settling > 0 {
+			fmt.Fprintf(w, " (%d with provisional bars, re-collected until final)", settling)
+		}
+		fmt.Fprintln(w)
 	}
 	if len(unaudited) > 0 {
 		fmt.Fprintf(w, "%d series not audited:\n%s\n", len(unaudited), strings.Join(unaudited, "\n"))
