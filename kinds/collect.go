@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"marketfleet/market"
-	"marketfleet/outcome"
 	"marketfleet/runner"
 	"marketfleet/source"
 	"marketfleet/store"
@@ -92,20 +91,29 @@ func (c Collect) Prepare(ctx context.Context, db store.Reader, jobs []*runner.Jo
 
 // Fetch asks the source for the task's bars and actions (none when the
 // window is already stored), and marks each bar fetched before it was final
-// with the instant it will be (Config.History). An answer with an action that fails its
+// with the instant it will be (Config.History). An answer with an
+// impossible bar (source.Response.Check) or an action that fails its
 // checks (see checkActions) is refused whole: the job fails with
-// outcome.Data and nothing of it is stored.
+// source.ErrBadData (class bad_data) and nothing of it is stored. An empty
+// answer is reported (Config.Empty).
 func (c Collect) Fetch(ctx context.Context, j *runner.Job[collecting]) error {
 	if !j.State.from.Before(j.Task.To) {
 		return nil
 	}
-	resp, err := c.Source.Fetch(ctx, source.Request{Symbol: j.Task.Symbol, Interval: j.Task.Interval, From: j.State.from, To: j.Task.To})
+	req := source.Request{Symbol: j.Task.Symbol, Interval: j.Task.Interval, From: j.State.from, To: j.Task.To}
+	resp, err := c.Source.Fetch(ctx, req)
 	if err != nil {
 		return err
 	}
 	actions, err := checkActions(resp)
 	if err != nil {
-		return outcome.Mark(outcome.Data, fmt.Errorf("refusing the answer of %s: %w", c.Source.Name(), err))
+		return fmt.Errorf("refusing the answer of %s: %w: %w", c.Source.Name(), source.ErrBadData, err)
+	}
+	if err := resp.Check(req); err != nil {
+		return fmt.Errorf("refusing the answer of %s: %w", c.Source.Name(), err)
+	}
+	if len(resp.Bars) == 0 && c.Empty != nil {
+		c.Empty(req)
 	}
 	if c.History != nil {
 		for i, b := range resp.Bars {

@@ -29,6 +29,10 @@ type Config struct {
 	// Restated, if set, is told every restatement a restate task
 	// committed (for metrics). Defaults to none.
 	Restated func(store.Restatement)
+	// Empty, if set, is told every request the source answered with no
+	// bars at all (logged and counted: an empty answer must be visible).
+	// Defaults to none.
+	Empty func(source.Request)
 	// Repaired, if set, is told what each repair task did (for metrics).
 	// Defaults to none.
 	Repaired func(Repair)

@@ -441,7 +441,7 @@ func (answer) Name() string { return "stub" }
 
 func (a answer) Fetch(context.Context, source.Request) (source.Response, error) { return a.resp, nil }
 
-// An answer with a bad action is refused whole with outcome.Data: nothing
+// An answer with a bad action is refused whole with outcome.BadData: nothing
 // of it reaches the write, and the reason names the action and what is
 // wrong with it. An action about to take effect is left out of a good one.
 func TestCollectRefusesBadActions(t *testing.T) {
@@ -487,8 +487,8 @@ func TestCollectRefusesBadActions(t *testing.T) {
 			j := collectJob("BADA", splitEx.AddDate(0, 0, -3), splitEx.AddDate(0, 0, 3), false)
 			j.State.from = j.Task.From
 			err := Collect{Config{Source: src}}.Fetch(context.Background(), j)
-			if outcome.Of(err) != outcome.Data || !errors.Is(err, market.ErrInvalidAction) || !strings.Contains(err.Error(), c.reason) {
-				t.Fatalf("Fetch = %v (class %q), want class data, ErrInvalidAction, %q", err, outcome.Of(err), c.reason)
+			if outcome.Of(err) != outcome.BadData || !errors.Is(err, market.ErrInvalidAction) || !strings.Contains(err.Error(), c.reason) {
+				t.Fatalf("Fetch = %v (class %q), want class bad_data, ErrInvalidAction, %q", err, outcome.Of(err), c.reason)
 			}
 			if len(j.State.bars) != 0 || len(j.State.actions) != 0 {
 				t.Fatalf("%d bars and %d actions kept for the write, want none", len(j.State.bars), len(j.State.actions))
@@ -497,7 +497,7 @@ func TestCollectRefusesBadActions(t *testing.T) {
 	}
 }
 
-// Through the fleet, a refused answer is dead-lettered (class data) with
+// Through the fleet, a refused answer is dead-lettered (class bad_data) with
 // the action in the reason, and changes nothing: no bar, no action.
 func TestBadActionIsDeadLetteredAndChangesNothing(t *testing.T) {
 	f := newActionFleet(t, market.Action{Symbol: "ZERO", ExDate: splitEx, Kind: market.Split, Numerator: 0, Denominator: 1})
@@ -509,8 +509,8 @@ func TestBadActionIsDeadLetteredAndChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(letters) != 1 || letters[0].Class != outcome.Data || !strings.Contains(letters[0].Reason, "ZERO split 0:1 2024-06-03") {
-		t.Fatalf("dead letters %+v, want one of class data naming the split", letters)
+	if len(letters) != 1 || letters[0].Class != outcome.BadData || !strings.Contains(letters[0].Reason, "ZERO split 0:1 2024-06-03") {
+		t.Fatalf("dead letters %+v, want one of class bad_data naming the split", letters)
 	}
 	var bars, actions int
 	if err := f.admin.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM bars), (SELECT count(*) FROM corporate_actions)`).Scan(&bars, &actions); err != nil {

@@ -36,6 +36,7 @@ var Names = []string{
 	"marketfleet_bars_repaired_total",
 	"marketfleet_known_holes_total",
 	"marketfleet_gaps_found_total",
+	"marketfleet_empty_answers_total",
 	"marketfleet_source_request_duration_seconds",
 	"marketfleet_source_ratelimit_wait_seconds_total",
 	"marketfleet_db_connect_attempts_total",
@@ -77,6 +78,7 @@ type Worker struct {
 	BarsRestated  *prometheus.CounterVec // action kind
 	BarsRepaired  prometheus.Counter
 	KnownHoles    prometheus.Counter
+	EmptyAnswers  prometheus.Counter
 
 	// Set by the holder of slot 0 (zero elsewhere): its audits and its
 	// look at the provisional bars.
@@ -115,7 +117,7 @@ func NewWorker(kinds ...string) *Worker {
 	w := &Worker{reg: prometheus.NewRegistry(), Fleet: newFleetView()}
 	f := factory{w.reg}
 	w.Tasks = f.counterVec("marketfleet_tasks_total", "Tasks settled, by kind and outcome (ok, retried, dead_lettered).", "kind", "outcome")
-	w.TaskErrors = f.counterVec("marketfleet_task_errors_total", "Task failures by kind and error class (transient, busy, invalid, not_found, rejected, data, panic, exhausted).", "kind", "class")
+	w.TaskErrors = f.counterVec("marketfleet_task_errors_total", "Task failures by kind and error class (transient, busy, invalid, not_found, rejected, data, bad_data, panic, exhausted).", "kind", "class")
 	w.TaskDuration = f.histogramVec("marketfleet_task_duration_seconds", "From the start of its batch to a task's settlement.", durationBuckets, "kind")
 	w.TaskLatency = f.histogramVec("marketfleet_task_latency_seconds", "From publish (stream timestamp) to the acknowledgement of an applied task.", latencyBuckets, "kind", "priority")
 	w.BatchDuration = f.histogram("marketfleet_batch_duration_seconds", "One batch, from delivery to the last settlement.", durationBuckets)
@@ -126,6 +128,7 @@ func NewWorker(kinds ...string) *Worker {
 	w.BarsRestated = f.counterVec("marketfleet_bars_restated_total", "Stored bars changed by restatements, by action kind.", "kind")
 	w.BarsRepaired = f.counter("marketfleet_bars_repaired_total", "Bars stored by repair tasks (audit --repair, the periodic audit) that were missing or differed.")
 	w.KnownHoles = f.counter("marketfleet_known_holes_total", "Expected bars a repair asked the source for and it had no data for, recorded as known holes.")
+	w.EmptyAnswers = f.counter("marketfleet_empty_answers_total", "Collect requests the source answered with no bars at all (a window without trading, a lost day, or a source outage that looks like one).")
 	w.GapsFound = f.counter("marketfleet_gaps_found_total", "Gaps (runs of missing expected bars) found by the periodic audits this worker ran.")
 	w.AuditGaps = f.gaugeVec("marketfleet_audit_gaps", "Gaps found by the last periodic audit this worker ran while holding slot 0: open, and persisting (still found a grace period after their repair was asked for).", "state")
 	w.ProvisionalBars = f.gaugeVec("marketfleet_provisional_bars", "Provisional bars as the holder of slot 0 last counted them: pending, and due (final values available, re-collection asked for).", "state")

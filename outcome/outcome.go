@@ -27,6 +27,10 @@ const (
 	// Data: the data is refused, by the database (SQLSTATE classes 22 and
 	// 23) or by a computation that cannot use it.
 	Data Class = "data"
+	// BadData: the source's answer is garbage (an impossible bar or
+	// corporate action, misaligned arrays, a body that never parses): it
+	// is refused whole, nothing of it stored.
+	BadData Class = "bad_data"
 	// Panic: the task's handling panicked; the stack is kept with the task.
 	Panic Class = "panic"
 	// Exhausted: a transient failure on the last delivery allowed.
@@ -37,7 +41,7 @@ const (
 )
 
 // Classes lists every class, the retried ones first.
-var Classes = []Class{Transient, Busy, Invalid, NotFound, Rejected, Data, Panic, Exhausted, MaxDeliveries}
+var Classes = []Class{Transient, Busy, Invalid, NotFound, Rejected, Data, BadData, Panic, Exhausted, MaxDeliveries}
 
 // DeadLetter reports whether a task that failed with class c is
 // dead-lettered: every class but Transient and Busy.

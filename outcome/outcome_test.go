@@ -81,8 +81,8 @@ func TestDeadLetterClasses(t *testing.T) {
 			dead = append(dead, c)
 		}
 	}
-	want := []outcome.Class{outcome.Invalid, outcome.NotFound, outcome.Rejected, outcome.Data, outcome.Panic,
-		outcome.Exhausted, outcome.MaxDeliveries}
+	want := []outcome.Class{outcome.Invalid, outcome.NotFound, outcome.Rejected, outcome.Data, outcome.BadData,
+		outcome.Panic, outcome.Exhausted, outcome.MaxDeliveries}
 	if fmt.Sprint(dead) != fmt.Sprint(want) {
 		t.Fatalf("dead-letter classes %v, want %v", dead, want)
 	}

@@ -274,7 +274,7 @@ func TestPermanentFailuresAreTerminatedAndSpareTheBatch(t *testing.T) {
 	terms := b.terminations(t)
 	b.src.fail["GONE"] = []error{fmt.Errorf("yahoo GONE: %w", source.ErrNotFound)}
 	b.src.mangle["BADROW"] = func(bars []market.Bar) []market.Bar {
-		bars[0].Symbol = "" // the database refuses it (CHECK constraint)
+		bars[0].Symbol = "" // garbage: refused before the database sees it
 		return bars
 	}
 	b.publish(t, "AAPL", "GONE", "MSFT", "BADROW", "IBM")
@@ -308,7 +308,7 @@ func TestPermanentFailuresAreTerminatedAndSpareTheBatch(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	joined := strings.Join(got, "\n")
-	for _, want := range []string{"invalid:", "not_found:", "data:"} {
+	for _, want := range []string{"invalid:", "not_found:", "bad_data:"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("termination reasons %q lack %q", joined, want)
 		}
@@ -322,7 +322,7 @@ func TestPermanentFailuresAreTerminatedAndSpareTheBatch(t *testing.T) {
 		byClass[l.Class] = l
 	}
 	if len(letters) != 3 || len(byClass) != 3 {
-		t.Fatalf("dead letters = %+v, want one each of invalid, not_found, data", letters)
+		t.Fatalf("dead letters = %+v, want one each of invalid, not_found, bad_data", letters)
 	}
 	if r := byClass[outcome.Invalid]; string(r.Payload) != `{"v":99}` || r.Delivered != 1 || r.Worker != "runner-test" {
 		t.Errorf("invalid dead letter = %+v, want the original payload after one delivery", r)
@@ -330,8 +330,8 @@ func TestPermanentFailuresAreTerminatedAndSpareTheBatch(t *testing.T) {
 	if r := byClass[outcome.NotFound]; r.Symbol != "GONE" || !strings.Contains(r.Reason, "symbol not found") || r.OrigMsgID == "" {
 		t.Errorf("not_found dead letter = %+v", r)
 	}
-	if r := byClass[outcome.Data]; r.Symbol != "BADROW" || !strings.Contains(r.Reason, "23514") {
-		t.Errorf("data dead letter = %+v, want BADROW with its SQLSTATE", r)
+	if r := byClass[outcome.BadData]; r.Symbol != "BADROW" || !strings.Contains(r.Reason, "bar 1 is of /1d") {
+		t.Errorf("bad_data dead letter = %+v, want BADROW naming its first bar", r)
 	}
 }
 

@@ -15,3 +15,10 @@ var ErrNotFound = outcome.Mark(outcome.NotFound, errors.New("symbol not found at
 // unanswerable (for Yahoo: HTTP 400 or any other chart error object).
 // Permanent (class outcome.Rejected): the task is dead-lettered.
 var ErrRejected = outcome.Mark(outcome.Rejected, errors.New("request rejected by source"))
+
+// ErrBadData means the source's answer is garbage: an impossible bar (see
+// Response.Check), misaligned or duplicated rows, an unknown time zone, a
+// body that never parses. Permanent (class outcome.BadData): the task is
+// dead-lettered with the first offending value, and nothing of the answer
+// is stored.
+var ErrBadData = outcome.Mark(outcome.BadData, errors.New("bad data from source"))

@@ -174,7 +174,7 @@ func (m *member) runner(db *store.Store, lease *slots.Lease) (*runner.Runner, er
 	return runner.New(m.q.fetcher, db, m.q.dead, runner.Config{
 		Tuning: cfg.Runner,
 		Kinds: kinds.Register(kinds.Config{Source: m.src, History: m.w.hist, Features: !cfg.SkipFeatures,
-			RequestedBy: "worker/" + cfg.ID, Logger: m.w.log, Restated: m.restated, Repaired: m.repaired}),
+			RequestedBy: "worker/" + cfg.ID, Logger: m.w.log, Restated: m.restated, Repaired: m.repaired, Empty: m.empty}),
 		FollowUps:    m.q.tasks,
 		WorkerID:     cfg.ID,
 		Observer:     observer{m: m.w.mx, counts: m.counts},

@@ -76,6 +76,15 @@ func (m *member) repaired(r kinds.Repair) {
 	}
 }
 
+// empty counts and logs an answer without bars: a window with no trading
+// (a holiday, a weekend), or a day the source lost; an outage that looks
+// like one must not go unseen.
+func (m *member) empty(req source.Request) {
+	m.w.mx.EmptyAnswers.Inc()
+	m.w.log.Info().Str("symbol", req.Symbol).Str("interval", string(req.Interval)).Time("from", req.From).Time("to", req.To).
+		Msg("the source answered with no bars")
+}
+
 // kindLabel is the kind label of a task, "invalid" for an envelope that did
 // not decode or names a kind without a handler (the runner reports "").
 func kindLabel(k tasks.Kind) string {

@@ -55,7 +55,7 @@ delivery. Each keeps its original payload and headers and says why it died.
                                                (--force to replay invalid envelopes)
   dlq purge   (SEQ... | --all [filters])       delete dead letters
 
-Filters: --class C (invalid, not_found, rejected, data, exhausted,
+Filters: --class C (invalid, not_found, rejected, data, bad_data, panic, exhausted,
 max_deliveries), --reason TEXT, --symbol S, --older-than D, --newer-than D.
 
 Configuration (environment):

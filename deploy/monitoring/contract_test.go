@@ -27,7 +27,7 @@ var (
 	// no rule or panel names a kind) and "invalid", for envelopes no
 	// worker can run.
 	kindLabels   = append(kinds.Names(), metrics.InvalidKind)
-	errorClasses = []string{"transient", "busy", "invalid", "not_found", "rejected", "data", "panic", "exhausted"}
+	errorClasses = []string{"transient", "busy", "invalid", "not_found", "rejected", "data", "bad_data", "panic", "exhausted"}
 	consumers    = []string{"marketfleet-workers", "marketfleet-workers-priority"}
 	actionKinds  = []string{"split", "dividend", "capital_gain"}
 )
@@ -56,6 +56,7 @@ var contract = map[string]family{
 	"marketfleet_bars_repaired_total":    {counter, nil},
 	"marketfleet_known_holes_total":      {counter, nil},
 	"marketfleet_gaps_found_total":       {counter, nil},
+	"marketfleet_empty_answers_total":    {counter, nil},
 	"marketfleet_source_request_duration_seconds": {histogram, map[string][]string{
 		"source": {"yahoo", "synthetic"},
 		"status": {"ok", "not_found", "rejected", "retry_after", "error", "canceled"},
@@ -74,7 +75,7 @@ var contract = map[string]family{
 	"marketfleet_nats_reconnects_total":     {counter, nil},
 	"marketfleet_nats_connected":            {gauge, nil},
 	"marketfleet_dead_letters_total": {counter, map[string][]string{
-		"class": {"invalid", "not_found", "rejected", "data", "panic", "exhausted", "max_deliveries"},
+		"class": {"invalid", "not_found", "rejected", "data", "bad_data", "panic", "exhausted", "max_deliveries"},
 	}},
 	"marketfleet_requests_total": {counter, map[string][]string{"outcome": {"accepted", "invalid", "failed"}}},
 	// slot 0 only:

@@ -3,6 +3,7 @@ package yahoo
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -136,20 +137,42 @@ func (c *Client) Fetch(ctx context.Context, req source.Request) (source.Response
 	if !req.From.Before(req.To) {
 		return source.Response{Bars: []market.Bar{}, AsOf: c.now()}, nil
 	}
-	resp, err := c.fetch(ctx, c.chartURL(req))
+	res, asOf, err := c.chart(ctx, req)
 	if err != nil {
 		return source.Response{}, fmt.Errorf("yahoo %s: %w", req.Symbol, err)
 	}
-	asOf := c.now()
-	res, err := decode(resp)
+	bars, err := res.bars(req, asOf)
 	if err != nil {
 		return source.Response{}, fmt.Errorf("yahoo %s: %w", req.Symbol, err)
 	}
-	bars := res.bars(req)
 	for i := range bars {
 		bars[i].AsOf = asOf
 	}
 	return source.Response{Bars: bars, Actions: res.actions(req.Symbol), AsOf: asOf}, nil
+}
+
+// chart fetches and decodes req's chart, as of when the response arrived.
+// A body that is not a chart is fetched again, as a failed request is (up
+// to Config.Attempts in all); if it never is, the error wraps
+// source.ErrBadData: permanent, not a transient failure to retry ten times.
+func (c *Client) chart(ctx context.Context, req source.Request) (*chartResult, time.Time, error) {
+	for attempt := 1; ; attempt++ {
+		resp, err := c.fetch(ctx, c.chartURL(req))
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		asOf := c.now()
+		res, err := decode(resp)
+		if !errors.Is(err, errUnparseable) {
+			return res, asOf, err
+		}
+		if attempt >= c.cfg.Attempts {
+			return nil, time.Time{}, fmt.Errorf("%w: %w (gave up after %d attempts)", source.ErrBadData, err, attempt)
+		}
+		if serr := backoff.Sleep(ctx, c.cfg.Retry.Delay(attempt)); serr != nil {
+			return nil, time.Time{}, fmt.Errorf("waiting to retry after %v: %w", err, serr)
+		}
+	}
 }
 
 // chartURL builds the request URL for req. For daily and longer intervals

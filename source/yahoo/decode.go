@@ -23,6 +23,11 @@ type chartError struct {
 	Description string `json:"description"`
 }
 
+// errUnparseable marks a successful response whose body is not a chart
+// (HTML, truncated JSON, NaN): tried again in-process, then refused as
+// source.ErrBadData.
+var errUnparseable = errors.New("body is not a chart")
+
 // notFoundCode is the chart error code meaning the symbol does not exist.
 const notFoundCode = "Not Found"
 
@@ -42,9 +47,9 @@ func decode(resp *response) (*chartResult, error) {
 	case resp.status < 200 || resp.status > 299:
 		return nil, errors.New(statusText(resp.status, resp.body))
 	case jsonErr != nil:
-		return nil, fmt.Errorf("HTTP %d: decode chart: %w", resp.status, jsonErr)
+		return nil, fmt.Errorf("HTTP %d: %w: decode chart: %w: %s", resp.status, errUnparseable, jsonErr, excerpt(resp.body))
 	case len(env.Chart.Result) == 0 || env.Chart.Result[0] == nil:
-		return nil, fmt.Errorf("HTTP %d: chart has neither a result nor an error: %s", resp.status, excerpt(resp.body))
+		return nil, fmt.Errorf("HTTP %d: %w: chart has neither a result nor an error: %s", resp.status, errUnparseable, excerpt(resp.body))
 	}
 	return env.Chart.Result[0], nil
 }

@@ -22,24 +22,29 @@ func TestErrorClassification(t *testing.T) {
 		body     []byte
 		want     error // sentinel; nil means transient
 		contains []string
+		calls    int // requests made; 0 means 1
 	}{
 		{"404 fixture", 404, fixture(t, "error_404_SI_not_found.json"), source.ErrNotFound,
-			[]string{"yahoo SI: HTTP 404", `"Not Found"`, "No data found, symbol may be delisted"}},
+			[]string{"yahoo SI: HTTP 404", `"Not Found"`, "No data found, symbol may be delisted"}, 0},
 		{"400 fixture", 400, fixture(t, "error_400_BEKE_bad_request.json"), source.ErrRejected,
-			[]string{"yahoo SI: HTTP 400", `"Bad Request"`, "Data doesn't exist for startDate"}},
-		{"404 html", 404, []byte("<html><body>Not here</body></html>"), source.ErrNotFound, []string{"HTTP 404", "Not here"}},
-		{"404 empty", 404, nil, source.ErrNotFound, []string{"HTTP 404"}},
-		{"400 empty", 400, nil, source.ErrRejected, []string{"HTTP 400"}},
-		{"200 chart error not found", 200, chartErr("Not Found"), source.ErrNotFound, []string{"HTTP 200"}},
-		{"200 chart error other", 200, chartErr("Unprocessable Entity"), source.ErrRejected, []string{"Unprocessable Entity", "some description"}},
-		{"422 chart error", 422, chartErr("Unprocessable Entity"), source.ErrRejected, []string{"HTTP 422"}},
-		{"401", 401, []byte(`{"finance":{"result":null,"error":{"code":"Unauthorized"}}}`), nil, []string{"yahoo SI: HTTP 401", "Unauthorized"}},
-		{"403 with chart error", 403, chartErr("Forbidden"), nil, []string{"HTTP 403"}},
-		{"418", 418, nil, nil, []string{"HTTP 418"}},
-		{"200 not json", 200, []byte("<html>consent</html>"), nil, []string{"HTTP 200: decode chart"}},
-		{"200 empty result", 200, []byte(`{"chart":{"result":[],"error":null}}`), nil, []string{"neither a result nor an error"}},
-		{"200 null result", 200, []byte(`{"chart":{"result":[null],"error":null}}`), nil, []string{"neither a result nor an error"}},
-		{"200 wrong types", 200, []byte(`{"chart":{"result":[{"timestamp":["x"]}],"error":null}}`), nil, []string{"decode chart"}},
+			[]string{"yahoo SI: HTTP 400", `"Bad Request"`, "Data doesn't exist for startDate"}, 0},
+		{"404 html", 404, []byte("<html><body>Not here</body></html>"), source.ErrNotFound, []string{"HTTP 404", "Not here"}, 0},
+		{"404 empty", 404, nil, source.ErrNotFound, []string{"HTTP 404"}, 0},
+		{"400 empty", 400, nil, source.ErrRejected, []string{"HTTP 400"}, 0},
+		{"200 chart error not found", 200, chartErr("Not Found"), source.ErrNotFound, []string{"HTTP 200"}, 0},
+		{"200 chart error other", 200, chartErr("Unprocessable Entity"), source.ErrRejected, []string{"Unprocessable Entity", "some description"}, 0},
+		{"422 chart error", 422, chartErr("Unprocessable Entity"), source.ErrRejected, []string{"HTTP 422"}, 0},
+		{"401", 401, []byte(`{"finance":{"result":null,"error":{"code":"Unauthorized"}}}`), nil, []string{"yahoo SI: HTTP 401", "Unauthorized"}, 0},
+		{"403 with chart error", 403, chartErr("Forbidden"), nil, []string{"HTTP 403"}, 0},
+		{"418", 418, nil, nil, []string{"HTTP 418"}, 0},
+		// Bodies that are not a chart are fetched again (3 attempts), then
+		// refused as bad data: permanent.
+		{"200 not json", 200, []byte("<html>consent</html>"), source.ErrBadData, []string{"HTTP 200: body is not a chart: decode chart", "<html>consent", "gave up after 3 attempts"}, 3},
+		{"200 truncated", 200, []byte(`{"chart":{"result":[{"timestamp":[157`), source.ErrBadData, []string{"decode chart"}, 3},
+		{"200 NaN", 200, []byte(`{"chart":{"result":[{"timestamp":[1577836800],"indicators":{"quote":[{"open":[NaN]}]}}]}}`), source.ErrBadData, []string{"decode chart"}, 3},
+		{"200 empty result", 200, []byte(`{"chart":{"result":[],"error":null}}`), source.ErrBadData, []string{"neither a result nor an error"}, 3},
+		{"200 null result", 200, []byte(`{"chart":{"result":[null],"error":null}}`), source.ErrBadData, []string{"neither a result nor an error"}, 3},
+		{"200 wrong types", 200, []byte(`{"chart":{"result":[{"timestamp":["x"]}],"error":null}}`), source.ErrBadData, []string{"decode chart"}, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t, serve(tc.body, tc.status))
@@ -61,8 +66,8 @@ func TestErrorClassification(t *testing.T) {
 					t.Errorf("err = %q, want it to contain %q", err, s)
 				}
 			}
-			if n := f.count(); n != 1 {
-				t.Errorf("%d requests, want 1 (not retried)", n)
+			if n, want := f.count(), max(tc.calls, 1); n != want {
+				t.Errorf("%d requests, want %d", n, want)
 			}
 		})
 	}

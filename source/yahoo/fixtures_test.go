@@ -2,8 +2,10 @@ package yahoo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,14 +13,23 @@ import (
 	"marketfleet/source"
 )
 
-// fetchFixture serves file and returns the bars of req.
-func fetchFixture(t *testing.T, file string, req source.Request) []market.Bar {
+// fetchFixture serves file and returns the bars of req. Every recorded
+// real answer passes the checks the worker applies (source.Response.Check):
+// they refuse garbage, not Yahoo's data.
+func fetchFixture(t *testing.T, file string, req source.Request, refused ...string) []market.Bar {
 	t.Helper()
 	f := newFake(t, serve(fixture(t, file), http.StatusOK))
-	bars, err := source.Bars(context.Background(), newClient(t, f), req)
+	resp, err := newClient(t, f).Fetch(context.Background(), req)
 	if err != nil {
 		t.Fatalf("%s: %v", file, err)
 	}
+	switch err := resp.Check(req); {
+	case len(refused) == 0 && err != nil:
+		t.Fatalf("%s: a real answer fails the checks: %v", file, err)
+	case len(refused) > 0 && (!errors.Is(err, source.ErrBadData) || !strings.Contains(fmt.Sprint(err), refused[0])):
+		t.Fatalf("%s: checks = %v, want refused for %q", file, err, refused[0])
+	}
+	bars := resp.Bars
 	if bars == nil {
 		t.Fatalf("%s: nil slice, want non-nil", file)
 	}
@@ -89,6 +100,9 @@ func TestFixtures(t *testing.T) {
 		dates []time.Time // expected TS of every bar, when listed
 		count int
 		check func(t *testing.T, bars []market.Bar)
+		// refused is the reason the worker's checks refuse this real
+		// answer (source.Response.Check); "" when it passes them.
+		refused string
 	}{
 		{file: "daily_WSU.DE_null_row.json", req: window("WSU.DE", "1d", 1691100000, 1691600000),
 			dates: []time.Time{day(2023, 8, 4), day(2023, 8, 8)}},
@@ -103,8 +117,10 @@ func TestFixtures(t *testing.T) {
 			}},
 		{file: "daily_0P0000XTS7_fund_null_row.json", req: window("0P0000XTS7", "1d", 1726000000, 1726300000),
 			dates: []time.Time{day(2024, 9, 12)}},
+		// Yahoo's own answer holds a quarter whose low is 0 (2025-04):
+		// garbage, so the worker refuses the answer whole.
 		{file: "3mo_VFINX_events_null_row.json", req: source.Request{Symbol: "VFINX", Interval: "3mo", From: day(1985, 1, 1), To: day(2025, 10, 2)},
-			count: 163,
+			count: 163, refused: "VFINX 3mo 2025-04-01T00:00:00Z: low 0 is not positive",
 			check: func(t *testing.T, bars []market.Bar) {
 				first := market.Bar{TS: day(1985, 1, 1), Open: 19.309999465942383, High: 21.530000686645508,
 					Low: 19.110000610351562, Close: 21.110000610351562, AdjClose: ptr(8.344539642333984)}
@@ -162,7 +178,11 @@ func TestFixtures(t *testing.T) {
 		{file: "intraday_5m_TNX_index.json", req: window("^TNX", "5m", 1770057900, 1770062400), count: 15},
 	} {
 		t.Run(tc.file+"/"+string(tc.req.Interval), func(t *testing.T) {
-			bars := fetchFixture(t, tc.file, tc.req)
+			var refused []string
+			if tc.refused != "" {
+				refused = append(refused, tc.refused)
+			}
+			bars := fetchFixture(t, tc.file, tc.req, refused...)
 			checkBars(t, bars, tc.req)
 			want := tc.count
 			if tc.dates != nil {

@@ -2,6 +2,7 @@ package yahoo
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -62,18 +63,29 @@ type adjClose struct {
 
 // bars converts the result into the bars of req: complete rows only,
 // normalised TS, one per TS (the last), a trailing live row merged into its
-// period's bar, inside [From, To), oldest first.
-func (r *chartResult) bars(req source.Request) []market.Bar {
+// period's bar, inside [From, To), oldest first. A result whose quote
+// arrays do not line up with its timestamps, that repeats a timestamp or
+// dates one more than a day after asOf (when it arrived), names a time zone
+// that does not exist, or holds a negative volume is garbage: the error
+// wraps source.ErrBadData.
+func (r *chartResult) bars(req source.Request, asOf time.Time) ([]market.Bar, error) {
 	out := make([]market.Bar, 0, len(r.Timestamp))
 	if len(r.Timestamp) == 0 {
-		return out
+		return out, nil
+	}
+	if err := r.check(asOf); err != nil {
+		return nil, err
 	}
 	stamp := r.stamper(req.Interval)
 	for i, ts := range r.Timestamp {
 		if ts == nil {
 			continue
 		}
-		if b, ok := r.row(i); ok {
+		b, ok, err := r.row(i)
+		if err != nil {
+			return nil, fmt.Errorf("%w: row %d (%s): %w", source.ErrBadData, i, time.Unix(*ts, 0).UTC().Format(time.RFC3339), err)
+		}
+		if ok {
 			b.TS = stamp(*ts)
 			b.Symbol, b.Interval, b.Source = req.Symbol, req.Interval, Name
 			out = append(out, b)
@@ -82,7 +94,54 @@ func (r *chartResult) bars(req source.Request) []market.Bar {
 	out = mergeLive(lastPerTS(out), req.Interval)
 	return slices.DeleteFunc(out, func(b market.Bar) bool {
 		return b.TS.Before(req.From) || !b.TS.Before(req.To)
-	})
+	}), nil
+}
+
+// check refuses a result whose columns do not line up with its timestamps,
+// that repeats a timestamp or has one more than a day after asOf, or whose
+// exchange time zone does not exist.
+func (r *chartResult) check(asOf time.Time) error {
+	n := len(r.Timestamp)
+	var q quote
+	if len(r.Indicators.Quote) > 0 {
+		q = r.Indicators.Quote[0]
+	}
+	cols := []struct {
+		name string
+		vals []*float64
+	}{{"open", q.Open}, {"high", q.High}, {"low", q.Low}, {"close", q.Close}, {"volume", q.Volume}}
+	if len(r.Indicators.AdjClose) > 0 {
+		cols = append(cols, struct {
+			name string
+			vals []*float64
+		}{"adjclose", r.Indicators.AdjClose[0].AdjClose})
+	}
+	for _, c := range cols {
+		if len(c.vals) != n {
+			return fmt.Errorf("%w: %d %s values for %d timestamps", source.ErrBadData, len(c.vals), c.name, n)
+		}
+	}
+	seen := make(map[int64]bool, n)
+	for _, ts := range r.Timestamp {
+		if ts == nil {
+			continue
+		}
+		at := time.Unix(*ts, 0).UTC()
+		if seen[*ts] {
+			return fmt.Errorf("%w: timestamp %d (%s) appears twice", source.ErrBadData, *ts, at.Format(time.RFC3339))
+		}
+		if at.After(asOf.Add(24 * time.Hour)) {
+			return fmt.Errorf("%w: timestamp %d (%s) is after the answer (%s)", source.ErrBadData, *ts, at.Format(time.RFC3339),
+				asOf.UTC().Format(time.RFC3339))
+		}
+		seen[*ts] = true
+	}
+	if name := r.Meta.ExchangeTimezoneName; name != "" {
+		if _, err := time.LoadLocation(name); err != nil {
+			return fmt.Errorf("%w: exchange time zone %q: %w", source.ErrBadData, name, err)
+		}
+	}
+	return nil
 }
 
 // actions converts the events into actions of symbol, oldest first, each
@@ -122,19 +181,20 @@ func (r *chartResult) actions(symbol string) []market.Action {
 }
 
 // row returns the prices and volume of row i, or false if any of open,
-// high, low, close or volume is null or the volume is not a valid int64.
-func (r *chartResult) row(i int) (market.Bar, bool) {
+// high, low, close or volume is null (Yahoo's rows without trades). A
+// volume that is negative or beyond int64 is an error.
+func (r *chartResult) row(i int) (market.Bar, bool, error) {
 	var q quote
 	if len(r.Indicators.Quote) > 0 {
 		q = r.Indicators.Quote[0]
 	}
 	o, h, l, c, v := at(q.Open, i), at(q.High, i), at(q.Low, i), at(q.Close, i), at(q.Volume, i)
 	if o == nil || h == nil || l == nil || c == nil || v == nil {
-		return market.Bar{}, false
+		return market.Bar{}, false, nil
 	}
 	vol, ok := toVolume(*v)
 	if !ok {
-		return market.Bar{}, false
+		return market.Bar{}, false, fmt.Errorf("volume %g is not a count", *v)
 	}
 	b := market.Bar{Open: *o, High: *h, Low: *l, Close: *c, Volume: vol}
 	if len(r.Indicators.AdjClose) > 0 {
@@ -143,7 +203,7 @@ func (r *chartResult) row(i int) (market.Bar, bool) {
 			b.AdjClose = &adj
 		}
 	}
-	return b, true
+	return b, true, nil
 }
 
 // at returns s[i], or nil when i is out of range.
