@@ -27,8 +27,15 @@ const (
 	HeaderKind      = "Marketfleet-Kind"
 	// HeaderStack holds the stack of a task whose handling panicked (class
 	// panic), Go-quoted on one line.
-	HeaderStack      = "Marketfleet-Stack"
-	headerNATSPrefix = "Nats-"
+	HeaderStack = "Marketfleet-Stack"
+	// HeaderBodyBytes and HeaderBodySHA256 are the size and hex SHA-256
+	// of a refused request's whole body, of which the record keeps the
+	// first MaxRefusedBody bytes; HeaderHeadersDropped counts the request's
+	// header values not kept.
+	HeaderBodyBytes      = "Marketfleet-Body-Bytes"
+	HeaderBodySHA256     = "Marketfleet-Body-Sha256"
+	HeaderHeadersDropped = "Marketfleet-Headers-Dropped"
+	headerNATSPrefix     = "Nats-"
 )
 
 // MaxReasonLen caps the stored reason.
@@ -81,9 +88,17 @@ type Record struct {
 	Stack string `json:"stack,omitempty"`
 	// Headers are the task's own headers (Nats-* headers excluded).
 	Headers map[string][]string `json:"headers,omitempty"`
-	// Payload is the task's original body.
+	// Payload is the task's original body; of a refused request, its
+	// first MaxRefusedBody bytes.
 	Payload []byte `json:"payload"`
+	// BodyBytes and BodySHA256 describe a refused request's whole body
+	// (0 and "" for a task).
+	BodyBytes  int    `json:"body_bytes,omitempty"`
+	BodySHA256 string `json:"body_sha256,omitempty"`
 }
+
+// Truncated reports whether r keeps only part of a refused request's body.
+func (r Record) Truncated() bool { return r.BodyBytes > len(r.Payload) }
 
 // newMessage builds the dead letter for a task message.
 func newMessage(subjectPrefix string, src source, l Letter, at time.Time) *nats.Msg {
@@ -147,6 +162,8 @@ func parseRecord(seq uint64, h nats.Header, data []byte) (Record, error) {
 		return r, fmt.Errorf("dead letter %d: bad %s header", seq, HeaderStreamSeq)
 	}
 	r.Delivered, _ = strconv.ParseUint(h.Get(HeaderDelivered), 10, 64)
+	r.BodyBytes, _ = strconv.Atoi(h.Get(HeaderBodyBytes))
+	r.BodySHA256 = h.Get(HeaderBodySHA256)
 	if q := h.Get(HeaderStack); q != "" {
 		if r.Stack, err = strconv.Unquote(q); err != nil {
 			r.Stack = q // shown as stored

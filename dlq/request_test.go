@@ -1,7 +1,11 @@
 package dlq_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +15,10 @@ import (
 
 	"marketfleet/dlq"
 	"marketfleet/internal/testenv"
+	"marketfleet/market"
 	"marketfleet/outcome"
+	"marketfleet/queue"
+	"marketfleet/tasks"
 )
 
 // requestMsg is a core NATS request as a client would send it.
@@ -30,7 +37,7 @@ func TestWriteRequestKeepsTheRequestOnceByContent(t *testing.T) {
 	if _, err := dlq.EnsureStream(ctx, js, dlq.Config{}); err != nil {
 		t.Fatal(err)
 	}
-	w, admin := dlq.NewWriter(js, dlq.WriterConfig{}), dlq.NewAdmin(js, "")
+	w, admin := dlq.NewWriter(js, dlq.WriterConfig{}), dlq.NewAdmin(js, dlq.DefaultRefusedStream)
 	l := dlq.Letter{Reason: "invalid request: symbols: missing", Class: outcome.Invalid, Worker: "w-1", Kind: "collect"}
 	bad := requestMsg("marketfleet.request.collect", `{"symbols":[]}`)
 	for range 2 { // the same bad request sent twice
@@ -85,7 +92,125 @@ func TestWriteRequestFailsWithoutTheStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := dlq.NewWriter(js, dlq.WriterConfig{}).WriteRequest(ctx, requestMsg("marketfleet.request.collect", "{"), dlq.Letter{Class: outcome.Invalid})
-	if err == nil || !strings.Contains(err.Error(), "dead-letter request on marketfleet.request.collect") {
-		t.Fatalf("err = %v, want a dead-letter error naming the subject", err)
+	if err == nil || !strings.Contains(err.Error(), "record refused request on marketfleet.request.collect") {
+		t.Fatalf("err = %v, want an error naming the subject", err)
+	}
+}
+
+// The flood of the issue: junk requests of 1 MB each, many times the
+// refused-request stream's size, never touch a dead task; each record keeps
+// 4 KiB of its request, its size and its hash.
+func TestRefusedRequestsNeverEvictDeadTasks(t *testing.T) {
+	ctx := context.Background()
+	_, js := testenv.NATS(t).Connect(t)
+	cfg := dlq.Config{MaxBytes: 1 << 20, RefusedMaxBytes: 1 << 20}
+	if _, err := dlq.EnsureStream(ctx, js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	var failed []string
+	w := dlq.NewWriter(js, dlq.WriterConfig{OnFailed: func(s string) { failed = append(failed, s) }})
+	dead := publishDeadTask(t, js)
+	junk := make([]byte, 1<<20)
+	for i := range 300 {
+		copy(junk, fmt.Sprintf("junk %04d ", i))
+		if err := w.WriteRequest(ctx, requestMsg("marketfleet.request.collect", string(junk)), dlq.Letter{Reason: "invalid request: not JSON", Class: outcome.Invalid}); err != nil {
+			t.Fatalf("junk %d: %v", i, err)
+		}
+	}
+	if len(failed) != 0 {
+		t.Fatalf("writes failed on %v", failed)
+	}
+	tasks, err := dlq.NewAdmin(js, "").List(ctx, dlq.Filter{}, 0)
+	if err != nil || len(tasks) != 1 || tasks[0].Seq != dead {
+		t.Fatalf("dead tasks after the flood = %d (%v), want only the one written before it", len(tasks), err)
+	}
+	refused, err := dlq.NewAdmin(js, dlq.DefaultRefusedStream).List(ctx, dlq.Filter{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refused) < 100 || len(refused) > 300 {
+		t.Fatalf("%d refused records kept in 1 MiB, want the newest ones, at most 4 KiB of each", len(refused))
+	}
+	last := refused[len(refused)-1]
+	sum := sha256.Sum256(junk)
+	if len(last.Payload) != dlq.MaxRefusedBody || !bytes.Equal(last.Payload, junk[:dlq.MaxRefusedBody]) ||
+		last.BodyBytes != 1<<20 || last.BodySHA256 != hex.EncodeToString(sum[:]) || !last.Truncated() ||
+		last.Stream != dlq.RequestStream || last.Reason != "invalid request: not JSON" {
+		t.Fatalf("last record: %d bytes kept of %d, sha %s, truncated %v, stream %s",
+			len(last.Payload), last.BodyBytes, last.BodySHA256, last.Truncated(), last.Stream)
+	}
+}
+
+// publishDeadTask stores one dead letter of a task, as the runner does, and
+// returns its sequence in the dead-letter stream.
+func publishDeadTask(t *testing.T, js jetstream.JetStream) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := queue.EnsureConsumer(ctx, js, queue.DefaultStream, queue.ConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	task := tasks.NewCollect("AAPL", market.Interval1d, from, from.AddDate(0, 1, 0), "dlq-test", from)
+	if _, err := queue.NewPublisher(js, "").Publish(ctx, []tasks.Task{task}); err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		if err := dlq.NewWriter(js, dlq.WriterConfig{}).Write(ctx, m, dlq.Letter{Reason: "ran out", Class: outcome.Exhausted}); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := dlq.NewAdmin(js, "").List(ctx, dlq.Filter{Class: outcome.Exhausted}, 0)
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("dead letters = %v, %v", recs, err)
+		}
+		return recs[0].Seq
+	}
+	t.Fatal("no task delivered")
+	return 0
+}
+
+// A full dead-letter stream refuses the new dead letter (the caller keeps
+// the task) and keeps every old one.
+func TestFullDeadLetterStreamRefusesNewLetters(t *testing.T) {
+	f := setup(t, queue.ConsumerConfig{})
+	ctx := context.Background()
+	if err := f.js.DeleteStream(ctx, dlq.DefaultStream); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dlq.EnsureStream(ctx, f.js, dlq.Config{MaxBytes: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	var failed []string
+	w := dlq.NewWriter(f.js, dlq.WriterConfig{OnFailed: func(s string) { failed = append(failed, s) }})
+	stack := strings.Repeat("x", dlq.MaxStackLen) // a letter of ~17 KiB
+	var symbols []string
+	for i := range 80 {
+		symbols = append(symbols, fmt.Sprintf("S%d", i))
+	}
+	msgs := f.deliver(t, symbols...)
+	stored := 0
+	var werr error
+	for i, m := range msgs {
+		if werr = w.Write(ctx, m, dlq.Letter{Reason: "ran out", Class: outcome.Exhausted, Stack: stack, Symbol: symbols[i]}); werr != nil {
+			break
+		}
+		stored++
+	}
+	if werr == nil || stored == 0 || stored == len(msgs) {
+		t.Fatalf("stored %d of %d letters of ~17 KiB in 1 MiB, err %v: want the stream to fill and refuse", stored, len(msgs), werr)
+	}
+	if len(failed) != 1 || failed[0] != dlq.DefaultStream {
+		t.Fatalf("OnFailed calls = %v, want one for %s", failed, dlq.DefaultStream)
+	}
+	recs, err := f.admin.List(ctx, dlq.Filter{}, 0)
+	if err != nil || len(recs) != stored || recs[0].Symbol != symbols[0] {
+		t.Fatalf("kept %d letters (first %+v), want the %d stored first", len(recs), recs, stored)
 	}
 }

@@ -18,6 +18,12 @@ const (
 	DefaultStream = "MARKETFLEET_DLQ"
 	// SubjectPrefix is the root of dead-letter subjects: marketfleet.dlq.<class>.
 	SubjectPrefix = "marketfleet.dlq"
+	// DefaultRefusedStream keeps the refused on-demand requests, apart from
+	// the dead tasks: junk anyone can send must never evict a dead task.
+	DefaultRefusedStream = "MARKETFLEET_REFUSED"
+	// RefusedSubjectPrefix is the root of refused-request subjects:
+	// marketfleet.refused.<class>.
+	RefusedSubjectPrefix = "marketfleet.refused"
 	// DefaultAdvisoryStream captures MAX_DELIVERIES advisories durably, so
 	// none is missed while no worker runs.
 	DefaultAdvisoryStream = "MARKETFLEET_ADVISORIES"
@@ -36,9 +42,18 @@ type Config struct {
 	Replicas int
 	// MaxAge is how long a dead letter is kept. Defaults to 30 days.
 	MaxAge time.Duration
-	// MaxBytes caps the stream; the oldest dead letters go first. Defaults
-	// to 256 MiB.
+	// MaxBytes caps the stream. When it is full, new dead letters are
+	// refused (the worker keeps retrying the task, and
+	// marketfleet_dead_letter_failures_total alerts): a dead task is never
+	// evicted to make room. Defaults to 256 MiB.
 	MaxBytes int64
+	// RefusedName is the stream of refused on-demand requests. Defaults
+	// to DefaultRefusedStream.
+	RefusedName string
+	// RefusedMaxBytes caps the refused-request stream; there the oldest
+	// records go first (a record is at most MaxRefusedBody bytes of the
+	// request plus headers). Defaults to 64 MiB.
+	RefusedMaxBytes int64
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -47,6 +62,8 @@ func (c Config) WithDefaults() Config {
 	c.Replicas = cmp.Or(c.Replicas, 1)
 	c.MaxAge = cmp.Or(c.MaxAge, 30*24*time.Hour)
 	c.MaxBytes = cmp.Or(c.MaxBytes, 256<<20)
+	c.RefusedName = cmp.Or(c.RefusedName, DefaultRefusedStream)
+	c.RefusedMaxBytes = cmp.Or(c.RefusedMaxBytes, 64<<20)
 	return c
 }
 
@@ -62,12 +79,20 @@ func (c Config) Validate() error {
 		return config.Invalid(ErrInvalidConfig, "MaxAge", c.MaxAge, "want at least 1h")
 	case c.MaxBytes < 1<<20:
 		return config.Invalid(ErrInvalidConfig, "MaxBytes", c.MaxBytes, "want at least 1048576 (1 MiB)")
+	case !queue.ValidName(c.RefusedName) || c.RefusedName == c.Name:
+		return config.Invalid(ErrInvalidConfig, "RefusedName", c.RefusedName, "want letters, digits, - and _, not the dead-letter stream's name")
+	case c.RefusedMaxBytes < 1<<20:
+		return config.Invalid(ErrInvalidConfig, "RefusedMaxBytes", c.RefusedMaxBytes, "want at least 1048576 (1 MiB)")
 	}
 	return nil
 }
 
-// EnsureStream creates or updates the dead-letter stream. Limits retention:
-// dead letters stay until replayed, purged, or older than MaxAge.
+// EnsureStream creates or updates the dead-letter stream and the stream of
+// refused requests, and returns the former. Limits retention: dead letters
+// stay until replayed, purged, or older than MaxAge; when the stream is
+// full, new ones are refused (DiscardNew) rather than old ones dropped.
+// Refused requests, which anyone who can send a request can produce, live
+// in their own stream, where the oldest go first.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, c Config) (jetstream.Stream, error) {
 	c = c.WithDefaults()
 	if err := c.Validate(); err != nil {
@@ -79,7 +104,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, c Config) (jetstr
 		Subjects:    []string{SubjectPrefix + ".>"},
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
-		Discard:     jetstream.DiscardOld,
+		Discard:     jetstream.DiscardNew,
 		MaxAge:      c.MaxAge,
 		MaxBytes:    c.MaxBytes,
 		Duplicates:  time.Hour,
@@ -87,6 +112,21 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, c Config) (jetstr
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ensure stream %s: %w", c.Name, err)
+	}
+	if _, err := queue.UpsertStream(ctx, js, jetstream.StreamConfig{
+		Name:        c.RefusedName,
+		Description: "marketfleet refused requests: the first bytes, size and hash of invalid on-demand requests",
+		Subjects:    []string{RefusedSubjectPrefix + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      min(c.MaxAge, 7*24*time.Hour),
+		MaxBytes:    c.RefusedMaxBytes,
+		MaxMsgSize:  maxRefusedRecord,
+		Duplicates:  time.Hour,
+		Replicas:    c.Replicas,
+	}); err != nil {
+		return nil, fmt.Errorf("ensure stream %s: %w", c.RefusedName, err)
 	}
 	return s, nil
 }

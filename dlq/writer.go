@@ -25,20 +25,34 @@ type WriterConfig struct {
 	// Stream is the dead-letter stream, which EnsureStream must have
 	// created. Defaults to DefaultStream.
 	Stream string
+	// RefusedStream is the stream of refused requests (WriteRequest),
+	// which EnsureStream must have created. Defaults to
+	// DefaultRefusedStream.
+	RefusedStream string
 	// OnWritten, if set, is called after every dead letter the server
 	// confirmed (duplicates of one already stored included), for a metric.
 	OnWritten func(l Letter)
+	// OnFailed, if set, is called with the stream's name after every write
+	// that failed (the stream full, unreachable), for a metric.
+	OnFailed func(stream string)
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
 func (c WriterConfig) WithDefaults() WriterConfig {
 	c.Stream = cmp.Or(c.Stream, DefaultStream)
+	c.RefusedStream = cmp.Or(c.RefusedStream, DefaultRefusedStream)
 	return c
 }
 
 // NewWriter returns a Writer as cfg says.
 func NewWriter(js jetstream.JetStream, cfg WriterConfig) *Writer {
 	return &Writer{js: js, cfg: cfg.WithDefaults(), now: time.Now}
+}
+
+func (w *Writer) failed(stream string) {
+	if w.cfg.OnFailed != nil {
+		w.cfg.OnFailed(stream)
+	}
 }
 
 func (w *Writer) confirmed(l Letter) {
@@ -69,6 +83,7 @@ func (w *Writer) write(ctx context.Context, src source, l Letter) error {
 	_, err := w.js.PublishMsg(ctx, m, jetstream.WithExpectStream(w.cfg.Stream),
 		jetstream.WithRetryAttempts(3), jetstream.WithRetryWait(200*time.Millisecond))
 	if err != nil {
+		w.failed(w.cfg.Stream)
 		return fmt.Errorf("dead-letter %s seq %d: %w", src.stream, src.seq, err)
 	}
 	w.confirmed(l)

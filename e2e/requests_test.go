@@ -110,9 +110,12 @@ func TestOnDemandRequestOvertakesTheBacklog(t *testing.T) {
 	if r := e.request(t, `{"symbols":["ok","B@D"],"range":"5d"}`); !strings.Contains(r.Error, "symbols") || strings.Contains(r.Error, "\n") {
 		t.Fatalf("invalid request: reply %+v, want one line naming symbols", r)
 	}
-	recs := fleetctlJSON(t, e, "dlq", "list", "--class", "invalid")
+	recs := fleetctlJSON(t, e, "dlq", "list", "--refused", "--class", "invalid")
 	if len(recs) != 1 || !strings.Contains(recs[0].Reason, "B@D") || !strings.Contains(string(recs[0].Payload), "B@D") {
-		t.Fatalf("dead letters %+v, want the invalid request with its reason and payload", recs)
+		t.Fatalf("refused requests %+v, want the invalid request with its reason and payload", recs)
+	}
+	if tasks := fleetctlJSON(t, e, "dlq", "list"); len(tasks) != 0 {
+		t.Fatalf("dead tasks %+v: a refused request went to the dead-letter stream of tasks", tasks)
 	}
 	if code, out, errOut := e.natsCLI(t, "pub", "marketfleet.request.collect", `{"symbols":["FIRE"],"from":"2024-01-01","to":"2024-01-10"}`); code != 0 {
 		t.Fatalf("nats pub: exit %d: %s%s", code, out, errOut)

@@ -27,6 +27,9 @@ type FleetSnapshot struct {
 	// OldestAge is the age in seconds of the oldest task waiting for
 	// delivery, per consumer (0 when none waits).
 	OldestAge map[string]float64
+	// DeadLetterUsed is how full each dead-letter stream is (bytes over
+	// its cap, 0 to 1), by stream label (tasks, requests).
+	DeadLetterUsed map[string]float64
 }
 
 // FleetView exports the last FleetSnapshot while this worker reports for
@@ -36,7 +39,7 @@ type FleetView struct {
 	mu   sync.Mutex
 	snap *FleetSnapshot
 
-	maxConn, reserved, sessions, fleet, slots, oldest *prometheus.Desc
+	maxConn, reserved, sessions, fleet, slots, oldest, dlqUsed *prometheus.Desc
 }
 
 func newFleetView() *FleetView {
@@ -47,6 +50,7 @@ func newFleetView() *FleetView {
 		fleet:    prometheus.NewDesc("marketfleet_pg_fleet_sessions", "Sessions the fleet holds.", nil, nil),
 		slots:    prometheus.NewDesc("marketfleet_budget_slots", "The fleet's connection budget.", nil, nil),
 		oldest:   prometheus.NewDesc("marketfleet_backlog_oldest_age_seconds", "Age of the oldest task waiting for delivery, by consumer.", []string{"consumer"}, nil),
+		dlqUsed:  prometheus.NewDesc("marketfleet_dead_letter_stream_used_ratio", "How full a dead-letter stream is (bytes over its cap): tasks (when full, new dead letters are refused and tasks retried) or requests (the oldest go first).", []string{"stream"}, nil),
 	}
 }
 
@@ -66,7 +70,7 @@ func (v *FleetView) Clear() {
 
 // Describe implements prometheus.Collector.
 func (v *FleetView) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{v.maxConn, v.reserved, v.sessions, v.fleet, v.slots, v.oldest} {
+	for _, d := range []*prometheus.Desc{v.maxConn, v.reserved, v.sessions, v.fleet, v.slots, v.oldest, v.dlqUsed} {
 		ch <- d
 	}
 }
@@ -92,6 +96,9 @@ func (v *FleetView) Collect(ch chan<- prometheus.Metric) {
 	}
 	for consumer, age := range s.OldestAge {
 		gauge(v.oldest, age, consumer)
+	}
+	for stream, used := range s.DeadLetterUsed {
+		gauge(v.dlqUsed, used, stream)
 	}
 }
 

@@ -50,6 +50,8 @@ var Names = []string{
 	"marketfleet_nats_reconnects_total",
 	"marketfleet_nats_connected",
 	"marketfleet_dead_letters_total",
+	"marketfleet_dead_letter_failures_total",
+	"marketfleet_dead_letter_stream_used_ratio",
 	"marketfleet_requests_total",
 	"marketfleet_pg_max_connections",
 	"marketfleet_pg_reserved_connections",
@@ -102,8 +104,9 @@ type Worker struct {
 	NATSReconnects prometheus.Counter
 	NATSConnected  prometheus.Gauge
 
-	DeadLetters *prometheus.CounterVec // class
-	Requests    *prometheus.CounterVec // outcome
+	DeadLetters        *prometheus.CounterVec // class
+	DeadLetterFailures *prometheus.CounterVec // stream: tasks, requests
+	Requests           *prometheus.CounterVec // outcome
 
 	// Fleet is the slot-0 holder's view of PostgreSQL and the backlog.
 	Fleet *FleetView
@@ -145,7 +148,8 @@ func NewWorker(kinds ...string) *Worker {
 	w.NATSReconnects = f.counter("marketfleet_nats_reconnects_total", "Reconnections to NATS.")
 	w.NATSConnected = f.gauge("marketfleet_nats_connected", "1 while connected to NATS.")
 	w.DeadLetters = f.counterVec("marketfleet_dead_letters_total", "Dead letters written, by class.", "class")
-	w.Requests = f.counterVec("marketfleet_requests_total", "On-demand requests by outcome (accepted, invalid, failed).", "outcome")
+	w.DeadLetterFailures = f.counterVec("marketfleet_dead_letter_failures_total", "Dead letters (stream tasks: the task is kept and retried) and refused-request records (stream requests) that could not be written, e.g. because the stream is full.", "stream")
+	w.Requests = f.counterVec("marketfleet_requests_total", "On-demand requests by outcome (accepted, invalid: refused and recorded, unrecorded: refused over FLEET_REFUSED_RATE, failed).", "outcome")
 	w.reg.MustRegister(w.Fleet, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	w.initLabels(append(kinds, InvalidKind))
 	return w
@@ -162,8 +166,11 @@ var (
 	// LetterClasses are every dead-letter class.
 	LetterClasses = classes(outcome.Class.DeadLetter)
 	SlotReasons   = []string{"lost", "revoked"}
-	RequestResult = []string{"accepted", "invalid", "failed"}
-	ConnectClass  = []string{"53", "57", "08", "28", "network"}
+	RequestResult = []string{"accepted", "invalid", "unrecorded", "failed"}
+	// DeadLetterStreams are the stream label values of the dead-letter
+	// metrics.
+	DeadLetterStreams = []string{"tasks", "requests"}
+	ConnectClass      = []string{"53", "57", "08", "28", "network"}
 )
 
 // classes are the outcome classes keep selects, as label values.
@@ -206,6 +213,9 @@ func (w *Worker) initLabels(kinds []string) {
 	}
 	for _, r := range SlotReasons {
 		w.SlotLosses.WithLabelValues(r)
+	}
+	for _, st := range DeadLetterStreams {
+		w.DeadLetterFailures.WithLabelValues(st)
 	}
 	for _, r := range RequestResult {
 		w.Requests.WithLabelValues(r)

@@ -32,7 +32,7 @@ func families(t *testing.T, w *metrics.Worker) []string {
 func TestFamiliesMatchTheContract(t *testing.T) {
 	w := metrics.NewWorker("collect", "features")
 	fleet := []string{"marketfleet_pg_max_connections", "marketfleet_pg_reserved_connections", "marketfleet_pg_sessions",
-		"marketfleet_pg_fleet_sessions", "marketfleet_budget_slots", "marketfleet_backlog_oldest_age_seconds"}
+		"marketfleet_pg_fleet_sessions", "marketfleet_budget_slots", "marketfleet_backlog_oldest_age_seconds", "marketfleet_dead_letter_stream_used_ratio"}
 	want := slices.DeleteFunc(slices.Clone(metrics.Names), func(n string) bool { return slices.Contains(fleet, n) })
 	// Histograms without observations are exported too (zero buckets);
 	// vectors only once a label set exists.
@@ -44,7 +44,8 @@ func TestFamiliesMatchTheContract(t *testing.T) {
 		t.Fatalf("families\n got %v\nwant %v", got, want)
 	}
 	w.Fleet.Set(metrics.FleetSnapshot{MaxConnections: 100, Sessions: map[string]int{"marketfleet-worker/a": 1},
-		FleetPrefix: "marketfleet-worker/", BudgetSlots: 3, OldestAge: map[string]float64{"marketfleet-workers": 2}})
+		FleetPrefix: "marketfleet-worker/", BudgetSlots: 3, OldestAge: map[string]float64{"marketfleet-workers": 2},
+		DeadLetterUsed: map[string]float64{"tasks": 0.5}})
 	all := slices.Sorted(slices.Values(metrics.Names))
 	if got := families(t, w); !reflect.DeepEqual(got, all) {
 		t.Fatalf("with the fleet view\n got %v\nwant %v", got, all)

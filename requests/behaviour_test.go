@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,7 +136,7 @@ func TestRequestWithoutReplySubjectIsStillPublished(t *testing.T) {
 
 func TestInvalidRequestsAreAnsweredAndDeadLetteredOnce(t *testing.T) {
 	f := setup(t, true)
-	f.service(t, requests.Config{})
+	f.service(t, requests.Config{RecordRate: 100}) // 19 requests from one sender: all recorded
 	cases := []struct{ name, body, field string }{
 		{"not JSON", `AAPL please`, "request: not valid JSON"},
 		{"unknown field", `{"symbols":["AAPL"],"range":"5d","sym":"X"}`, `request: unknown field "sym"`},
@@ -164,7 +165,8 @@ func TestInvalidRequestsAreAnsweredAndDeadLetteredOnce(t *testing.T) {
 	}
 	for i, r := range letters {
 		tc := cases[i]
-		if string(r.Payload) != tc.body || r.Class != outcome.Invalid || r.Subject != requests.Subject ||
+		kept := tc.body[:min(len(tc.body), dlq.MaxRefusedBody)]
+		if string(r.Payload) != kept || r.BodyBytes != len(tc.body) || r.Class != outcome.Invalid || r.Subject != requests.Subject ||
 			r.Stream != dlq.RequestStream || r.Worker != requests.DefaultWorkerID || !strings.HasPrefix(r.Reason, "invalid request: "+tc.field) ||
 			len(r.Headers["X-Test"]) != 1 {
 			t.Errorf("%s: dead letter %+v (payload %d bytes)", tc.name, r.Reason, len(r.Payload))
@@ -172,6 +174,49 @@ func TestInvalidRequestsAreAnsweredAndDeadLetteredOnce(t *testing.T) {
 	}
 	if n := len(f.stored(t)); n != 0 {
 		t.Fatalf("%d tasks published for invalid requests", n)
+	}
+}
+
+// One sender flooding bad requests gets every answer, and only its burst
+// recorded; another sender is still recorded; and the whole process is
+// bounded whatever identities senders invent.
+func TestRefusedRequestsAreRecordedWithinTheSendersRate(t *testing.T) {
+	f := setup(t, true)
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	f.service(t, requests.Config{RecordRate: 0.1, Handled: func(o string) { mu.Lock(); outcomes[o]++; mu.Unlock() }}) // burst 1, process 10
+	for i := range 5 {
+		if r := f.askErr(t, fmt.Sprintf(`{"junk":%d}`, i)); !strings.Contains(r.Error, `unknown field "junk"`) {
+			t.Fatalf("reply %d = %+v, want the reason even when not recorded", i, r)
+		}
+	}
+	if n := len(f.deadLetters(t)); n != 1 {
+		t.Fatalf("%d records of one sender's 5 bad requests at 0.1/s (burst 1), want 1", n)
+	}
+	other, _ := f.srv.Connect(t) // another connection: another inbox, another sender
+	raw, err := other.Request(requests.Subject, []byte(`{"other":1}`), 10*time.Second)
+	if err != nil || !strings.Contains(string(raw.Data), `unknown field \"other\"`) {
+		t.Fatalf("other sender: %s, %v", raw.Data, err)
+	}
+	// Forged reply subjects: each a new "sender", all held by the process
+	// bound (ten senders' worth: 10 at burst).
+	for i := range 30 {
+		if err := f.nc.PublishMsg(&nats.Msg{Subject: requests.Subject, Reply: fmt.Sprintf("forged%d.x", i), Data: []byte(fmt.Sprintf(`{"forged":%d}`, i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, "every request handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return outcomes["invalid"]+outcomes["unrecorded"] == 36
+	})
+	if n := len(f.deadLetters(t)); n != 10 {
+		t.Fatalf("%d records in all, want 10 (the process bound: 1 + 1 + 8 forged)", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if outcomes["invalid"] != 10 || outcomes["unrecorded"] != 26 {
+		t.Fatalf("outcomes = %v, want 10 invalid (recorded), 26 unrecorded", outcomes)
 	}
 }
 
@@ -299,6 +344,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"max symbols", f.nc, requests.Config{Publisher: pub, DeadLetters: dead, Limits: requests.Limits{MaxSymbols: requests.MaxSymbolsLimit + 1}}},
 		{"max bytes", f.nc, requests.Config{Publisher: pub, DeadLetters: dead, Limits: requests.Limits{MaxRequestBytes: 10}}},
 		{"priority", f.nc, requests.Config{Publisher: pub, DeadLetters: dead, Limits: requests.Limits{DefaultPriority: "high "}}},
+		{"record rate", f.nc, requests.Config{Publisher: pub, DeadLetters: dead, RecordRate: -1}},
 	} {
 		if _, err := requests.New(tc.nc, tc.cfg); !errors.Is(err, requests.ErrInvalidConfig) {
 			t.Errorf("%s: New = %v, want ErrInvalidConfig", tc.name, err)

@@ -43,7 +43,7 @@ func setup(t *testing.T, taskStream bool) *fixture {
 	if _, err := dlq.EnsureStream(ctx, js, dlq.Config{}); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{srv: srv, nc: nc, js: js, admin: dlq.NewAdmin(js, "")}
+	return &fixture{srv: srv, nc: nc, js: js, admin: dlq.NewAdmin(js, dlq.DefaultRefusedStream)}
 }
 
 // service runs a Service on a connection of its own until the test ends,
@@ -150,12 +150,12 @@ func (f *fixture) stored(t *testing.T) []storedTask {
 	return out
 }
 
-// deadLetters reads every dead letter by sequence (Admin.List would leave
+// deadLetters reads every refused-request record by sequence (Admin.List would leave
 // its pull running for a while, which goleak would report).
 func (f *fixture) deadLetters(t *testing.T) []dlq.Record {
 	t.Helper()
 	ctx := context.Background()
-	s, err := f.js.Stream(ctx, dlq.DefaultStream)
+	s, err := f.js.Stream(ctx, dlq.DefaultRefusedStream)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,18 +40,28 @@ func (s *Service) handle(ctx context.Context, m *nats.Msg) {
 	s.respond(m, newReply(ts, outs))
 }
 
-// refuse dead-letters an invalid request, then answers it with the reason.
-// The dead letter comes first, so that a requester who sees the error can
-// find it; a failure to write it is logged and does not change the answer.
+// refuse records an invalid request in the refused-request stream, then
+// answers it with the reason. The record comes first, so that a requester
+// who sees the error can find it; a failure to write it is logged and does
+// not change the answer. A sender over Config.RecordRate is answered the
+// same, and not recorded: junk cannot fill the stream at will.
 func (s *Service) refuse(ctx context.Context, m *nats.Msg, reason error, began time.Time) {
+	sender := Sender(m.Reply)
+	if !s.kept.allow(sender) {
+		s.handled("unrecorded")
+		s.log.Debug().Str("reason", reason.Error()).Str("sender", sender).Int("bytes", len(m.Data)).
+			Msg("collection request refused, not recorded: its sender is over FLEET_REFUSED_RATE")
+		s.respond(m, ErrorReply{Error: reason.Error()})
+		return
+	}
 	s.handled("invalid")
 	l := dlq.Letter{Reason: reason.Error(), Class: outcome.Invalid, Worker: s.cfg.WorkerID, Kind: string(tasks.KindCollect)}
 	if err := s.cfg.DeadLetters.WriteRequest(ctx, m, l); err != nil {
 		s.log.Error().Err(err).Str("reason", reason.Error()).Int("bytes", len(m.Data)).
-			Msg("collection request refused, and its dead letter was not stored")
+			Msg("collection request refused, and its record was not stored")
 	} else {
-		s.log.Info().Str("reason", reason.Error()).Int("bytes", len(m.Data)).
-			Dur("took", time.Since(began)).Msg("collection request refused and dead-lettered")
+		s.log.Info().Str("reason", reason.Error()).Str("sender", sender).Int("bytes", len(m.Data)).
+			Dur("took", time.Since(began)).Msg("collection request refused and recorded")
 	}
 	s.respond(m, ErrorReply{Error: reason.Error()})
 }

@@ -45,6 +45,13 @@ type Config struct {
 	WorkerID string
 	// Limits bound one request; see Limits for their defaults.
 	Limits Limits
+	// RecordRate is how many refused requests per second one sender (see
+	// Sender) may have recorded in the refused-request stream, with bursts
+	// of ten times that; the whole process records at most ten senders'
+	// worth. Refused requests beyond it are answered and counted
+	// ("unrecorded"), not recorded. Defaults to DefaultRecordRate (1/s);
+	// 0.01 to 1000.
+	RecordRate float64
 	// Concurrency bounds the requests handled at once. Defaults to
 	// DefaultConcurrency (16); 1 to 1024.
 	Concurrency int
@@ -68,7 +75,8 @@ type Config struct {
 	// Defaults to time.Now.
 	Now func() time.Time
 	// Handled, if set, is told the outcome of every request: "accepted",
-	// "invalid" or "failed" (not published), for a metric.
+	// "invalid", "unrecorded" (invalid, and over RecordRate) or "failed"
+	// (not published), for a metric.
 	Handled func(outcome string)
 }
 
@@ -80,6 +88,7 @@ func (c Config) WithDefaults() Config {
 	c.MaxPending = cmp.Or(c.MaxPending, DefaultMaxPending)
 	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
 	c.Grace = cmp.Or(c.Grace, DefaultGrace)
+	c.RecordRate = cmp.Or(c.RecordRate, DefaultRecordRate)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -100,6 +109,8 @@ func (c Config) Validate() error {
 		return config.Invalid(ErrInvalidConfig, "Timeout", c.Timeout, "want at least 1s")
 	case c.Grace <= 0:
 		return config.Invalid(ErrInvalidConfig, "Grace", c.Grace, "want > 0")
+	case !(c.RecordRate >= 0.01 && c.RecordRate <= 1000):
+		return config.Invalid(ErrInvalidConfig, "RecordRate", c.RecordRate, "want 0.01 to 1000 per second")
 	}
 	return config.In("Limits", c.Limits.Validate())
 }
@@ -113,6 +124,7 @@ type Service struct {
 	sem   chan struct{}
 	track tracker
 	ready chan struct{}
+	kept  *recordLimiter
 }
 
 // New returns a Service that takes requests on nc. It returns an error
@@ -126,7 +138,7 @@ func New(nc *nats.Conn, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("%w: a NATS connection is required", ErrInvalidConfig)
 	}
 	return &Service{nc: nc, cfg: cfg, log: cfg.Logger, sem: make(chan struct{}, cfg.Concurrency),
-		ready: make(chan struct{})}, nil
+		ready: make(chan struct{}), kept: newRecordLimiter(cfg.RecordRate, cfg.Now)}, nil
 }
 
 // Ready is closed once Run's subscription is registered with the server.

@@ -21,6 +21,7 @@ import (
 	"marketfleet/internal/config"
 	"marketfleet/queue"
 	"marketfleet/ratelimit"
+	"marketfleet/requests"
 	"marketfleet/runner"
 	"marketfleet/slots"
 	"marketfleet/source/synthetic"
@@ -86,6 +87,10 @@ type Config struct {
 	// History is when bars are final and how often the holder of slot 0
 	// audits the history.
 	History HistoryConfig
+	// RefusedRate is how many refused on-demand requests per second one
+	// sender may have recorded (requests.Config.RecordRate). Defaults to
+	// requests.DefaultRecordRate.
+	RefusedRate float64
 	// SkipFeatures stops collect tasks from enqueueing features tasks.
 	// Defaults to false: a collection that stored new bars enqueues one.
 	SkipFeatures bool
@@ -187,6 +192,7 @@ func (c Config) WithDefaults() Config {
 	c.Source.Rate = cmp.Or(c.Source.Rate, "auto")
 	c.History.AuditEvery = cmp.Or(c.History.AuditEvery, DefaultAuditEvery)
 	c.History.AuditGrace = cmp.Or(c.History.AuditGrace, audit.DefaultGrace)
+	c.RefusedRate = cmp.Or(c.RefusedRate, requests.DefaultRecordRate)
 	return c
 }
 
@@ -223,6 +229,10 @@ func (c Config) Validate() error {
 		return config.Invalid(ErrInvalidConfig, "DatabaseURL", c.DatabaseURL, "want a PostgreSQL URL or DSN")
 	case c.DLQ.Name == c.Stream.Name:
 		return config.Invalid(ErrInvalidConfig, "DLQ.Name", c.DLQ.Name, "want another stream than the tasks'")
+	case c.DLQ.RefusedName == c.Stream.Name:
+		return config.Invalid(ErrInvalidConfig, "DLQ.RefusedName", c.DLQ.RefusedName, "want another stream than the tasks'")
+	case !(c.RefusedRate >= 0.01 && c.RefusedRate <= 1000):
+		return config.Invalid(ErrInvalidConfig, "RefusedRate", c.RefusedRate, "want 0.01 to 1000 per second")
 	case c.Consumer.MaxAckPending < c.Fetcher.Size:
 		return config.Invalid(ErrInvalidConfig, "Consumer.MaxAckPending", c.Consumer.MaxAckPending,
 			"want at least the batch size (%d)", c.Fetcher.Size)
@@ -300,6 +310,15 @@ func (c Config) DLQConfig() dlq.Config {
 	d := c.DLQ
 	d.Replicas = c.Replicas
 	return d
+}
+
+// deadLetterLabel is the stream label of the dead-letter metrics: "tasks"
+// for the dead-letter stream, "requests" for the refused-request one.
+func (c Config) deadLetterLabel(stream string) string {
+	if stream == c.DLQ.RefusedName {
+		return "requests"
+	}
+	return "tasks"
 }
 
 // SlotsConfig is the slot table's configuration, with the fleet's

@@ -101,6 +101,17 @@ func (m *member) reportFleet(ctx context.Context, l store.ServerLimits, b budget
 			snap.OldestAge[c] = time.Since(bl.OldestWaiting).Seconds()
 		}
 	}
+	snap.DeadLetterUsed = map[string]float64{}
+	for _, name := range []string{cfg.DLQ.Name, cfg.DLQ.RefusedName} {
+		s, err := m.q.js.Stream(ctx, name)
+		if err != nil {
+			m.w.log.Debug().Err(err).Str("stream", name).Msg("could not read the dead-letter stream")
+			continue
+		}
+		if c := s.CachedInfo(); c.Config.MaxBytes > 0 {
+			snap.DeadLetterUsed[cfg.deadLetterLabel(name)] = float64(c.State.Bytes) / float64(c.Config.MaxBytes)
+		}
+	}
 	m.w.mx.Fleet.Set(snap)
 }
 

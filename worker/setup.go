@@ -41,8 +41,9 @@ func (w *Worker) openQueue(ctx context.Context) (*queueSide, error) {
 	if err != nil {
 		return nil, err
 	}
-	dead := dlq.NewWriter(js, dlq.WriterConfig{Stream: w.cfg.DLQ.Name,
-		OnWritten: func(l dlq.Letter) { w.mx.DeadLetters.WithLabelValues(string(l.Class)).Inc() }})
+	dead := dlq.NewWriter(js, dlq.WriterConfig{Stream: w.cfg.DLQ.Name, RefusedStream: w.cfg.DLQ.RefusedName,
+		OnWritten: func(l dlq.Letter) { w.mx.DeadLetters.WithLabelValues(string(l.Class)).Inc() },
+		OnFailed:  func(stream string) { w.mx.DeadLetterFailures.WithLabelValues(w.cfg.deadLetterLabel(stream)).Inc() }})
 	q := &queueSide{nc: nc, js: js, dead: dead, tasks: queue.NewPublisher(js, w.cfg.Stream.Name)}
 	err = w.retrySetup(ctx, "set up JetStream", func(ctx context.Context) error {
 		if _, err := queue.EnsureStream(ctx, js, w.cfg.StreamConfig()); err != nil {

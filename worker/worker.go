@@ -84,7 +84,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		return stoppedIsNil(ctx, err)
 	}
 	svc, err := requests.New(q.nc, requests.Config{Publisher: q.tasks, DeadLetters: q.dead, WorkerID: w.cfg.ID, Logger: w.log,
-		Handled: func(outcome string) { w.mx.Requests.WithLabelValues(outcome).Inc() }})
+		RecordRate: w.cfg.RefusedRate,
+		Handled:    func(outcome string) { w.mx.Requests.WithLabelValues(outcome).Inc() }})
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ type dlqFlags struct {
 	asJSON  bool
 	all     bool
 	force   bool
+	refused bool
 	fs      *flag.FlagSet
 	command string
 }
@@ -50,6 +51,7 @@ func parseDLQFlags(command string, args []string, stderr io.Writer) (*dlqFlags, 
 	f.fs.BoolVar(&f.asJSON, "json", false, "JSON output for scripts")
 	f.fs.BoolVar(&f.all, "all", false, "replay/purge every dead letter matching the filters")
 	f.fs.BoolVar(&f.force, "force", false, "replay dead letters of class invalid too")
+	f.fs.BoolVar(&f.refused, "refused", false, "the refused on-demand requests (FLEET_REFUSED_STREAM) instead of the dead tasks")
 	if err := f.fs.Parse(reorder(args)); err != nil {
 		return nil, err
 	}
@@ -89,7 +91,7 @@ func needsValue(flagArg string) bool {
 		return false
 	}
 	switch name {
-	case "json", "all", "force":
+	case "json", "all", "force", "refused":
 		return false
 	}
 	return true
@@ -118,6 +120,9 @@ func dlqCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	defer nc.Close()
 	admin := dlq.NewAdmin(js, cfg.Config.DLQ.Name)
+	if f.refused {
+		admin = dlq.NewAdmin(js, cfg.Config.DLQ.RefusedName)
+	}
 	switch f.command {
 	case "list":
 		err = list(ctx, admin, f, stdout)
@@ -189,7 +194,14 @@ func show(ctx context.Context, admin *dlq.Admin, f *dlqFlags, w io.Writer) error
 	for k, vs := range r.Headers {
 		fmt.Fprintf(w, "  header     %s: %s\n", k, strings.Join(vs, ", "))
 	}
-	fmt.Fprintf(w, "  payload    %s\n", payloadText(r.Payload))
+	if r.BodySHA256 != "" {
+		fmt.Fprintf(w, "  body       %d bytes, sha256 %s\n", r.BodyBytes, r.BodySHA256)
+	}
+	if r.Truncated() {
+		fmt.Fprintf(w, "  payload    (first %d bytes) %s\n", len(r.Payload), payloadText(r.Payload))
+	} else {
+		fmt.Fprintf(w, "  payload    %s\n", payloadText(r.Payload))
+	}
 	if r.Stack != "" {
 		fmt.Fprintf(w, "  stack      %s\n", strings.ReplaceAll(strings.TrimRight(r.Stack, "\n"), "\n", "\n             "))
 	}

@@ -57,6 +57,8 @@ delivery. Each keeps its original payload and headers and says why it died.
 
 Filters: --class C (invalid, not_found, rejected, data, bad_data, panic, exhausted,
 max_deliveries), --reason TEXT, --symbol S, --older-than D, --newer-than D.
+--refused: the refused on-demand requests (first 4 KiB, size and SHA-256 of each)
+instead of the dead tasks; they list, show and purge, and never replay.
 
 Configuration (environment):
 `

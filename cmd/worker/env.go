@@ -44,6 +44,7 @@ type env struct {
 	SettleIntraday   *time.Duration  `envconfig:"FLEET_SETTLE_INTRADAY" desc:"how long after its end an intraday bar is final"`
 	AuditEvery       *time.Duration  `envconfig:"FLEET_AUDIT_EVERY" desc:"how often the worker holding slot 0 audits the whole history and enqueues repairs for its gaps (since the last audit anyone recorded); negative: never"`
 	AuditGrace       *time.Duration  `envconfig:"FLEET_AUDIT_GRACE" desc:"how long after its repair was asked for a gap still found counts as persisting (fleetctl status WARN, alert MarketfleetGapsPersist)"`
+	RefusedRate      *float64        `envconfig:"FLEET_REFUSED_RATE" desc:"refused on-demand requests per second one sender may have recorded (bursts of 10x; each worker records at most 10 senders' worth); the rest are answered, counted, not recorded"`
 	GCPercent        int             `envconfig:"FLEET_GC_PERCENT" default:"200" desc:"Go garbage collector target, as GOGC (25..1000); 200 does about half the collection work of Go's 100 for a few MB more heap"`
 }
 
@@ -64,6 +65,7 @@ func newEnv() *env {
 	e.SyntheticActions = &c.Source.Synthetic.Actions
 	e.SettleSessions, e.SettleIntraday = &c.History.SettleSessions, &c.History.SettleIntraday
 	e.AuditEvery, e.AuditGrace = &c.History.AuditEvery, &c.History.AuditGrace
+	e.RefusedRate = &c.RefusedRate
 	e.Features, e.AutoMigrate = cli.Not{P: &c.SkipFeatures}, cli.Not{P: &c.SkipMigrate}
 	return e
 }

@@ -77,14 +77,16 @@ var contract = map[string]family{
 	"marketfleet_dead_letters_total": {counter, map[string][]string{
 		"class": {"invalid", "not_found", "rejected", "data", "bad_data", "panic", "exhausted", "max_deliveries"},
 	}},
-	"marketfleet_requests_total": {counter, map[string][]string{"outcome": {"accepted", "invalid", "failed"}}},
+	"marketfleet_dead_letter_failures_total": {counter, map[string][]string{"stream": {"tasks", "requests"}}},
+	"marketfleet_requests_total":             {counter, map[string][]string{"outcome": {"accepted", "invalid", "unrecorded", "failed"}}},
 	// slot 0 only:
-	"marketfleet_pg_max_connections":         {gauge, nil},
-	"marketfleet_pg_reserved_connections":    {gauge, nil},
-	"marketfleet_pg_sessions":                {gauge, map[string][]string{"application": nil}}, // marketfleet-worker, other names, "other"
-	"marketfleet_pg_fleet_sessions":          {gauge, nil},
-	"marketfleet_budget_slots":               {gauge, nil},
-	"marketfleet_backlog_oldest_age_seconds": {gauge, map[string][]string{"consumer": consumers}},
+	"marketfleet_pg_max_connections":            {gauge, nil},
+	"marketfleet_pg_reserved_connections":       {gauge, nil},
+	"marketfleet_pg_sessions":                   {gauge, map[string][]string{"application": nil}}, // marketfleet-worker, other names, "other"
+	"marketfleet_pg_fleet_sessions":             {gauge, nil},
+	"marketfleet_budget_slots":                  {gauge, nil},
+	"marketfleet_backlog_oldest_age_seconds":    {gauge, map[string][]string{"consumer": consumers}},
+	"marketfleet_dead_letter_stream_used_ratio": {gauge, map[string][]string{"stream": {"tasks", "requests"}}},
 	// Zero on the others; read them with max() too.
 	"marketfleet_audit_gaps":       {gauge, map[string][]string{"state": {"open", "persisting"}}},
 	"marketfleet_provisional_bars": {gauge, map[string][]string{"state": {"pending", "due"}}},
@@ -164,6 +166,7 @@ func TestContractIsWhatWorkersExport(t *testing.T) {
 		{"marketfleet_dead_letters_total", "class", metrics.LetterClasses},
 		{"marketfleet_slot_losses_total", "reason", metrics.SlotReasons},
 		{"marketfleet_requests_total", "outcome", metrics.RequestResult},
+		{"marketfleet_dead_letter_failures_total", "stream", metrics.DeadLetterStreams},
 	} {
 		if got := contract[c.family].labels[c.label]; !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(c.want))) {
 			t.Errorf("%s{%s}: contract %v, workers %v", c.family, c.label, got, c.want)

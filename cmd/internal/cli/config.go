@@ -50,13 +50,16 @@ type Streams struct {
 	Duplicates *time.Duration `envconfig:"FLEET_DEDUP_WINDOW" desc:"window in which a task with the same Nats-Msg-Id is a duplicate"`
 	DLQ        *string        `envconfig:"FLEET_DLQ_STREAM" desc:"JetStream stream keeping dead letters"`
 	DLQMaxAge  *time.Duration `envconfig:"FLEET_DLQ_MAX_AGE" desc:"how long dead letters are kept"`
+	DLQBytes   *int64         `envconfig:"FLEET_DLQ_MAX_BYTES" desc:"dead-letter stream size cap in bytes; when full, new dead letters are refused (tasks kept and retried), never old ones dropped"`
+	Refused    *string        `envconfig:"FLEET_REFUSED_STREAM" desc:"JetStream stream keeping refused on-demand requests (first 4 KiB, size, hash), apart from dead tasks"`
+	RefusedCap *int64         `envconfig:"FLEET_REFUSED_MAX_BYTES" desc:"refused-request stream size cap in bytes; the oldest records go first"`
 }
 
 // BindStreams binds the stream variables to the task stream s (its
 // replication factor to replicas) and the dead-letter stream d.
 func BindStreams(replicas *int, s *queue.StreamConfig, d *dlq.Config) Streams {
 	return Streams{Stream: &s.Name, Replicas: replicas, MaxBytes: &s.MaxBytes, Duplicates: &s.Duplicates,
-		DLQ: &d.Name, DLQMaxAge: &d.MaxAge}
+		DLQ: &d.Name, DLQMaxAge: &d.MaxAge, DLQBytes: &d.MaxBytes, Refused: &d.RefusedName, RefusedCap: &d.RefusedMaxBytes}
 }
 
 // Budget are the variables of the connection budget, which the worker
