@@ -35,6 +35,7 @@ type batch struct {
 // item is one message of a batch and what became of it.
 type item struct {
 	msg       jetstream.Msg
+	stream    string    // the task stream's name
 	seq       uint64    // stream sequence
 	delivered uint64    // delivery count, 1 on first delivery
 	published time.Time // when the stream stored the message
@@ -49,6 +50,7 @@ type item struct {
 	settled   time.Time
 	act       action
 	class     outcome.Class // the error class, "" when applied
+	retryAt   time.Time     // when a retried item may be delivered again
 }
 
 func (it *item) ok() bool { return it.failure() == nil }
@@ -154,7 +156,7 @@ func (r *Runner) decode(msgs []jetstream.Msg, batch uint64) []*item {
 	for i, m := range msgs {
 		it := &item{msg: m, batch: batch}
 		if md, err := m.Metadata(); err == nil {
-			it.seq, it.delivered, it.published = md.Sequence.Stream, md.NumDelivered, md.Timestamp
+			it.stream, it.seq, it.delivered, it.published = md.Stream, md.Sequence.Stream, md.NumDelivered, md.Timestamp
 		}
 		items[i] = it
 		err := guard(func() (err error) {

@@ -27,6 +27,13 @@ type Settlement struct {
 	Took time.Duration
 	// Latency is from publish (the stream's timestamp) to the settlement.
 	Latency time.Duration
+	// Of a retried task (OutcomeRetried): its message (Stream, Seq), its
+	// symbol, the error, and when it may be delivered again.
+	Stream  string
+	Seq     uint64
+	Symbol  string
+	Err     error
+	RetryAt time.Time
 }
 
 // BatchStats is what one batch did.
@@ -79,6 +86,7 @@ func (r *Runner) observe(items []*item, start time.Time) {
 			s.Outcome = OutcomeOK
 		case actRetry:
 			s.Outcome = OutcomeRetried
+			s.Stream, s.Seq, s.Symbol, s.Err, s.RetryAt = it.stream, it.seq, it.task.Symbol, it.failure(), it.retryAt
 		case actTerm:
 			s.Outcome = OutcomeDeadLettered
 		}

@@ -50,16 +50,24 @@ const busyDelay = time.Second
 
 // retryDelay is the NakWithDelay delay for a task that failed on its
 // delivered-th delivery: the backoff policy's jittered delay, or the
-// delay the error asks for (a source's Retry-After) when that is longer.
-func retryDelay(p backoff.Policy, delivered uint64, err error) time.Duration {
-	d := p.Delay(int(min(delivered, 64)))
+// delay the error asks for (a source's Retry-After) when that is longer,
+// but never more than the policy's Max (FLEET_RETRY_MAX): a source asking
+// for a longer wait gets Max, and that delivery counts as failed like any
+// other, so a source that keeps asking exhausts the task instead of
+// parking it for years. capped reports that the error asked for more.
+func retryDelay(p backoff.Policy, delivered uint64, err error) (d time.Duration, capped bool) {
+	d = p.Delay(int(min(delivered, 64)))
 	if outcome.Of(err) == outcome.Busy {
 		// The other task usually holds the series for about a batch: try
 		// again soon, but back off like any retry, so that a series held
 		// for long (a stalled holder) does not use up the deliveries.
-		return max(busyDelay+rand.N(busyDelay), d)
+		return max(busyDelay+rand.N(busyDelay), d), false
 	}
-	return max(d, outcome.After(err))
+	asked := outcome.After(err)
+	if asked > p.Max {
+		return p.Max, true
+	}
+	return max(d, asked), false
 }
 
 // maxReasonLen caps the reason sent with TermWithReason.
@@ -150,8 +158,13 @@ func (r *Runner) settleOne(ctx context.Context, it *item) action {
 }
 
 func (r *Runner) retry(it *item, class outcome.Class, err error) {
-	delay := retryDelay(r.cfg.Retry, it.delivered, err)
-	r.taskLog(r.log.Warn(), it).Str("class", string(class)).Dur("retry_in", delay).Err(err).Msg("task will be retried")
+	delay, capped := retryDelay(r.cfg.Retry, it.delivered, err)
+	ev := r.taskLog(r.log.Warn(), it).Str("class", string(class)).Dur("retry_in", delay).Err(err)
+	if capped {
+		ev = ev.Dur("asked", outcome.After(err)).Str("capped_by", "FLEET_RETRY_MAX")
+	}
+	ev.Msg("task will be retried")
+	it.retryAt = time.Now().Add(delay)
 	if err := it.msg.NakWithDelay(delay); err != nil {
 		r.taskLog(r.log.Warn(), it).Err(err).Msg("nak failed")
 	}

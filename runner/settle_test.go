@@ -69,13 +69,19 @@ func TestDecide(t *testing.T) {
 func TestRetryDelay(t *testing.T) {
 	p := backoff.Policy{Base: time.Second, Max: 8 * time.Second}
 	for delivered, ceiling := range map[uint64]time.Duration{1: time.Second, 2: 2 * time.Second, 4: 8 * time.Second, 1 << 40: 8 * time.Second} {
-		d := retryDelay(p, delivered, errors.New("x"))
-		if d < ceiling/2 || d > ceiling {
+		d, capped := retryDelay(p, delivered, errors.New("x"))
+		if d < ceiling/2 || d > ceiling || capped {
 			t.Errorf("delivery %d: delay %s, want in [%s, %s]", delivered, d, ceiling/2, ceiling)
 		}
 	}
-	ra := outcome.RetryAfter(time.Minute, errors.New("HTTP 429"))
-	if d := retryDelay(p, 1, fmt.Errorf("wrapped: %w", ra)); d != time.Minute {
-		t.Errorf("Retry-After 1m gave %s", d)
+	ra := outcome.RetryAfter(5*time.Second, errors.New("HTTP 429"))
+	if d, capped := retryDelay(p, 1, fmt.Errorf("wrapped: %w", ra)); d != 5*time.Second || capped {
+		t.Errorf("Retry-After 5s gave %s (capped %v)", d, capped)
+	}
+	// A source asking for ~31 years gets Max: the delivery fails like any
+	// other instead of parking the task.
+	ra = outcome.RetryAfter(999999999*time.Second, errors.New("HTTP 429"))
+	if d, capped := retryDelay(p, 1, ra); d != p.Max || !capped {
+		t.Errorf("Retry-After 999999999s gave %s (capped %v), want %s, capped", d, capped, p.Max)
 	}
 }

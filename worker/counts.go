@@ -8,13 +8,18 @@ import (
 	"marketfleet/store"
 )
 
-// taskCounts accumulates what this worker did per minute and kind until
-// the next flush to the task_counts table. Safe for concurrent use.
+// taskCounts accumulates what this worker did per minute and kind, and the
+// tasks it returned to the queue with a delay, until the next flush to the
+// task_counts and delayed_tasks tables. Safe for concurrent use.
 type taskCounts struct {
-	worker string
-	mu     sync.Mutex
-	rows   map[countKey]*store.TaskCount
+	worker  string
+	mu      sync.Mutex
+	rows    map[countKey]*store.TaskCount
+	delayed []store.DelayedTask
 }
+
+// maxDelayed bounds the delays kept between two flushes (the newest win).
+const maxDelayed = 10000
 
 type countKey struct {
 	minute time.Time
@@ -41,6 +46,45 @@ func (c *taskCounts) add(kind, outcome string) {
 		r.Retried++
 	case runner.OutcomeDeadLettered:
 		r.DeadLettered++
+	}
+}
+
+// delay records a retried task's delay.
+func (c *taskCounts) delay(s runner.Settlement, kind string) {
+	d := store.DelayedTask{Stream: s.Stream, Seq: s.Seq, Symbol: s.Symbol, Kind: kind, Class: string(s.Class),
+		Worker: c.worker, DelayedAt: time.Now().UTC(), RetryAt: s.RetryAt.UTC()}
+	if s.Err != nil {
+		d.Reason = s.Err.Error()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.delayed) >= maxDelayed {
+		c.delayed = c.delayed[1:]
+	}
+	c.delayed = append(c.delayed, d)
+}
+
+// takeDelayed returns the delays not over at now and forgets them all.
+func (c *taskCounts) takeDelayed(now time.Time) []store.DelayedTask {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.delayed[:0:0]
+	for _, d := range c.delayed {
+		if d.RetryAt.After(now) {
+			out = append(out, d)
+		}
+	}
+	c.delayed = nil
+	return out
+}
+
+// giveBackDelayed re-adds delays a flush could not store.
+func (c *taskCounts) giveBackDelayed(ds []store.DelayedTask) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.delayed = append(ds, c.delayed...)
+	if n := len(c.delayed); n > maxDelayed {
+		c.delayed = c.delayed[n-maxDelayed:]
 	}
 }
 

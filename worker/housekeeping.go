@@ -39,12 +39,18 @@ func (m *member) housekeeping(ctx context.Context, lease *slots.Lease, db *store
 const countsRetention = 7 * 24 * time.Hour
 
 // flushCounts adds this worker's task counts to the task_counts table (the
-// failure rate fleetctl status shows).
+// failure rate fleetctl status shows) and its delayed tasks to the
+// delayed_tasks table (the tasks status shows waiting on a delay).
 func (m *member) flushCounts(ctx context.Context, db *store.Store) {
 	rows := m.counts.take()
 	if err := db.AddTaskCounts(ctx, rows); err != nil {
 		m.counts.giveBack(rows)
 		m.w.log.Debug().Err(err).Msg("could not store the task counts; kept for the next try")
+	}
+	delayed := m.counts.takeDelayed(time.Now())
+	if err := db.AddDelayedTasks(ctx, delayed); err != nil {
+		m.counts.giveBackDelayed(delayed)
+		m.w.log.Debug().Err(err).Msg("could not store the delayed tasks; kept for the next try")
 	}
 }
 
@@ -123,6 +129,9 @@ func (m *member) prune(ctx context.Context, db *store.Store) {
 	m.lastPrune = time.Now()
 	if _, err := db.PruneTaskCounts(ctx, time.Now().Add(-countsRetention)); err != nil {
 		m.w.log.Debug().Err(err).Msg("could not prune old task counts")
+	}
+	if _, err := db.PruneDelayedTasks(ctx, time.Now().Add(-time.Hour)); err != nil {
+		m.w.log.Debug().Err(err).Msg("could not prune old delayed tasks")
 	}
 }
 

@@ -38,6 +38,9 @@ func (o observer) TaskSettled(s runner.Settlement) {
 		o.m.TaskLatency.WithLabelValues(kind, priority).Observe(s.Latency.Seconds())
 	}
 	o.counts.add(kind, s.Outcome)
+	if s.Outcome == runner.OutcomeRetried && !s.RetryAt.IsZero() {
+		o.counts.delay(s, kind)
+	}
 }
 
 func (o observer) BatchDone(b runner.BatchStats) {

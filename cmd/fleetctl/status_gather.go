@@ -161,6 +161,9 @@ func gatherPostgres(ctx context.Context, dbURL string, opt statusOptions, r *sta
 	if err != nil {
 		return fmt.Errorf("PostgreSQL: %w", err)
 	}
+	if f.Delayed, err = delayedOf(db.DelayedAt(ctx, r.At)); err != nil {
+		return fmt.Errorf("PostgreSQL: %w", err)
+	}
 	r.Failures = &f
 	stalest, err := db.StalestSeries(ctx, opt.Stale)
 	fr, err := freshnessOf(stalest, err)

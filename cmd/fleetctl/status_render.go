@@ -67,7 +67,7 @@ func render(w io.Writer, r statusReport, now time.Time, colour bool) error {
 	renderDeadLetters(bw, r, now, p)
 	renderSlots(bw, r, now, p)
 	renderPostgres(bw, r, p)
-	renderFailures(bw, r, p)
+	renderFailures(bw, r, now, p)
 	renderRestatements(bw, r, p)
 	renderHistory(bw, r, now, p)
 	renderFreshness(bw, r, now, p)
@@ -235,11 +235,12 @@ func appLabel(a appSessions) string {
 	return a.Name
 }
 
-func renderFailures(w io.Writer, r statusReport, p painter) {
+func renderFailures(w io.Writer, r statusReport, now time.Time, p painter) {
 	f := r.Failures
 	if !heading(w, p, "Failures (last hour)", f != nil, "PostgreSQL") {
 		return
 	}
+	defer renderDelayed(w, f.Delayed, now)
 	all := f.OK + f.Retried + f.DeadLettered
 	switch {
 	case f.Unavailable != "":
@@ -256,6 +257,21 @@ func renderFailures(w io.Writer, r statusReport, p painter) {
 		fmt.Fprintf(tw, "  %s\tok %d\tretried %d\tdead-lettered %d\n", k.Kind, k.OK, k.Retried, k.DeadLettered)
 	}
 	_ = tw.Flush()
+}
+
+// renderDelayed says how many tasks wait on a retry delay, and which waits
+// longest.
+func renderDelayed(w io.Writer, d *delayedStatus, now time.Time) {
+	switch {
+	case d == nil:
+		return
+	case d.Longest == nil:
+		fmt.Fprintln(w, "  waiting on a retry delay: none")
+		return
+	}
+	l := d.Longest
+	fmt.Fprintf(w, "  waiting on a retry delay: %d task%s, the longest until %s (in %s): %s %s, %s: %s\n",
+		d.Waiting, plural(int(d.Waiting)), l.RetryAt.Format(timeLayout), age(l.RetryAt.Sub(now)), l.Symbol, l.Kind, l.Class, shorten(l.Reason, 80))
 }
 
 func renderRestatements(w io.Writer, r statusReport, p painter) {

@@ -133,6 +133,26 @@ type failureStatus struct {
 	ByKind         []kindCount `json:"by_kind"`
 	// Unavailable says why there are no counts (an old schema).
 	Unavailable string `json:"unavailable,omitempty"`
+	// Delayed are the tasks returned to the queue with a delay that has
+	// not ended yet; absent before migration 7.
+	Delayed *delayedStatus `json:"delayed,omitempty"`
+}
+
+// delayedStatus counts the tasks waiting on a retry delay (each at most
+// FLEET_RETRY_MAX), and names the one that waits longest.
+type delayedStatus struct {
+	Waiting int64 `json:"waiting"`
+	// The longest wait: absent when none waits.
+	Longest *delayedTask `json:"longest,omitempty"`
+}
+
+type delayedTask struct {
+	Symbol    string    `json:"symbol"`
+	Kind      string    `json:"kind"`
+	Class     string    `json:"class"`
+	Reason    string    `json:"reason"`
+	StreamSeq uint64    `json:"stream_seq"`
+	RetryAt   time.Time `json:"retry_at"`
 }
 
 type kindCount struct {

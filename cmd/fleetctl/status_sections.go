@@ -109,6 +109,21 @@ func failuresOf(counts map[string]store.TaskCount, since time.Time, err error) (
 	return f, nil
 }
 
+// delayedOf converts the delayed tasks' summary; nil before migration 7.
+func delayedOf(d store.DelayedSummary, err error) (*delayedStatus, error) {
+	if store.SQLState(err) == sqlUndefinedTable {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &delayedStatus{Waiting: d.Waiting}
+	if l := d.Longest; d.Waiting > 0 {
+		out.Longest = &delayedTask{Symbol: l.Symbol, Kind: l.Kind, Class: l.Class, Reason: l.Reason, StreamSeq: l.Seq, RetryAt: l.RetryAt.UTC()}
+	}
+	return out, nil
+}
+
 // freshnessOf converts the stalest series. An unmigrated schema makes the
 // section unavailable, not the report.
 func freshnessOf(stalest []store.SeriesFreshness, err error) (freshnessStatus, error) {

@@ -33,7 +33,7 @@ type env struct {
 	SyntheticLatency *time.Duration  `envconfig:"FLEET_SYNTHETIC_LATENCY" desc:"simulated fetch latency of the synthetic source"`
 	SyntheticActions *market.Actions `envconfig:"FLEET_SYNTHETIC_ACTIONS" desc:"corporate actions the synthetic source reports, e.g. AAPL:split:2020-08-31:4:1,MSFT:dividend:2024-05-15:0.75 (comma-separated SYMBOL:split:DATE:N:D or SYMBOL:dividend|capital_gain:DATE:AMOUNT)"`
 	RetryBase        *time.Duration  `envconfig:"FLEET_RETRY_BASE" desc:"delay before the first retry of a failed task; doubles per delivery, with jitter"`
-	RetryMax         *time.Duration  `envconfig:"FLEET_RETRY_MAX" desc:"longest delay between retries of a task"`
+	RetryMax         *time.Duration  `envconfig:"FLEET_RETRY_MAX" desc:"longest delay between retries of a task; a source's longer Retry-After is cut to it and counts as a failed delivery"`
 	StatementTimeout *time.Duration  `envconfig:"FLEET_STATEMENT_TIMEOUT" desc:"server-side limit on one SQL statement (SQLSTATE 57014, retried); negative: the server's own"`
 	WriteTimeout     *time.Duration  `envconfig:"FLEET_WRITE_TIMEOUT" desc:"client-side limit on one batch write (and on each features task's own); on expiry the session is replaced and the batch replayed"`
 	ShutdownGrace    *time.Duration  `envconfig:"FLEET_SHUTDOWN_GRACE" desc:"on SIGTERM, time allowed to finish the batches in hand (more than FLEET_FETCH_WAIT)"`

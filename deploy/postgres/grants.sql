@@ -10,6 +10,8 @@
 GRANT SELECT, INSERT, UPDATE ON bars, features TO marketfleet_worker;
 -- per-minute task counts behind fleetctl status; old minutes are pruned
 GRANT SELECT, INSERT, UPDATE, DELETE ON task_counts TO marketfleet_worker;
+-- tasks returned to the queue with a delay, behind fleetctl status; pruned
+GRANT SELECT, INSERT, UPDATE, DELETE ON delayed_tasks TO marketfleet_worker;
 GRANT SELECT ON marketfleet_migrations TO marketfleet_worker;
 -- corporate actions, once each, and the restatements they caused (claimed,
 -- then filled in, in the restating transaction)
