@@ -9,6 +9,7 @@ import (
 
 	"marketfleet/internal/config"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -36,6 +37,45 @@ type Fetcher struct {
 	maxWait  time.Duration
 	linger   time.Duration
 	cur      jetstream.MessageBatch // the open pull request, nil when none
+	restore  Restorer               // nil: none
+}
+
+// Restorer recreates what a Fetcher pulls from (the stream, the consumers)
+// when a pull finds it gone, and returns the consumers to pull from:
+// normal and priority (nil if the Fetcher has none).
+type Restorer func(ctx context.Context) (cons, priority jetstream.Consumer, err error)
+
+// Restore makes f call fn when a pull finds its consumer or stream gone
+// (deleted by an operator: the pull ends with "consumer deleted", or no
+// one answers it), instead of pulling from a consumer that no longer
+// exists forever. Next still returns that pull's error; the next pull
+// uses what fn returned.
+func (f *Fetcher) Restore(fn Restorer) { f.restore = fn }
+
+// gone reports whether err from a pull means the consumer (or its stream)
+// no longer exists: the server says it was deleted, or nobody answers the
+// pull request (no consumer is subscribed to its subject). No responders
+// also happens for a moment while a cluster elects a consumer leader: the
+// Restorer then finds the consumer and changes nothing.
+func gone(err error) bool {
+	return errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+		errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse)
+}
+
+// lost handles a pull's error: when it means the consumer is gone and f
+// has a Restorer, it restores and swaps consumers. It returns err, noting
+// a failed restore.
+func (f *Fetcher) lost(ctx context.Context, err error) error {
+	if f.restore == nil || !gone(err) {
+		return err
+	}
+	cons, priority, rerr := f.restore(ctx)
+	if rerr != nil {
+		return fmt.Errorf("%w (and recreating the consumer failed: %v)", err, rerr)
+	}
+	f.cons, f.priority = cons, priority
+	return err
 }
 
 // FetcherConfig tunes a Fetcher. Zero fields take the defaults documented
@@ -103,12 +143,16 @@ func (f *Fetcher) Next(ctx context.Context) ([]jetstream.Msg, error) {
 	var out []jetstream.Msg
 	for len(out) == 0 {
 		if f.cur == nil {
-			if urgent := f.urgent(); len(urgent) > 0 {
+			urgent, err := f.urgent()
+			if len(urgent) > 0 {
 				return urgent, nil
+			}
+			if err != nil {
+				return nil, f.lost(ctx, err)
 			}
 			b, err := f.cons.Fetch(f.size, jetstream.FetchMaxWait(f.maxWait))
 			if err != nil {
-				return nil, fmt.Errorf("fetch: %w", err)
+				return nil, f.lost(ctx, fmt.Errorf("fetch: %w", err))
 			}
 			f.cur = b
 		}
@@ -118,7 +162,7 @@ func (f *Fetcher) Next(ctx context.Context) ([]jetstream.Msg, error) {
 		}
 		if !ok {
 			if err := f.endPull(); err != nil {
-				return nil, err
+				return nil, f.lost(ctx, err)
 			}
 			continue
 		}
@@ -145,21 +189,25 @@ func (f *Fetcher) receive(ctx context.Context) (jetstream.Msg, bool, error) {
 }
 
 // urgent returns the high-priority tasks waiting now, without waiting for
-// any. An error here (the priority consumer missing, a timeout) is not the
-// normal pull's business: the next batch asks again.
-func (f *Fetcher) urgent() []jetstream.Msg {
+// any. An error here (a timeout) is not the normal pull's business: the
+// next batch asks again; only one saying the priority consumer is gone is
+// returned, for the Fetcher to restore it.
+func (f *Fetcher) urgent() ([]jetstream.Msg, error) {
 	if f.priority == nil {
-		return nil
+		return nil, nil
 	}
 	b, err := f.priority.FetchNoWait(f.size)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	var out []jetstream.Msg
 	for m := range b.Messages() {
 		out = append(out, m)
 	}
-	return out
+	if err := b.Error(); err != nil && gone(err) {
+		return out, fmt.Errorf("fetch high-priority tasks: %w", err)
+	}
+	return out, nil
 }
 
 // fill adds messages already arriving on the open pull, for up to Linger.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -60,6 +61,7 @@ func (w *Worker) openQueue(ctx context.Context) (*queueSide, error) {
 		if q.fetcher, err = queue.NewFetcher(cons, urgent, w.cfg.Fetcher); err != nil {
 			return err
 		}
+		q.fetcher.Restore(w.restoreQueue(js))
 		if _, err := dlq.EnsureStream(ctx, js, w.cfg.DLQConfig()); err != nil {
 			return err
 		}
@@ -75,6 +77,52 @@ func (w *Worker) openQueue(ctx context.Context) (*queueSide, error) {
 		return nil, err
 	}
 	return q, nil
+}
+
+// restoreQueue recreates the task stream and the workers' consumers when an
+// operator deleted them: the Fetcher calls it when a pull finds its
+// consumer gone. It says so at error level, naming what was missing; a
+// consumer that is still there (a pull that found no responder during a
+// leader election) is left alone and nothing is logged.
+func (w *Worker) restoreQueue(js jetstream.JetStream) queue.Restorer {
+	return func(ctx context.Context) (jetstream.Consumer, jetstream.Consumer, error) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		stream := w.cfg.Stream.Name
+		var missing []string
+		if _, err := js.Stream(ctx, stream); errors.Is(err, jetstream.ErrStreamNotFound) {
+			missing = append(missing, "stream "+stream)
+		} else if err != nil {
+			return nil, nil, err
+		}
+		for _, c := range []string{w.cfg.Consumer.Name, w.cfg.priorityConsumer().Name} {
+			if _, err := js.Consumer(ctx, stream, c); errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+				missing = append(missing, "consumer "+c)
+			} else if err != nil {
+				return nil, nil, err
+			}
+		}
+		if _, err := queue.EnsureStream(ctx, js, w.cfg.StreamConfig()); err != nil {
+			return nil, nil, err
+		}
+		cons, err := queue.EnsureConsumer(ctx, js, stream, w.cfg.Consumer)
+		if err != nil {
+			return nil, nil, err
+		}
+		urgent, err := queue.EnsureConsumer(ctx, js, stream, w.cfg.priorityConsumer())
+		if err != nil {
+			return nil, nil, err
+		}
+		switch {
+		case len(missing) > 0 && strings.HasPrefix(missing[0], "stream "):
+			w.log.Error().Strs("recreated", missing).
+				Msg("the task stream was deleted: recreated it and the consumers; the tasks it held are gone (enqueue them again: producer enqueue/backfill, fleetctl audit --repair)")
+		case len(missing) > 0:
+			w.log.Error().Strs("recreated", missing).
+				Msg("a consumer of the task stream was deleted: recreated it; its tasks are delivered again from the stream")
+		}
+		return cons, urgent, nil
+	}
 }
 
 // close flushes what the runner sent last (the Naks of unstarted tasks)

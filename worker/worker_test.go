@@ -437,3 +437,62 @@ func TestSlotZeroSettlesProvisionalBarsAndRepairsGaps(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An operator deleting the workers' consumer, or the whole task stream,
+// does not stall the worker: it recreates them, says so at error level,
+// and goes on consuming what is published next.
+func TestDeletedConsumerAndStreamAreRecreated(t *testing.T) {
+	f := setup(t)
+	cfg := f.config("restore-1")
+	logs := &testenv.Buffer{}
+	cfg.Logger = zerolog.New(logs)
+	r := start(t, cfg)
+	defer func() {
+		if err := r.stop(); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	}()
+	f.publish(t, "AAA")
+	testenv.Eventually(t, 20*time.Second, "AAA stored", func() bool { return f.bars(t, "AAA") == 30 })
+
+	f.withJetStream(t, func(js jetstream.JetStream) {
+		if err := js.DeleteConsumer(context.Background(), queue.DefaultStream, queue.DefaultConsumer); err != nil {
+			t.Fatal(err)
+		}
+	})
+	f.publish(t, "BBB")
+	testenv.Eventually(t, 20*time.Second, "BBB stored after the consumer was deleted", func() bool { return f.bars(t, "BBB") == 30 })
+	if l := logs.Lines("a consumer of the task stream was deleted: recreated it; its tasks are delivered again from the stream"); len(l) == 0 || l[0]["level"] != "error" {
+		t.Fatalf("error lines about the consumer = %v", l)
+	}
+
+	// The priority consumer too: an urgent task still gets through.
+	f.withJetStream(t, func(js jetstream.JetStream) {
+		ctx := context.Background()
+		if err := js.DeleteConsumer(ctx, queue.DefaultStream, queue.DefaultPriorityConsumer); err != nil {
+			t.Fatal(err)
+		}
+		day0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+		urgent := tasks.NewCollect("URG", market.Interval1d, day0, day0.AddDate(0, 0, 30), "worker-test", time.Now())
+		urgent.Priority = tasks.PriorityHigh
+		if _, err := queue.NewPublisher(js, "").Publish(ctx, []tasks.Task{urgent}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	testenv.Eventually(t, 20*time.Second, "URG stored after the priority consumer was deleted", func() bool { return f.bars(t, "URG") == 30 })
+
+	f.withJetStream(t, func(js jetstream.JetStream) {
+		if err := js.DeleteStream(context.Background(), queue.DefaultStream); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 20*time.Second, "the worker recreated the stream", func() bool {
+			_, err := js.Stream(context.Background(), queue.DefaultStream)
+			return err == nil
+		})
+	})
+	f.publish(t, "CCC")
+	testenv.Eventually(t, 20*time.Second, "CCC stored after the stream was deleted", func() bool { return f.bars(t, "CCC") == 30 })
+	if l := logs.Lines("the task stream was deleted: recreated it and the consumers; the tasks it held are gone (enqueue them again: producer enqueue/backfill, fleetctl audit --repair)"); len(l) == 0 || l[0]["level"] != "error" {
+		t.Fatalf("error lines about the stream = %v", l)
+	}
+}

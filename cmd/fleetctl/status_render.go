@@ -102,7 +102,7 @@ func renderBacklog(w io.Writer, r statusReport, p painter) {
 		return
 	}
 	if b.Missing {
-		fmt.Fprintf(w, ": %s\n", p.level(levelWarn, "stream "+b.Stream+" does not exist"))
+		fmt.Fprintf(w, ": %s\n", p.level(levelCrit, "stream "+b.Stream+" does not exist"))
 		return
 	}
 	fmt.Fprintf(w, " (stream %s: %d messages, %s)\n", b.Stream, b.Messages, sizeOf(b.Bytes))
@@ -110,7 +110,7 @@ func renderBacklog(w io.Writer, r statusReport, p painter) {
 	fmt.Fprintln(tw, "  CONSUMER\tPENDING\tACK PENDING\tREDELIVERED\tOLDEST WAITING")
 	for _, c := range b.Consumers {
 		if c.Missing {
-			fmt.Fprintf(tw, "  %s\t-\t-\t-\t%s\n", c.Name, p.level(levelWarn, "does not exist"))
+			fmt.Fprintf(tw, "  %s\t-\t-\t-\t%s\n", c.Name, p.level(levelCrit, "does not exist"))
 			continue
 		}
 		oldest := "none"

@@ -314,13 +314,15 @@ func backlogFindings(b *backlogStatus, now time.Time) []finding {
 	if b == nil {
 		return nil
 	}
+	// A missing stream or consumer is an outage: nothing is consumed until
+	// a worker recreates it (at its next pull) or one is started.
 	if b.Missing {
-		return []finding{{levelWarn, "task stream " + b.Stream + " does not exist"}}
+		return []finding{{levelCrit, "task stream " + b.Stream + " does not exist (a worker recreates it)"}}
 	}
 	var fs []finding
 	for _, c := range b.Consumers {
 		if c.Missing {
-			fs = append(fs, finding{levelWarn, "consumer " + c.Name + " does not exist"})
+			fs = append(fs, finding{levelCrit, "consumer " + c.Name + " does not exist (a worker recreates it)"})
 			continue
 		}
 		if c.OldestWaiting == nil {

@@ -190,7 +190,9 @@ func TestVerdict(t *testing.T) {
 			levelCrit, []string{"PostgreSQL unreachable (DATABASE_URL): refused"}},
 		{"missing consumer", fns(func(r *statusReport) {
 			r.Backlog = &backlogStatus{Stream: "S", Consumers: []consumerStatus{{Name: "c", Missing: true}}}
-		}), levelWarn, []string{"consumer c does not exist"}},
+		}), levelCrit, []string{"consumer c does not exist (a worker recreates it)"}},
+		{"missing stream", fns(func(r *statusReport) { r.Backlog = &backlogStatus{Stream: "S", Missing: true} }),
+			levelCrit, []string{"task stream S does not exist (a worker recreates it)"}},
 		{"worst first", fns(waiting(2), pg(97), fail(90, 10, 0)), levelCrit, []string{
 			"sessions at 97% of max_connections: none left for ordinary roles", "failure rate 10.0% in the last hour", "2 replicas waiting for a slot"}},
 	}
