@@ -46,6 +46,14 @@ type Config struct {
 	// once the session is up, and the session is closed at once if the
 	// answer has changed. Defaults to none (always open).
 	ConnectGate func(ctx context.Context) error
+	// Remigrate makes a statement that fails because a table or column does
+	// not exist (SQLSTATE 42P01, 42703: the database was dropped and
+	// recreated under a running worker) run the migrations once, under
+	// their lock; the statement's error is returned as it is (transient: the
+	// task is retried on the migrated schema). A second such failure, or
+	// one that the migrations do not explain (none was missing), is
+	// ErrSchemaBroken. Defaults to off (such errors are transient).
+	Remigrate bool
 	// OnSession, if set, is called with true when a session opens and false
 	// when it is lost or closed (for a session-up gauge).
 	OnSession func(up bool)

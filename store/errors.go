@@ -39,6 +39,14 @@ var ErrInvalidAudit = outcome.Mark(outcome.Invalid, errors.New("invalid audit qu
 // before it holds a slot again.
 var ErrGateClosed = errors.New("no session allowed (connect gate closed)")
 
+// ErrSchemaBroken is wrapped by the errors of statements that failed
+// because a table or column does not exist after Config.Remigrate already
+// ran the migrations (or found none missing): a schema changed by hand
+// that no migration repairs. A worker stops on it (SchemaError), saying
+// which relation is missing, instead of retrying every task until it is
+// exhausted.
+var ErrSchemaBroken = errors.New("the database schema is broken: a table or column the migrations created is missing")
+
 // SQLSTATE codes the fleet reacts to.
 const (
 	CodeTooManyConnections = "53300" // too_many_connections
@@ -50,6 +58,8 @@ const (
 	CodeDeadlock           = "40P01" // deadlock_detected
 	CodeIdleInTxTimeout    = "25P03" // idle_in_transaction_session_timeout
 	CodeLockNotAvailable   = "55P03" // lock_not_available
+	CodeUndefinedTable     = "42P01" // undefined_table
+	CodeUndefinedColumn    = "42703" // undefined_column
 )
 
 // mark marks err with its outcome class by SQLSTATE, never by message text:

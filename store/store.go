@@ -43,6 +43,10 @@ type Store struct {
 	// predecessor is the backend pid of the session last dropped, until a
 	// new session has seen it gone (awaitPredecessor).
 	predecessor uint32
+	// remigrated: Config.Remigrate has run the migrations once; broken is
+	// the ErrSchemaBroken error found since (SchemaError).
+	remigrated bool
+	broken     error
 }
 
 // Open parses connString (a postgres:// URL or key=value DSN), then opens the

@@ -30,10 +30,51 @@ func (s *Store) do(op string, fn func(conn *pgx.Conn) error) error {
 		s.checkLost(err)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", op, mark(err))
+		return s.undefined(fmt.Errorf("%s: %w", op, mark(err)))
 	}
 	return nil
 }
+
+// undefined handles err, a failed statement's, for Config.Remigrate: a
+// missing table or column runs the migrations once (they create what a
+// recreated database lacks) and err is returned as it is, to be retried;
+// after that, or when no migration was missing, err wraps ErrSchemaBroken
+// and SchemaError reports it. Other errors pass through.
+func (s *Store) undefined(err error) error {
+	code := SQLState(err)
+	if !s.cfg.Remigrate || (code != CodeUndefinedTable && code != CodeUndefinedColumn) || s.conn == nil {
+		return err
+	}
+	if s.broken != nil || s.remigrated {
+		return s.markBroken(err)
+	}
+	s.remigrated = true
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	applied, merr := s.Migrate(ctx)
+	switch {
+	case merr != nil:
+		s.remigrated = false // try again on the next such error
+		s.log.Error().Err(err).AnErr("migrate", merr).Msg("a table or column is missing, and re-running the migrations failed")
+		return err
+	case len(applied) == 0:
+		return s.markBroken(err)
+	}
+	s.log.Error().Err(err).Ints("applied", applied).
+		Msg("a table or column was missing (was the database dropped and recreated?): re-ran the migrations; the task is retried")
+	return err
+}
+
+func (s *Store) markBroken(err error) error {
+	if s.broken == nil {
+		s.broken = fmt.Errorf("%w (SQLSTATE %s: %v); fix the schema or recreate the database and restart", ErrSchemaBroken, SQLState(err), err)
+		s.log.Error().Err(s.broken).Msg("stopping: the schema is broken")
+	}
+	return fmt.Errorf("%w: %w", ErrSchemaBroken, err)
+}
+
+// SchemaError is the ErrSchemaBroken error Config.Remigrate found, or nil.
+func (s *Store) SchemaError() error { return s.broken }
 
 // Tx is one transaction on the Store's session, begun by its first
 // statement: a Tx that runs none costs no round trip. Create one with InTx.
@@ -78,7 +119,10 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	err = inTx(ctx, conn, fn)
 	s.checkLost(err)
-	return err
+	if err != nil {
+		return s.undefined(err)
+	}
+	return nil
 }
 
 func inTx(ctx context.Context, conn *pgx.Conn, fn func(tx *Tx) error) (err error) {

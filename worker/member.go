@@ -66,6 +66,8 @@ func (m *member) run(ctx context.Context) error {
 				Msg("gave up the connection slot and closed the session; waiting for a slot again")
 		case errors.Is(err, store.ErrBadConnString) || errors.Is(err, store.ErrUntrustedServer) || errors.Is(err, runner.ErrInvalidConfig):
 			return err // no retry can fix the configuration
+		case errors.Is(err, store.ErrSchemaBroken):
+			return err // no retry can fix the schema: stop, loudly
 		default: // e.g. the session lost while migrating
 			failures++
 			delay := backoff.Default.Delay(failures)
@@ -140,12 +142,16 @@ func (m *member) hold(ctx context.Context, lease *slots.Lease) error {
 		_ = db.Close(cctx)
 		m.w.log.Info().Msg("postgres session closed")
 	}()
-	r, err := m.runner(db, lease)
+	var broken error
+	r, err := m.runner(db, lease, func(err error) { broken = err; cancel() })
 	if err != nil {
 		return err
 	}
 	m.w.health.working.Store(true) // ready: slot, session, schema, loop
-	return r.Run(hctx)
+	if err := r.Run(hctx); err != nil {
+		return err
+	}
+	return broken
 }
 
 // openStore opens the worker's one PostgreSQL session, which gate must
@@ -154,6 +160,7 @@ func (m *member) openStore(ctx context.Context, gate func(context.Context) error
 	cfg, h, mx := m.w.cfg, m.w.health, m.w.mx
 	db, err := store.Open(ctx, cfg.DatabaseURL, store.Config{ApplicationName: cfg.appName(), Logger: m.w.log,
 		StatementTimeout: cfg.StatementTimeout, ReapStaleSessions: true, ConnectGate: gate,
+		Remigrate: !cfg.SkipMigrate,
 		OnSession: func(up bool) { h.session.Store(up); mx.DBSessionUp.Set(b2f(up)) },
 		OnConnect: connectHook(mx)})
 	if err != nil {
@@ -168,8 +175,9 @@ func (m *member) openStore(ctx context.Context, gate func(context.Context) error
 	return db, nil
 }
 
-// runner is the batch pipeline on db, with every kind this build runs.
-func (m *member) runner(db *store.Store, lease *slots.Lease) (*runner.Runner, error) {
+// runner is the batch pipeline on db, with every kind this build runs. Its
+// housekeeping calls stop when the store found the schema broken.
+func (m *member) runner(db *store.Store, lease *slots.Lease, stop func(error)) (*runner.Runner, error) {
 	cfg := m.w.cfg
 	return runner.New(m.q.fetcher, db, m.q.dead, runner.Config{
 		Tuning: cfg.Runner,
@@ -178,7 +186,12 @@ func (m *member) runner(db *store.Store, lease *slots.Lease) (*runner.Runner, er
 		FollowUps:    m.q.tasks,
 		WorkerID:     cfg.ID,
 		Observer:     observer{m: m.w.mx, counts: m.counts},
-		Housekeeping: func(ctx context.Context) { m.housekeeping(ctx, lease, db) },
+		Housekeeping: func(ctx context.Context) {
+			m.housekeeping(ctx, lease, db)
+			if err := db.SchemaError(); err != nil {
+				stop(err)
+			}
+		},
 		Faults:       cfg.Faults,
 		Logger:       m.w.log,
 	})

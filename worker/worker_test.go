@@ -496,3 +496,61 @@ func TestDeletedConsumerAndStreamAreRecreated(t *testing.T) {
 		t.Fatalf("error lines about the stream = %v", l)
 	}
 }
+
+// A database dropped and recreated under a running worker is migrated
+// again at the first statement that finds a table missing, and the worker
+// goes on; a table dropped by hand, which no migration recreates, stops
+// the worker with ErrSchemaBroken instead of failing every task forever.
+func TestRecreatedDatabaseIsMigratedAgain(t *testing.T) {
+	f := setup(t)
+	cfg := f.config("remigrate-1")
+	logs := &testenv.Buffer{}
+	cfg.Logger = zerolog.New(logs)
+	w, err := worker.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	f.publish(t, "AAA")
+	testenv.Eventually(t, 20*time.Second, "AAA stored", func() bool { return f.bars(t, "AAA") == 30 })
+
+	var name string
+	if err := f.admin.QueryRow(ctx, `SELECT current_database()`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	admin := testenv.Connect(t, testenv.AdminURL())
+	for _, sql := range []string{"DROP DATABASE " + name + " WITH (FORCE)", "CREATE DATABASE " + name} {
+		if _, err := admin.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.admin = testenv.Connect(t, f.dbURL)
+	f.publish(t, "BBB")
+	testenv.Eventually(t, 60*time.Second, "BBB stored in the recreated database", func() bool {
+		var n int
+		_ = f.admin.QueryRow(ctx, `SELECT count(*) FROM bars WHERE symbol = 'BBB'`).Scan(&n)
+		return n == 30
+	})
+	if l := logs.Lines("a table or column was missing (was the database dropped and recreated?): re-ran the migrations; the task is retried"); len(l) != 1 || l[0]["level"] != "error" {
+		t.Fatalf("re-migration lines = %v, want one at error level", l)
+	}
+
+	if _, err := f.admin.Exec(ctx, `DROP TABLE features; DROP TABLE bars CASCADE`); err != nil {
+		t.Fatal(err)
+	}
+	f.publish(t, "CCC")
+	select {
+	case err := <-done:
+		if !errors.Is(err, store.ErrSchemaBroken) || !strings.Contains(err.Error(), "42P01") {
+			t.Fatalf("worker stopped with %v, want ErrSchemaBroken naming SQLSTATE 42P01", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the worker still runs on a schema no migration repairs")
+	}
+	if l := logs.Lines("stopping: the schema is broken"); len(l) != 1 || l[0]["level"] != "error" {
+		t.Fatalf("broken-schema lines = %v", l)
+	}
+}
