@@ -183,16 +183,16 @@ func (m *member) runner(db *store.Store, lease *slots.Lease, stop func(error)) (
 		Tuning: cfg.Runner,
 		Kinds: kinds.Register(kinds.Config{Source: m.src, History: m.w.hist, Features: !cfg.SkipFeatures,
 			RequestedBy: "worker/" + cfg.ID, Logger: m.w.log, Restated: m.restated, Repaired: m.repaired, Empty: m.empty}),
-		FollowUps:    m.q.tasks,
-		WorkerID:     cfg.ID,
-		Observer:     observer{m: m.w.mx, counts: m.counts},
+		FollowUps: m.q.tasks,
+		WorkerID:  cfg.ID,
+		Observer:  observer{m: m.w.mx, counts: m.counts},
 		Housekeeping: func(ctx context.Context) {
 			m.housekeeping(ctx, lease, db)
 			if err := db.SchemaError(); err != nil {
 				stop(err)
 			}
 		},
-		Faults:       cfg.Faults,
-		Logger:       m.w.log,
+		Faults: cfg.Faults,
+		Logger: m.w.log,
 	})
 }
