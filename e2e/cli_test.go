@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -188,4 +189,35 @@ func TestIdleWorkerStopsPromptlyOnSIGTERM(t *testing.T) {
 		}
 	}
 	t.Logf("idle worker stopped %s after SIGTERM", took)
+}
+
+// `worker migrate` is a one-shot job: on a database that does not exist or
+// a role the server refuses it gives up after FLEET_MIGRATE_TIMEOUT, names
+// the reason, and exits 1; it does not retry forever.
+func TestOneShotMigrateGivesUpWithTheReason(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	u, err := url.Parse(e.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noDB, noRole := *u, *u
+	noDB.Path = "/mf_no_such_database"
+	noRole.User = url.User("mf_no_such_role")
+	for _, tc := range []struct{ dbURL, want string }{
+		{noDB.String(), "the database does not exist"},
+		{noRole.String(), "authentication failed"},
+	} {
+		start := time.Now()
+		code, _, errOut := e.runCmd(t, []string{"DATABASE_URL=" + tc.dbURL, "FLEET_MIGRATE_TIMEOUT=3s"}, "worker", "migrate")
+		took := time.Since(start)
+		last := strings.TrimSpace(errOut)
+		last = last[strings.LastIndex(last, "\n")+1:]
+		if code != 1 || took > 30*time.Second || !strings.Contains(last, "gave up after 3s (FLEET_MIGRATE_TIMEOUT)") || !strings.Contains(last, tc.want) {
+			t.Errorf("worker migrate on %s: exit %d after %s, last line %q; want exit 1 within seconds, naming %q", tc.want, code, took, last, tc.want)
+		}
+		if !strings.Contains(errOut, `"level":"error"`) {
+			t.Errorf("worker migrate on %s: the refusal was not logged at error level:\n%s", tc.want, errOut)
+		}
+	}
 }

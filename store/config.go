@@ -46,6 +46,13 @@ type Config struct {
 	// once the session is up, and the session is closed at once if the
 	// answer has changed. Defaults to none (always open).
 	ConnectGate func(ctx context.Context) error
+	// RefusedLogEvery is how often a connection the server keeps refusing
+	// (a wrong password, a missing database, too many connections) is
+	// logged at error level while EnsureSession keeps trying: the first
+	// refusal of each kind is logged at once (warn; error for a wrong role,
+	// password or database), then the reason at most once per period.
+	// Defaults to 1 minute.
+	RefusedLogEvery time.Duration
 	// Remigrate makes a statement that fails because a table or column does
 	// not exist (SQLSTATE 42P01, 42703: the database was dropped and
 	// recreated under a running worker) run the migrations once, under
@@ -71,6 +78,7 @@ func (c Config) WithDefaults() Config {
 	c.ApplicationName = cmp.Or(c.ApplicationName, "marketfleet")
 	c.ConnectBackoff = cmp.Or(c.ConnectBackoff, backoff.Default)
 	c.StatementTimeout = cmp.Or(c.StatementTimeout, DefaultStatementTimeout)
+	c.RefusedLogEvery = cmp.Or(c.RefusedLogEvery, time.Minute)
 	return c
 }
 

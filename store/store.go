@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,7 +112,7 @@ func (s *Store) EnsureSession(ctx context.Context) error {
 		return nil
 	}
 	s.drop()
-	lastState := "-"
+	refusal := refusalLog{state: "-"}
 	var reason error // the last attempt that failed on its own, not because ctx ended
 	for attempt := 1; ; attempt++ {
 		if err := s.askGate(ctx); err != nil {
@@ -152,18 +153,52 @@ func (s *Store) EnsureSession(ctx context.Context) error {
 		}
 		reason = err
 		delay := s.cfg.ConnectBackoff.Delay(attempt)
-		state := SQLState(err)
-		ev := s.log.Debug()
-		if state != lastState {
-			ev = s.log.Warn()
-			lastState = state
-		}
-		ev.Str("sqlstate", state).Int("attempt", attempt).Dur("retry_in", delay).Err(err).
-			Msg("postgres refused the session: " + describe(err) + "; waiting (no tasks are taken meanwhile)")
+		s.logRefusal(&refusal, err, attempt, delay)
 		if backoff.Sleep(ctx, delay) != nil {
 			return connectError(ctx, attempt, reason)
 		}
 	}
+}
+
+// refusalLog is what EnsureSession has said about the refusals so far.
+type refusalLog struct {
+	state string    // the SQLSTATE of the last one logged above debug
+	since time.Time // when the current run of refusals began
+	loud  time.Time // when one was last logged at error level
+}
+
+// logRefusal logs a failed connection attempt: the first of each SQLSTATE
+// at once (error for a configuration the server refuses: a wrong role,
+// password or database; warn otherwise), the others at debug level, and,
+// while the refusals go on, the reason at error level at most once per
+// Config.RefusedLogEvery, so that a worker that cannot connect says why
+// in every minute of its logs.
+func (s *Store) logRefusal(r *refusalLog, err error, attempt int, delay time.Duration) {
+	now := time.Now()
+	if r.since.IsZero() {
+		r.since = now
+	}
+	state := SQLState(err)
+	ev := s.log.Debug()
+	switch {
+	case state != r.state && misconfigured(state):
+		ev, r.loud = s.log.Error(), now
+	case state != r.state:
+		ev = s.log.Warn()
+	case now.Sub(r.loud) >= s.cfg.RefusedLogEvery:
+		ev, r.loud = s.log.Error(), now
+	}
+	r.state = state
+	ev.Str("sqlstate", state).Int("attempt", attempt).Str("refused_for", now.Sub(r.since).Round(time.Second).String()).
+		Str("retry_in", delay.Round(time.Millisecond).String()).Err(err).
+		Msg("postgres refused the session: " + describe(err) + "; waiting (no tasks are taken meanwhile)")
+}
+
+// misconfigured reports whether SQLSTATE state means the connection
+// settings are wrong (invalid authorization, a database that does not
+// exist), not that the server is busy or down.
+func misconfigured(state string) bool {
+	return strings.HasPrefix(state, "28") || state == "3D000"
 }
 
 // ended reports whether ctx is done or its deadline has passed: a dial cut
@@ -183,7 +218,7 @@ func connectError(ctx context.Context, attempts int, last error) error {
 	if cause == nil { // the deadline passed a moment before ctx says so
 		cause = context.DeadlineExceeded
 	}
-	return fmt.Errorf("connect to postgres (%d attempts): %w; last attempt: %w", attempts, cause, last)
+	return fmt.Errorf("connect to postgres (%d attempts): %w; last attempt: %s: %w", attempts, cause, describe(last), last)
 }
 
 // reapStale terminates leftovers of this Store's earlier sessions (see

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strings"
 	"sync"
 	"syscall"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
 
 	"marketfleet/internal/backoff"
 	"marketfleet/internal/testenv"
@@ -233,4 +235,37 @@ func TestReapStaleSessions(t *testing.T) {
 	}
 	defer other.Close(context.Background())
 	waitSessions(t, admin, name, 2)
+}
+
+// A session the server keeps refusing is logged with its reason at error
+// level at once when the settings are wrong (here, a database that does
+// not exist), then again at most once per RefusedLogEvery, and at debug
+// level in between.
+func TestRefusalsAreLoggedAtErrorLevelPeriodically(t *testing.T) {
+	logs := &testenv.Buffer{}
+	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	defer cancel()
+	u, err := url.Parse(testenv.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/mf_no_such_database"
+	_, err = store.Open(ctx, u.String(), store.Config{Logger: zerolog.New(logs).Level(zerolog.DebugLevel),
+		ConnectBackoff: backoff.Policy{Base: 50 * time.Millisecond, Max: 100 * time.Millisecond}, RefusedLogEvery: time.Second})
+	if err == nil || !strings.Contains(err.Error(), "the database does not exist") {
+		t.Fatalf("Open = %v, want the reason in the error", err)
+	}
+	lines := logs.Lines("postgres refused the session: the database does not exist; waiting (no tasks are taken meanwhile)")
+	byLevel := map[any]int{}
+	for _, l := range lines {
+		byLevel[l["level"]]++
+	}
+	// ~2.5 s of attempts every 50-100 ms: the first at error, one more
+	// per second, the rest at debug.
+	if lines[0]["level"] != "error" || byLevel["error"] < 2 || byLevel["error"] > 4 || byLevel["debug"] < 10 {
+		t.Fatalf("refusals by level %v (first %v), want the first and about one per second at error, the rest at debug", byLevel, lines[0]["level"])
+	}
+	if lines[0]["retry_in"] == nil || !strings.HasSuffix(lines[0]["retry_in"].(string), "ms") {
+		t.Fatalf("retry_in = %v, want a duration with its unit", lines[0]["retry_in"])
+	}
 }

@@ -97,6 +97,10 @@ type Config struct {
 	// SkipMigrate stops the worker from applying missing schema migrations
 	// at start. Defaults to false: it applies them, under a lock.
 	SkipMigrate bool
+	// MigrateTimeout bounds Migrate, the one-shot `worker migrate`: to
+	// connect (retrying refusals), wait for the migration lock and apply.
+	// Defaults to DefaultMigrateTimeout.
+	MigrateTimeout time.Duration
 	// MetricsAddr is the address ServeHTTP listens on for /metrics,
 	// /healthz and /readyz, such as ":9464". Defaults to "": none.
 	MetricsAddr string
@@ -154,6 +158,9 @@ type HistoryConfig struct {
 // DefaultAuditEvery is HistoryConfig.AuditEvery's default.
 const DefaultAuditEvery = 24 * time.Hour
 
+// DefaultMigrateTimeout is Config.MigrateTimeout's default.
+const DefaultMigrateTimeout = 2 * time.Minute
+
 // DefaultDatabaseURL is Config.DatabaseURL's default: a local server.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres"
 
@@ -193,6 +200,7 @@ func (c Config) WithDefaults() Config {
 	c.History.AuditEvery = cmp.Or(c.History.AuditEvery, DefaultAuditEvery)
 	c.History.AuditGrace = cmp.Or(c.History.AuditGrace, audit.DefaultGrace)
 	c.RefusedRate = cmp.Or(c.RefusedRate, requests.DefaultRecordRate)
+	c.MigrateTimeout = cmp.Or(c.MigrateTimeout, DefaultMigrateTimeout)
 	return c
 }
 
@@ -231,6 +239,8 @@ func (c Config) Validate() error {
 		return config.Invalid(ErrInvalidConfig, "DLQ.Name", c.DLQ.Name, "want another stream than the tasks'")
 	case c.DLQ.RefusedName == c.Stream.Name:
 		return config.Invalid(ErrInvalidConfig, "DLQ.RefusedName", c.DLQ.RefusedName, "want another stream than the tasks'")
+	case c.MigrateTimeout < time.Second:
+		return config.Invalid(ErrInvalidConfig, "MigrateTimeout", c.MigrateTimeout, "want at least 1s")
 	case !(c.RefusedRate >= 0.01 && c.RefusedRate <= 1000):
 		return config.Invalid(ErrInvalidConfig, "RefusedRate", c.RefusedRate, "want 0.01 to 1000 per second")
 	case c.Consumer.MaxAckPending < c.Fetcher.Size:

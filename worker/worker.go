@@ -148,13 +148,21 @@ func (w *Worker) runDone(ctx context.Context) <-chan struct{} {
 
 // Migrate applies the schema migrations cfg's database lacks, through a
 // session of its own (application_name marketfleet-migrate: an operator's
-// session, like psql, not one of the fleet's), and returns. Stopped by ctx
-// before it connected, it returns nil.
+// session, like psql, not one of the fleet's), and returns. It is a
+// one-shot job: it gives up after cfg.MigrateTimeout with the reason the
+// server gave (a wrong role, password or database is not retried forever).
+// Stopped by ctx before it connected, it returns nil.
 func Migrate(ctx context.Context, cfg Config) error {
 	cfg = cfg.WithDefaults()
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, cfg.MigrateTimeout)
+	defer cancel()
 	db, err := store.Open(ctx, cfg.DatabaseURL, store.Config{ApplicationName: "marketfleet-migrate", Logger: cfg.Logger})
 	if err != nil {
-		return stoppedIsNil(ctx, err)
+		if parent.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("migrate: gave up after %s (FLEET_MIGRATE_TIMEOUT): %w", cfg.MigrateTimeout, err)
 	}
 	_, err = db.Migrate(ctx)
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -38,6 +38,7 @@ type env struct {
 	WriteTimeout     *time.Duration  `envconfig:"FLEET_WRITE_TIMEOUT" desc:"client-side limit on one batch write (and on each features task's own); on expiry the session is replaced and the batch replayed"`
 	ShutdownGrace    *time.Duration  `envconfig:"FLEET_SHUTDOWN_GRACE" desc:"on SIGTERM, time allowed to finish the batches in hand (more than FLEET_FETCH_WAIT)"`
 	Features         cli.Not         `envconfig:"FLEET_FEATURES" desc:"after a collection stored new bars, enqueue a features task for that symbol and interval"`
+	MigrateTimeout   *time.Duration  `envconfig:"FLEET_MIGRATE_TIMEOUT" desc:"worker migrate gives up after this long (connecting, waiting for the lock, applying) and exits 1 with the server's reason"`
 	AutoMigrate      cli.Not         `envconfig:"FLEET_AUTO_MIGRATE" desc:"apply missing schema migrations at start (under a lock)"`
 	MetricsAddr      *string         `envconfig:"FLEET_METRICS_ADDR" desc:"address for /metrics (Prometheus), /healthz and /readyz, e.g. :9464 (default: off)"`
 	SettleSessions   *int            `envconfig:"FLEET_SETTLE_SESSIONS" desc:"sessions that must close after a daily (or longer) bar's before it is final; provisional bars are re-collected until then (up to 20; default 2; negative: final at the close)"`
@@ -65,7 +66,7 @@ func newEnv() *env {
 	e.SyntheticActions = &c.Source.Synthetic.Actions
 	e.SettleSessions, e.SettleIntraday = &c.History.SettleSessions, &c.History.SettleIntraday
 	e.AuditEvery, e.AuditGrace = &c.History.AuditEvery, &c.History.AuditGrace
-	e.RefusedRate = &c.RefusedRate
+	e.RefusedRate, e.MigrateTimeout = &c.RefusedRate, &c.MigrateTimeout
 	e.Features, e.AutoMigrate = cli.Not{P: &c.SkipFeatures}, cli.Not{P: &c.SkipMigrate}
 	return e
 }
