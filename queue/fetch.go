@@ -38,6 +38,11 @@ type Fetcher struct {
 	linger   time.Duration
 	cur      jetstream.MessageBatch // the open pull request, nil when none
 	restore  Restorer               // nil: none
+	// held are messages the open pull delivered while the caller was not
+	// in Next, which the keeper took off the pull and keeps alive with
+	// InProgress; Next hands them out first.
+	held   []jetstream.Msg
+	keeper *keeper // running between Next calls while a pull is open
 }
 
 // Restorer recreates what a Fetcher pulls from (the stream, the consumers)
@@ -140,6 +145,14 @@ func (f *Fetcher) MaxDeliver() int { return f.cons.CachedInfo().Config.MaxDelive
 // error (no responders, connection closed, ...) which the caller should
 // treat as transient.
 func (f *Fetcher) Next(ctx context.Context) ([]jetstream.Msg, error) {
+	f.stopKeeper()
+	defer f.startKeeper()
+	if len(f.held) > 0 {
+		n := min(len(f.held), f.size)
+		out := f.held[:n:n]
+		f.held = f.held[n:]
+		return f.fill(out), nil
+	}
 	var out []jetstream.Msg
 	for len(out) == 0 {
 		if f.cur == nil {
@@ -247,7 +260,9 @@ func (f *Fetcher) endPull() error {
 // and returns the messages it still delivered, which the caller has not
 // started and should Nak. It returns early, with what it has, when ctx ends.
 func (f *Fetcher) Drain(ctx context.Context) []jetstream.Msg {
-	var out []jetstream.Msg
+	f.stopKeeper()
+	out := f.held
+	f.held = nil
 	for f.cur != nil {
 		select {
 		case <-ctx.Done():
@@ -261,4 +276,71 @@ func (f *Fetcher) Drain(ctx context.Context) []jetstream.Msg {
 		}
 	}
 	return out
+}
+
+// keeper is the goroutine that keeps the open pull's late messages alive
+// between two Next calls.
+type keeper struct {
+	stop, done chan struct{}
+}
+
+// startKeeper starts the keeper when a pull is open or messages are held:
+// while the caller is busy with a batch (a long write, the housekeeping),
+// messages that the open pull delivers meanwhile would otherwise wait
+// unacknowledged in its buffer past AckWait, be redelivered to another
+// worker while this one still holds them, and burn deliveries. Every
+// AckWait/3 the keeper takes what the pull delivered off it (into held)
+// and sends InProgress for every held message. Next and Drain stop it
+// first, so the Fetcher is still used by one goroutine at a time.
+func (f *Fetcher) startKeeper() {
+	if f.keeper != nil || (f.cur == nil && len(f.held) == 0) {
+		return
+	}
+	k := &keeper{stop: make(chan struct{}), done: make(chan struct{})}
+	f.keeper = k
+	every := max(f.AckWait()/3, 100*time.Millisecond)
+	go func() {
+		defer close(k.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-k.stop:
+				return
+			case <-t.C:
+				f.holdDelivered()
+				for _, m := range f.held {
+					_ = m.InProgress() // best effort: a lost one means an early redelivery
+				}
+			}
+		}
+	}()
+}
+
+// holdDelivered moves what the open pull has delivered so far into held,
+// without waiting; it leaves an ended pull for Next to finish.
+func (f *Fetcher) holdDelivered() {
+	if f.cur == nil {
+		return
+	}
+	for {
+		select {
+		case m, ok := <-f.cur.Messages():
+			if !ok {
+				return
+			}
+			f.held = append(f.held, m)
+		default:
+			return
+		}
+	}
+}
+
+// stopKeeper stops the keeper, if it runs, and waits until it has.
+func (f *Fetcher) stopKeeper() {
+	if k := f.keeper; k != nil {
+		close(k.stop)
+		<-k.done
+		f.keeper = nil
+	}
 }

@@ -333,3 +333,61 @@ func TestBacklogOfReportsTheOldestWaitingTask(t *testing.T) {
 		t.Fatalf("missing consumer: %v, want ErrConsumerNotFound", err)
 	}
 }
+
+// Messages the open pull delivers while the caller is busy with a batch
+// (not in Next) are kept alive: after three AckWaits they come out of the
+// next Next on their first delivery, and the server redelivered nothing.
+func TestFetcherKeepsLateMessagesAlive(t *testing.T) {
+	js, _ := setup(t)
+	ctx := context.Background()
+	if err := js.DeleteConsumer(ctx, queue.DefaultStream, queue.DefaultConsumer); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := queue.EnsureConsumer(ctx, js, queue.DefaultStream, queue.ConsumerConfig{AckWait: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := queue.NewFetcher(cons, nil, queue.FetcherConfig{Size: 10, MaxWait: 10 * time.Second, Linger: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := queue.NewPublisher(js, "")
+	if _, err := pub.Publish(ctx, collectTasks(1)); err != nil {
+		t.Fatal(err)
+	}
+	first, err := f.Next(ctx)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("Next = %d, %v", len(first), err)
+	}
+	if err := first[0].DoubleAck(ctx); err != nil { // the caller's own batch: settled by it
+		t.Fatal(err)
+	}
+	// The caller is busy now; three more tasks reach the open pull.
+	more := collectTasks(4)[1:]
+	if _, err := pub.Publish(ctx, more); err != nil {
+		t.Fatal(err)
+	}
+	busy := time.Now().Add(3500 * time.Millisecond) // 3.5 AckWaits of being busy
+	testenv.Eventually(t, 10*time.Second, "the busy stretch is over", func() bool { return time.Now().After(busy) })
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumRedelivered != 0 {
+		t.Fatalf("%d messages redelivered while this fetcher held them", info.NumRedelivered)
+	}
+	msgs, err := f.Next(ctx)
+	if err != nil || len(msgs) != 3 {
+		t.Fatalf("Next after the busy stretch = %d, %v; want the 3 late tasks", len(msgs), err)
+	}
+	for _, m := range msgs {
+		md, err := m.Metadata()
+		if err != nil || md.NumDelivered != 1 {
+			t.Fatalf("a task delivered %d times (%v), want once", md.NumDelivered, err)
+		}
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Drain(ctx)
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
 	"marketfleet/dlq"
@@ -195,11 +196,14 @@ type faultySource struct {
 	reqs   map[string][]source.Request
 	hook   func(symbol string)
 	mangle map[string]func([]market.Bar) []market.Bar
+	// block makes that many calls for a symbol hang until their context
+	// ends, like a source that never answers.
+	block map[string]int
 }
 
 func newFaultySource() *faultySource {
 	return &faultySource{inner: &synthetic.Source{}, fail: map[string][]error{}, calls: map[string][]time.Time{},
-		reqs: map[string][]source.Request{}, mangle: map[string]func([]market.Bar) []market.Bar{}}
+		reqs: map[string][]source.Request{}, mangle: map[string]func([]market.Bar) []market.Bar{}, block: map[string]int{}}
 }
 
 func (f *faultySource) Name() string { return "synthetic" }
@@ -213,7 +217,15 @@ func (f *faultySource) Fetch(ctx context.Context, req source.Request) (source.Re
 		err, f.fail[req.Symbol] = errs[0], errs[1:]
 	}
 	hook, mangle := f.hook, f.mangle[req.Symbol]
+	block := f.block[req.Symbol] > 0
+	if block {
+		f.block[req.Symbol]--
+	}
 	f.mu.Unlock()
+	if block {
+		<-ctx.Done()
+		return source.Response{}, fmt.Errorf("source: %w", ctx.Err())
+	}
 	if hook != nil {
 		hook(req.Symbol)
 	}
@@ -508,5 +520,34 @@ func TestLostSessionMidTransactionReplaysTheBatch(t *testing.T) {
 	}
 	if info.NumRedelivered != 0 {
 		t.Fatalf("%d redelivered, want 0", info.NumRedelivered)
+	}
+}
+
+// A task whose source never answers is cut at its own deadline: the rest
+// of its batch is committed without it, and it is retried alone (its own
+// delivery, its own delay) with the deadline as its reason.
+func TestSlowTaskIsCutAtItsDeadlineAndRetriedAlone(t *testing.T) {
+	b := setup(t)
+	b.src.block["SLOW"] = 1
+	logs := &testenv.Buffer{}
+	b.publish(t, "FAST1", "SLOW", "FAST2")
+	stop := b.start(t, runner.Config{Tuning: runner.Tuning{TaskDeadline: 500 * time.Millisecond}, Logger: zerolog.New(logs)})
+	defer func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	testenv.Eventually(t, 10*time.Second, "the fast tasks stored", func() bool { return b.barsOf(t, "FAST1") == 30 && b.barsOf(t, "FAST2") == 30 })
+	b.waitEmpty(t, 10*time.Second)
+	if n := b.barsOf(t, "SLOW"); n != 30 {
+		t.Fatalf("SLOW: %d bars after its retry, want 30", n)
+	}
+	lines := logs.Lines("task will be retried")
+	if len(lines) != 1 || lines[0]["symbol"] != "SLOW" || lines[0]["class"] != "transient" ||
+		!strings.Contains(lines[0]["error"].(string), "task deadline passed (500ms, FLEET_TASK_DEADLINE)") {
+		t.Fatalf("retry lines = %v, want SLOW's alone, saying its deadline passed", lines)
+	}
+	if calls := b.src.callTimes("SLOW"); len(calls) != 2 {
+		t.Fatalf("SLOW fetched %d times, want 2 (cut, then retried)", len(calls))
 	}
 }
