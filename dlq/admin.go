@@ -182,3 +182,62 @@ func (a *Admin) Purge(ctx context.Context, seq uint64) error {
 	}
 	return nil
 }
+
+// Summary is a dead-letter stream at a glance, read from its stream info
+// (counts by class come from the per-subject counts the server keeps) and
+// its newest records: its cost does not grow with the stream.
+type Summary struct {
+	// Total dead letters, and the bytes they take.
+	Total, Bytes uint64
+	// MaxBytes is the stream's cap (0: none).
+	MaxBytes int64
+	// ByClass counts them by class (their subject's last token).
+	ByClass map[Class]uint64
+	// Newest is when the latest one was stored; zero when there is none.
+	Newest time.Time
+	// Recent are the newest records, oldest first, at most the sample
+	// Summary was asked for.
+	Recent []Record
+}
+
+// Summary reads the stream's counts and its newest (up to sample) records.
+// It reads no other message.
+func (a *Admin) Summary(ctx context.Context, sample int) (Summary, error) {
+	s, err := a.js.Stream(ctx, a.stream)
+	if err != nil {
+		return Summary{}, fmt.Errorf("dead letters: %w", err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(">"))
+	if err != nil {
+		return Summary{}, fmt.Errorf("dead letters: %w", err)
+	}
+	st := info.State
+	sum := Summary{Total: st.Msgs, Bytes: st.Bytes, MaxBytes: info.Config.MaxBytes, ByClass: map[Class]uint64{}}
+	for subject, n := range st.Subjects {
+		sum.ByClass[Class(subject[strings.LastIndexByte(subject, '.')+1:])] += n
+	}
+	if st.Msgs == 0 {
+		return sum, nil
+	}
+	sum.Newest = st.LastTime
+	if sample <= 0 {
+		return sum, nil
+	}
+	start := st.FirstSeq
+	if st.LastSeq >= uint64(sample) {
+		start = max(start, st.LastSeq-uint64(sample)+1)
+	}
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start})
+	if err != nil {
+		return sum, fmt.Errorf("dead letters: %w", err)
+	}
+	for {
+		done, err := readPage(ctx, cons, st.LastSeq, func(r Record) bool {
+			sum.Recent = append(sum.Recent, r)
+			return len(sum.Recent) == sample
+		})
+		if done || err != nil {
+			return sum, err
+		}
+	}
+}

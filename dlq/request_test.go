@@ -214,3 +214,35 @@ func TestFullDeadLetterStreamRefusesNewLetters(t *testing.T) {
 		t.Fatalf("kept %d letters (first %+v), want the %d stored first", len(recs), recs, stored)
 	}
 }
+
+// Summary counts from the stream's info, whatever its size, and reads only
+// the newest records it was asked for.
+func TestSummaryCountsFromStreamInfo(t *testing.T) {
+	ctx := context.Background()
+	_, js := testenv.NATS(t).Connect(t)
+	if _, err := dlq.EnsureStream(ctx, js, dlq.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	// Refused requests are the quickest way to many records (no task
+	// stream needed); the stream is read the same way.
+	w := dlq.NewWriter(js, dlq.WriterConfig{})
+	for i := range 300 {
+		class := outcome.Invalid
+		if i%3 == 0 {
+			class = outcome.Exhausted
+		}
+		m := requestMsg("marketfleet.request.collect", fmt.Sprintf(`{"n":%d}`, i))
+		if err := w.WriteRequest(ctx, m, dlq.Letter{Reason: fmt.Sprintf("r%d", i%7), Class: class}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := dlq.NewAdmin(js, dlq.DefaultRefusedStream).Summary(ctx, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Total != 300 || sum.ByClass[outcome.Exhausted] != 100 || sum.ByClass[outcome.Invalid] != 200 || len(sum.Recent) != 20 ||
+		string(sum.Recent[19].Payload) != `{"n":299}` || string(sum.Recent[0].Payload) != `{"n":280}` || sum.Newest.IsZero() || sum.MaxBytes != 64<<20 {
+		t.Fatalf("summary: total %d, by class %v, %d recent (first %s, last %s), newest %s, cap %d",
+			sum.Total, sum.ByClass, len(sum.Recent), sum.Recent[0].Payload, sum.Recent[len(sum.Recent)-1].Payload, sum.Newest, sum.MaxBytes)
+	}
+}

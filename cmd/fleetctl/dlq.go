@@ -172,6 +172,13 @@ func list(ctx context.Context, admin *dlq.Admin, f *dlqFlags, w io.Writer) error
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if f.limit > 0 && len(recs) == f.limit {
+		// More may match: say how many the stream holds (its info: no read).
+		if sum, err := admin.Summary(ctx, 0); err == nil {
+			fmt.Fprintf(w, "%d of %d dead letter(s) in the stream shown (--limit %d)\n", len(recs), sum.Total, f.limit)
+			return nil
+		}
+	}
 	fmt.Fprintf(w, "%d dead letter(s)\n", len(recs))
 	return nil
 }

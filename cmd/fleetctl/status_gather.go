@@ -29,50 +29,93 @@ func gather(ctx context.Context, cfg *config, opt statusOptions) (statusReport, 
 	r := statusReport{At: time.Now()}
 	var natsErr, pgErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { natsErr = gatherNATS(ctx, cfg, opt.Timeout, &r) })
-	wg.Go(func() { pgErr = gatherPostgres(ctx, cfg.Config.DatabaseURL, opt, &r) })
+	secs := &sectionErrors{errs: map[string]string{}}
+	wg.Go(func() { natsErr = gatherNATS(ctx, cfg, opt.Timeout, &r, secs) })
+	wg.Go(func() { pgErr = gatherPostgres(ctx, cfg.Config.DatabaseURL, opt, &r, secs) })
 	wg.Wait()
+	r.SectionErrors = secs.errs
 	if natsErr != nil {
 		r.NATSError = oneLine(natsErr)
 	}
 	if pgErr != nil {
 		r.PostgresError = oneLine(pgErr)
 	}
+	if len(r.SectionErrors) == 0 {
+		r.SectionErrors = nil
+	}
 	return r, errors.Join(natsErr, pgErr)
 }
 
-// gatherNATS fills the backlog, dead-letter and slot sections of r.
-func gatherNATS(ctx context.Context, cfg *config, timeout time.Duration, r *statusReport) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*timeout)
-	defer cancel()
+// gatherNATS fills the backlog, dead-letter and slot sections of r, each
+// within timeout of its own: a section that runs out (a huge stream, a
+// slow server) is named in r.SectionErrors and the others are still shown.
+func gatherNATS(ctx context.Context, cfg *config, timeout time.Duration, r *statusReport, secs *sectionErrors) error {
 	nc, js, err := dialNATS(cfg.Common, timeout)
 	if err != nil {
 		return fmt.Errorf("NATS unreachable (NATS_URL): %w", err)
 	}
 	defer nc.Close()
-	b, err := readBacklog(ctx, js, cfg.Config.Stream.Name, []string{cfg.Config.Consumer.Name, cfg.Config.Consumer.Name + "-priority"})
-	if err != nil {
-		return fmt.Errorf("NATS: %w", err)
-	}
-	r.Backlog = &b
-	recs, err := dlq.NewAdmin(js, cfg.Config.DLQ.Name).List(ctx, dlq.Filter{}, 0)
-	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return fmt.Errorf("NATS: %w", err)
-	}
-	d := deadLettersOf(recs)
-	r.DeadLetters = &d
-	tab, err := slots.Open(ctx, js, cfg.Config.SlotsConfig())
-	if err != nil {
-		return fmt.Errorf("NATS: %w", err)
-	}
-	st, err := tab.State(ctx)
-	if err != nil {
-		return fmt.Errorf("NATS: %w", err)
-	}
-	slices.SortFunc(st.Held, func(a, b slots.Holder) int { return a.Slot - b.Slot })
-	slices.SortFunc(st.Waiting, func(a, b slots.Holder) int { return a.Since.Compare(b.Since) })
-	r.Slots = &st
+	secs.section(ctx, "backlog", timeout, 0, func(ctx context.Context) error {
+		b, err := readBacklog(ctx, js, cfg.Config.Stream.Name, []string{cfg.Config.Consumer.Name, cfg.Config.Consumer.Name + "-priority"})
+		if err == nil {
+			r.Backlog = &b
+		}
+		return err
+	})
+	secs.section(ctx, "dead_letters", timeout, 0, func(ctx context.Context) error {
+		sum, err := dlq.NewAdmin(js, cfg.Config.DLQ.Name).Summary(ctx, reasonSample)
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return err
+		}
+		d := deadLettersOf(sum)
+		if refused, err := dlq.NewAdmin(js, cfg.Config.DLQ.RefusedName).Summary(ctx, 0); err == nil {
+			n := int(refused.Total)
+			d.RefusedRequests = &n
+		}
+		r.DeadLetters = &d
+		return nil
+	})
+	secs.section(ctx, "slots", timeout, 0, func(ctx context.Context) error {
+		tab, err := slots.Open(ctx, js, cfg.Config.SlotsConfig())
+		if err != nil {
+			return err
+		}
+		st, err := tab.State(ctx)
+		if err != nil {
+			return err
+		}
+		slices.SortFunc(st.Held, func(a, b slots.Holder) int { return a.Slot - b.Slot })
+		slices.SortFunc(st.Waiting, func(a, b slots.Holder) int { return a.Since.Compare(b.Since) })
+		r.Slots = &st
+		return nil
+	})
 	return nil
+}
+
+// sectionErrors collects why sections are missing, from both services'
+// goroutines.
+type sectionErrors struct {
+	mu   sync.Mutex
+	errs map[string]string
+}
+
+// section runs fn within timeout (plus grace, for a server that enforces
+// timeout itself) and records its error, if any, under name ("timed out
+// after 10s" when the time ran out).
+func (e *sectionErrors) section(ctx context.Context, name string, timeout, grace time.Duration, fn func(ctx context.Context) error) {
+	sctx, cancel := context.WithTimeout(ctx, timeout+grace)
+	defer cancel()
+	err := fn(sctx)
+	if err == nil {
+		return
+	}
+	msg := oneLine(err)
+	if errors.Is(err, context.DeadlineExceeded) || sctx.Err() != nil || store.SQLState(err) == store.CodeQueryCanceled {
+		msg = "timed out after " + timeout.String()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.errs[name] = msg
 }
 
 // dialNATS makes one connection attempt (a status report retries by being
@@ -136,10 +179,11 @@ func readConsumer(ctx context.Context, js jetstream.JetStream, stream, name stri
 }
 
 // gatherPostgres fills the sessions, failure-rate, freshness, restatement
-// and history sections of r.
-func gatherPostgres(ctx context.Context, dbURL string, opt statusOptions, r *statusReport) error {
-	ctx, cancel := context.WithTimeout(ctx, 3*opt.Timeout) // to open, then statements of at most Timeout
-	defer cancel()
+// and history sections of r, each within its own time limit: the server
+// cancels a statement at opt.Timeout (statement_timeout), and the section
+// gives up a moment later, so that one slow section leaves the session to
+// the next.
+func gatherPostgres(ctx context.Context, dbURL string, opt statusOptions, r *statusReport, secs *sectionErrors) error {
 	db, err := openStatusStore(ctx, dbURL, opt.Timeout)
 	if err != nil {
 		return fmt.Errorf("PostgreSQL unreachable (DATABASE_URL): %w", err)
@@ -149,50 +193,62 @@ func gatherPostgres(ctx context.Context, dbURL string, opt statusOptions, r *sta
 		defer cancel()
 		_ = db.Close(cctx)
 	}()
-	limits, err := db.ServerLimits(ctx)
-	if err != nil {
-		return fmt.Errorf("PostgreSQL: %w", err)
-	}
-	p := postgresOf(limits)
-	r.Postgres = &p
-	since := r.At.Add(-time.Hour)
-	counts, err := db.TaskCountsSince(ctx, since)
-	f, err := failuresOf(counts, since, err)
-	if err != nil {
-		return fmt.Errorf("PostgreSQL: %w", err)
-	}
-	if f.Delayed, err = delayedOf(db.DelayedAt(ctx, r.At)); err != nil {
-		return fmt.Errorf("PostgreSQL: %w", err)
-	}
-	r.Failures = &f
-	stalest, err := db.StalestSeries(ctx, opt.Stale)
-	fr, err := freshnessOf(stalest, err)
-	if err != nil {
-		return fmt.Errorf("PostgreSQL: %w", err)
-	}
-	r.Freshness = &fr
-	daySince := r.At.Add(-24 * time.Hour)
-	rc, err := db.RestatementsSince(ctx, daySince)
-	var pending []market.Series
-	if err == nil {
-		pending, err = db.UnrestatedSince(ctx, r.At.Add(-7*24*time.Hour))
-	}
-	rs, err := restatementsOf(rc, pending, daySince, err)
-	if err != nil {
-		return fmt.Errorf("PostgreSQL: %w", err)
-	}
-	r.Restatements = &rs
-	fin, err := db.FinalityAt(ctx, r.At)
-	var last store.AuditRecord
-	var ran bool
-	if err == nil {
-		last, ran, err = db.LastAudit(ctx, false)
-	}
-	h, err := historyOf(fin, last, ran, err)
-	if err != nil {
-		return fmt.Errorf("PostgreSQL: %w", err)
-	}
-	r.History = &h
+	const grace = 2 * time.Second // the server's statement_timeout fires first, and the session survives
+	secs.section(ctx, "postgres", opt.Timeout, grace, func(ctx context.Context) error {
+		limits, err := db.ServerLimits(ctx)
+		if err == nil {
+			p := postgresOf(limits)
+			r.Postgres = &p
+		}
+		return err
+	})
+	secs.section(ctx, "failures", opt.Timeout, grace, func(ctx context.Context) error {
+		since := r.At.Add(-time.Hour)
+		counts, err := db.TaskCountsSince(ctx, since)
+		f, err := failuresOf(counts, since, err)
+		if err != nil {
+			return err
+		}
+		if f.Delayed, err = delayedOf(db.DelayedAt(ctx, r.At)); err != nil {
+			return err
+		}
+		r.Failures = &f
+		return nil
+	})
+	secs.section(ctx, "freshness", opt.Timeout, grace, func(ctx context.Context) error {
+		stalest, err := db.StalestSeries(ctx, opt.Stale)
+		fr, err := freshnessOf(stalest, err)
+		if err == nil {
+			r.Freshness = &fr
+		}
+		return err
+	})
+	secs.section(ctx, "restatements", opt.Timeout, grace, func(ctx context.Context) error {
+		daySince := r.At.Add(-24 * time.Hour)
+		rc, err := db.RestatementsSince(ctx, daySince)
+		var pending []market.Series
+		if err == nil {
+			pending, err = db.UnrestatedSince(ctx, r.At.Add(-7*24*time.Hour))
+		}
+		rs, err := restatementsOf(rc, pending, daySince, err)
+		if err == nil {
+			r.Restatements = &rs
+		}
+		return err
+	})
+	secs.section(ctx, "history", opt.Timeout, grace, func(ctx context.Context) error {
+		fin, err := db.FinalityAt(ctx, r.At)
+		var last store.AuditRecord
+		var ran bool
+		if err == nil {
+			last, ran, err = db.LastAudit(ctx, false)
+		}
+		h, err := historyOf(fin, last, ran, err)
+		if err == nil {
+			r.History = &h
+		}
+		return err
+	})
 	return nil
 }
 

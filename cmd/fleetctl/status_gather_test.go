@@ -382,3 +382,40 @@ func TestActionsCommand(t *testing.T) {
 		t.Fatalf("exit %d (%s) without a symbol, want 2", code, errOut.String())
 	}
 }
+
+// Each section has its own time limit: a table locked by another session
+// makes the failure-rate section say "timed out" for itself, and every
+// other section is still read, within the time the user gave.
+func TestEachSectionHasItsOwnTimeLimit(t *testing.T) {
+	setupFleet(t)
+	cfg, err := loadConfig()
+	must(t, err)
+	ctx := context.Background()
+	locker := testenv.Connect(t, cfg.Config.DatabaseURL)
+	tx, err := locker.Begin(ctx)
+	must(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, `LOCK TABLE task_counts IN ACCESS EXCLUSIVE MODE`)
+	must(t, err)
+	start := time.Now()
+	r, err := gather(ctx, cfg, statusOptions{Stale: 2, Timeout: time.Second})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	r = finish(r, r.At)
+	if r.Failures != nil || r.SectionErrors["failures"] != "timed out after 1s" {
+		t.Fatalf("failures %+v, section errors %v: want the section timed out after 1s", r.Failures, r.SectionErrors)
+	}
+	if r.Postgres == nil || r.Freshness == nil || r.History == nil || r.Backlog == nil || r.DeadLetters == nil || r.Slots == nil {
+		t.Fatalf("the other sections are missing: %+v", r)
+	}
+	if !hasFinding(r.Verdict, "failures: timed out after 1s") || took > 10*time.Second {
+		t.Fatalf("verdict %+v after %s, want a finding for the section, within seconds", r.Verdict, took)
+	}
+	var out bytes.Buffer
+	must(t, render(&out, r, r.At, false))
+	if !strings.Contains(out.String(), "Failures (last hour): unavailable (timed out after 1s)") {
+		t.Fatalf("report does not name the section's timeout:\n%s", out.String())
+	}
+}

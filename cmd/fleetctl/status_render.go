@@ -88,17 +88,26 @@ func renderVerdict(w io.Writer, v verdict, p painter) {
 
 // heading starts a section; it returns false (having said so) when the
 // section's service could not be read (the verdict says why).
-func heading(w io.Writer, p painter, title string, have bool, service string) bool {
+func heading(w io.Writer, p painter, title string, have bool, why string) bool {
 	fmt.Fprintf(w, "\n%s", p.bold(title))
 	if !have {
-		fmt.Fprintf(w, ": %s\n", p.level(levelCrit, "unavailable ("+service+" could not be read)"))
+		fmt.Fprintf(w, ": %s\n", p.level(levelCrit, "unavailable ("+why+")"))
 	}
 	return have
 }
 
+// why says why section (its JSON name), from service, is absent: its own
+// error (a time limit that ran out), or the service being unreachable.
+func (r statusReport) why(section, service string) string {
+	if e := r.SectionErrors[section]; e != "" {
+		return e
+	}
+	return service + " could not be read"
+}
+
 func renderBacklog(w io.Writer, r statusReport, p painter) {
 	b := r.Backlog
-	if !heading(w, p, "Backlog", b != nil, "NATS") {
+	if !heading(w, p, "Backlog", b != nil, r.why("backlog", "NATS")) {
 		return
 	}
 	if b.Missing {
@@ -124,14 +133,19 @@ func renderBacklog(w io.Writer, r statusReport, p painter) {
 
 func renderDeadLetters(w io.Writer, r statusReport, now time.Time, p painter) {
 	d := r.DeadLetters
-	if !heading(w, p, "Dead letters", d != nil, "NATS") {
+	if !heading(w, p, "Dead letters", d != nil, r.why("dead_letters", "NATS")) {
 		return
 	}
+	defer func() {
+		if n := d.RefusedRequests; n != nil && *n > 0 {
+			fmt.Fprintf(w, "  refused on-demand requests recorded: %d (fleetctl dlq list --refused)\n", *n)
+		}
+	}()
 	if d.Total == 0 {
 		fmt.Fprintln(w, ": none")
 		return
 	}
-	fmt.Fprintf(w, ": %s (newest %s)\n", p.level(levelWarn, fmt.Sprint(d.Total)), agoAt(now, *d.Newest))
+	fmt.Fprintf(w, ": %s (newest %s; the stream %.0f%% full)\n", p.level(levelWarn, fmt.Sprint(d.Total)), agoAt(now, *d.Newest), d.UsedPercent)
 	classes := slices.Sorted(maps.Keys(d.ByClass))
 	slices.SortStableFunc(classes, func(a, b string) int { return d.ByClass[b] - d.ByClass[a] })
 	parts := make([]string, len(classes))
@@ -139,6 +153,9 @@ func renderDeadLetters(w io.Writer, r statusReport, now time.Time, p painter) {
 		parts[i] = fmt.Sprintf("%s %d", c, d.ByClass[c])
 	}
 	fmt.Fprintf(w, "  by class: %s\n", strings.Join(parts, ", "))
+	if d.ReasonsAmong < d.Total {
+		fmt.Fprintf(w, "  commonest reasons among the newest %d:\n", d.ReasonsAmong)
+	}
 	for _, rc := range d.TopReasons {
 		fmt.Fprintf(w, "  %5d× %s\n", rc.Count, shorten(rc.Reason, shownReasonLen))
 	}
@@ -146,7 +163,7 @@ func renderDeadLetters(w io.Writer, r statusReport, now time.Time, p painter) {
 
 func renderSlots(w io.Writer, r statusReport, now time.Time, p painter) {
 	s := r.Slots
-	if !heading(w, p, "Connection slots", s != nil, "NATS") {
+	if !heading(w, p, "Connection slots", s != nil, r.why("slots", "NATS")) {
 		return
 	}
 	waiting := fmt.Sprintf("%d waiting", len(s.Waiting))
@@ -176,7 +193,7 @@ func renderSlots(w io.Writer, r statusReport, now time.Time, p painter) {
 
 func renderPostgres(w io.Writer, r statusReport, p painter) {
 	pg := r.Postgres
-	if !heading(w, p, "PostgreSQL", pg != nil, "PostgreSQL") {
+	if !heading(w, p, "PostgreSQL", pg != nil, r.why("postgres", "PostgreSQL")) {
 		return
 	}
 	level := sessionLevel(pg)
@@ -237,7 +254,7 @@ func appLabel(a appSessions) string {
 
 func renderFailures(w io.Writer, r statusReport, now time.Time, p painter) {
 	f := r.Failures
-	if !heading(w, p, "Failures (last hour)", f != nil, "PostgreSQL") {
+	if !heading(w, p, "Failures (last hour)", f != nil, r.why("failures", "PostgreSQL")) {
 		return
 	}
 	defer renderDelayed(w, f.Delayed, now)
@@ -276,7 +293,7 @@ func renderDelayed(w io.Writer, d *delayedStatus, now time.Time) {
 
 func renderRestatements(w io.Writer, r statusReport, p painter) {
 	s := r.Restatements
-	if !heading(w, p, "Restatements (last 24 h)", s != nil, "PostgreSQL") {
+	if !heading(w, p, "Restatements (last 24 h)", s != nil, r.why("restatements", "PostgreSQL")) {
 		return
 	}
 	pending := ""
@@ -305,7 +322,7 @@ func renderRestatements(w io.Writer, r statusReport, p painter) {
 
 func renderHistory(w io.Writer, r statusReport, now time.Time, p painter) {
 	h := r.History
-	if !heading(w, p, "History", h != nil, "PostgreSQL") {
+	if !heading(w, p, "History", h != nil, r.why("history", "PostgreSQL")) {
 		return
 	}
 	if h.Unavailable != "" {
@@ -341,7 +358,7 @@ func renderHistory(w io.Writer, r statusReport, now time.Time, p painter) {
 
 func renderFreshness(w io.Writer, r statusReport, now time.Time, p painter) {
 	f := r.Freshness
-	if !heading(w, p, "Freshness", f != nil, "PostgreSQL") {
+	if !heading(w, p, "Freshness", f != nil, r.why("freshness", "PostgreSQL")) {
 		return
 	}
 	switch {

@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"marketfleet/slots"
@@ -20,6 +23,10 @@ type statusReport struct {
 	// NATSError and PostgresError say why a service could not be read.
 	NATSError     string `json:"nats_error,omitempty"`
 	PostgresError string `json:"postgres_error,omitempty"`
+	// SectionErrors say why a section of a service that could be reached
+	// is absent, by its JSON name: each section has its own time limit
+	// (--timeout), and one that runs out says "timed out after ..." alone.
+	SectionErrors map[string]string `json:"section_errors,omitempty"`
 	// From NATS.
 	Backlog     *backlogStatus    `json:"backlog"`
 	DeadLetters *deadLetterStatus `json:"dead_letters"`
@@ -88,11 +95,19 @@ type consumerStatus struct {
 type deadLetterStatus struct {
 	Total   int            `json:"total"`
 	ByClass map[string]int `json:"by_class"`
-	// TopReasons are the (at most) 3 most frequent reasons, truncated to
-	// maxReasonLen characters.
-	TopReasons []reasonCount `json:"top_reasons"`
+	// TopReasons are the (at most) 3 most frequent reasons among the
+	// newest ReasonsAmong dead letters, truncated to maxReasonLen
+	// characters.
+	TopReasons   []reasonCount `json:"top_reasons"`
+	ReasonsAmong int           `json:"reasons_among"`
 	// Newest is when the latest dead letter died.
 	Newest *time.Time `json:"newest_at,omitempty"`
+	// UsedPercent is the stream's bytes over its cap: at 100, new dead
+	// letters are refused (their tasks retried).
+	UsedPercent float64 `json:"used_percent"`
+	// RefusedRequests are the refused on-demand requests recorded in their
+	// own stream; absent when it could not be read.
+	RefusedRequests *int `json:"refused_requests,omitempty"`
 }
 
 type reasonCount struct {
@@ -277,6 +292,9 @@ func assess(r statusReport, now time.Time) verdict {
 	}
 	if r.PostgresError != "" {
 		add(levelCrit, "%s", r.PostgresError)
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.SectionErrors)) {
+		add(levelWarn, "%s: %s", strings.ReplaceAll(name, "_", " "), r.SectionErrors[name])
 	}
 	if p := r.Postgres; p != nil {
 		switch sessionLevel(p) {

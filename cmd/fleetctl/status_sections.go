@@ -27,17 +27,27 @@ const sqlUndefinedTable = "42P01"
 // sqlUndefinedColumn is the SQLSTATE of a column an older schema lacks.
 const sqlUndefinedColumn = "42703"
 
-// deadLettersOf counts dead letters by class and by reason.
-func deadLettersOf(recs []dlq.Record) deadLetterStatus {
-	d := deadLetterStatus{Total: len(recs), ByClass: map[string]int{}, TopReasons: []reasonCount{}}
+// reasonSample is how many of the newest dead letters the commonest
+// reasons are counted among: a report reads no more of the stream.
+const reasonSample = 200
+
+// deadLettersOf sums up the dead-letter stream: the counts by class from
+// its stream info, the commonest reasons among its newest records.
+func deadLettersOf(sum dlq.Summary) deadLetterStatus {
+	d := deadLetterStatus{Total: int(sum.Total), ByClass: map[string]int{}, TopReasons: []reasonCount{}, ReasonsAmong: len(sum.Recent)}
+	for c, n := range sum.ByClass {
+		d.ByClass[string(c)] = int(n)
+	}
+	if sum.MaxBytes > 0 {
+		d.UsedPercent = float64(sum.Bytes) * 100 / float64(sum.MaxBytes)
+	}
+	if !sum.Newest.IsZero() {
+		t := sum.Newest.UTC()
+		d.Newest = &t
+	}
 	byReason := map[string]int{}
-	for _, r := range recs {
-		d.ByClass[string(r.Class)]++
+	for _, r := range sum.Recent {
 		byReason[r.Reason]++
-		if d.Newest == nil || r.DeadAt.After(*d.Newest) {
-			t := r.DeadAt.UTC()
-			d.Newest = &t
-		}
 	}
 	for reason, n := range byReason {
 		d.TopReasons = append(d.TopReasons, reasonCount{Reason: reason, Count: n})

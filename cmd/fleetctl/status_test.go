@@ -22,6 +22,8 @@ var now = time.Date(2025, 3, 4, 10, 20, 0, 0, time.UTC)
 func at(d time.Duration) *time.Time { t := now.Add(-d); return &t }
 
 // sampleReport is a fleet with something to say in every section.
+func ptr[T any](v T) *T { return &v }
+
 func sampleReport() statusReport {
 	return statusReport{
 		At: now,
@@ -30,8 +32,8 @@ func sampleReport() statusReport {
 			{Name: "marketfleet-workers-priority", Filter: "marketfleet.priority.>"},
 		}},
 		DeadLetters: &deadLetterStatus{Total: 12, ByClass: map[string]int{"exhausted": 7, "not_found": 4, "invalid": 1},
-			TopReasons: []reasonCount{{"fetch AAPL 1d: source: 503 Service Unavailable", 5}, {"symbol ZZZZ not found", 4}, {"envelope: unknown kind \"x\"", 1}},
-			Newest:     at(3 * time.Minute)},
+			TopReasons:   []reasonCount{{"fetch AAPL 1d: source: 503 Service Unavailable", 5}, {"symbol ZZZZ not found", 4}, {"envelope: unknown kind \"x\"", 1}},
+			ReasonsAmong: 12, Newest: at(3 * time.Minute), UsedPercent: 3.2, RefusedRequests: ptr(5)},
 		Slots: &slots.State{
 			Held:    []slots.Holder{{Slot: 0, Holder: "worker-a", Since: now.Add(-2 * time.Hour)}, {Slot: 1, Holder: "worker-b", Since: now.Add(-90 * time.Minute)}},
 			Waiting: []slots.Holder{{Slot: -1, Holder: "worker-c", Since: now.Add(-time.Minute)}},
@@ -61,11 +63,12 @@ Backlog (stream MARKETFLEET_TASKS: 1523 messages, 3.0 MiB)
   marketfleet-workers           1500     20           3            4m (published 2025-03-04 10:16)
   marketfleet-workers-priority  0        0            0            none
 
-Dead letters: 12 (newest 3m ago)
+Dead letters: 12 (newest 3m ago; the stream 3% full)
   by class: exhausted 7, not_found 4, invalid 1
       5× fetch AAPL 1d: source: 503 Service Unavailable
       4× symbol ZZZZ not found
       1× envelope: unknown kind "x"
+  refused on-demand requests recorded: 5 (fleetctl dlq list --refused)
 
 Connection slots: 2 held, 1 waiting; budget 2 (published by worker-a 3s ago)
     slot 0   worker-a, since 2h ago
@@ -293,14 +296,19 @@ func TestDeadLettersOf(t *testing.T) {
 	add(3, outcome.NotFound, long, 2*time.Hour)
 	add(2, outcome.Exhausted, "a timeout", time.Minute)
 	add(1, outcome.Invalid, "bad", 3*time.Hour)
-	got := deadLettersOf(recs)
-	want := deadLetterStatus{Total: 8, ByClass: map[string]int{"exhausted": 4, "not_found": 3, "invalid": 1},
-		TopReasons: []reasonCount{{long[:maxReasonLen-3] + "...", 3}, {"a timeout", 2}, {"b timeout", 2}}, Newest: at(time.Minute)}
+	// The counts are the stream's (1,000 dead letters); the reasons come
+	// from the newest 8 only.
+	sum := dlq.Summary{Total: 1000, Bytes: 50 << 20, MaxBytes: 200 << 20, Newest: now.Add(-time.Minute),
+		ByClass: map[dlq.Class]uint64{"exhausted": 600, "not_found": 300, "invalid": 100}, Recent: recs}
+	got := deadLettersOf(sum)
+	want := deadLetterStatus{Total: 1000, ByClass: map[string]int{"exhausted": 600, "not_found": 300, "invalid": 100},
+		TopReasons: []reasonCount{{long[:maxReasonLen-3] + "...", 3}, {"a timeout", 2}, {"b timeout", 2}}, ReasonsAmong: 8,
+		Newest: at(time.Minute), UsedPercent: 25}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("deadLettersOf = %+v, want %+v", got, want)
 	}
-	if empty := deadLettersOf(nil); empty.Total != 0 || empty.Newest != nil || empty.TopReasons == nil {
-		t.Fatalf("deadLettersOf(nil) = %+v", empty)
+	if empty := deadLettersOf(dlq.Summary{}); empty.Total != 0 || empty.Newest != nil || empty.TopReasons == nil {
+		t.Fatalf("deadLettersOf(empty) = %+v", empty)
 	}
 }
 
