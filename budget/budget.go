@@ -2,6 +2,7 @@ package budget
 
 import (
 	"cmp"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -113,4 +114,16 @@ func Compute(l Server, cfg Config) Budget {
 		b.Slots = min(b.Slots, b.Cap)
 	}
 	return b
+}
+
+// Arithmetic is the computation as one line, for logs and reports:
+// "max_connections 100 - reserved 3 - reserve 20 - other sessions 80 = -3
+// (budget 0)", with the cap when there is one.
+func (b Budget) Arithmetic() string {
+	s := fmt.Sprintf("max_connections %d - reserved %d - reserve %d - other sessions %d = %d",
+		b.MaxConnections, b.SuperuserReserved+b.RoleReserved, b.Reserve, b.Others, b.Computed)
+	if b.Cap > 0 {
+		s += fmt.Sprintf(", cap %d", b.Cap)
+	}
+	return s + fmt.Sprintf(" (budget %d)", b.Slots)
 }

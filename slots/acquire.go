@@ -100,7 +100,7 @@ func (t *Table) watch(ctx context.Context) (<-chan struct{}, func()) {
 	go func() {
 		defer close(done)
 		for e := range w.Updates() {
-			if e == nil || (e.Operation() == jetstream.KeyValuePut && e.Key() != limitKey) {
+			if e == nil || (e.Operation() == jetstream.KeyValuePut && e.Key() != t.limitKey()) {
 				continue
 			}
 			select {

@@ -240,3 +240,32 @@ func TestInvalidConfig(t *testing.T) {
 		}
 	}
 }
+
+// A budget is published under its database's key: a fleet of another
+// database on the same NATS never reads it.
+func TestBudgetIsKeyedByDatabase(t *testing.T) {
+	_, js := testenv.NATS(t).Connect(t)
+	ctx := context.Background()
+	tableOf := func(db string) *slots.Table {
+		c := fast
+		c.Database = db
+		tab, err := slots.Open(ctx, js, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tab
+	}
+	a, a2, b := tableOf("pg-a:5432/market"), tableOf("pg-a:5432/market"), tableOf("pg-b:5432/market")
+	if err := a.PublishLimit(ctx, slots.Limit{Slots: 7, By: "w-a", At: time.Now(), Database: "pg-a:5432/market"}); err != nil {
+		t.Fatal(err)
+	}
+	if l, ok, err := a2.CurrentLimit(ctx); err != nil || !ok || l.Slots != 7 {
+		t.Fatalf("same database: %+v, %v, %v; want the budget of 7", l, ok, err)
+	}
+	if l, ok, err := b.CurrentLimit(ctx); err != nil || ok {
+		t.Fatalf("another database: %+v, %v, %v; want no budget", l, ok, err)
+	}
+	if st, err := b.State(ctx); err != nil || st.Limit != nil {
+		t.Fatalf("another database's state: %+v, %v; want no budget", st, err)
+	}
+}

@@ -3,6 +3,8 @@ package slots
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +48,11 @@ type Config struct {
 	// LimitTTL is how long a published budget stays valid without being
 	// published again. Defaults to 4·TTL.
 	LimitTTL time.Duration
+	// Database names the database the budget is computed for (host, port
+	// and name, see store.Identity): the budget is published and read
+	// under a key of its own, so that fleets of two databases sharing one
+	// NATS never take each other's budget. Defaults to "" (one key).
+	Database string
 	// Logger receives lease events. Defaults to none.
 	Logger zerolog.Logger
 }
@@ -150,6 +157,20 @@ type Limit struct {
 	// By is the worker that computed it, At when.
 	By string    `json:"by"`
 	At time.Time `json:"at"`
+	// Database is the database it was computed for (Config.Database).
+	Database string `json:"database,omitempty"`
+	// Arithmetic is how it was computed (budget.Budget.Arithmetic), for
+	// people: a budget of 0 says why.
+	Arithmetic string `json:"arithmetic,omitempty"`
+}
+
+// limitKey is the key of the budget of the Table's database.
+func (t *Table) limitKey() string {
+	if t.cfg.Database == "" {
+		return limitKey
+	}
+	sum := sha256.Sum256([]byte(t.cfg.Database))
+	return limitKey + "." + hex.EncodeToString(sum[:8])
 }
 
 // PublishLimit publishes the budget for every worker to read. It expires
@@ -157,7 +178,7 @@ type Limit struct {
 func (t *Table) PublishLimit(ctx context.Context, l Limit) error {
 	b, err := json.Marshal(l)
 	if err == nil {
-		_, err = t.put(ctx, limitKey, b, t.cfg.LimitTTL, nil)
+		_, err = t.put(ctx, t.limitKey(), b, t.cfg.LimitTTL, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("publish budget: %w", err)
@@ -168,7 +189,7 @@ func (t *Table) PublishLimit(ctx context.Context, l Limit) error {
 // CurrentLimit returns the published budget, and false when none is
 // (no slot-0 holder has published one within LimitTTL).
 func (t *Table) CurrentLimit(ctx context.Context) (Limit, bool, error) {
-	e, err := t.kv.Get(ctx, limitKey)
+	e, err := t.kv.Get(ctx, t.limitKey())
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 		return Limit{}, false, nil
 	}
@@ -196,7 +217,8 @@ type State struct {
 	Limit   *Limit   `json:"budget,omitempty"`
 }
 
-// State reads every live key of the bucket.
+// State reads every live key of the bucket; Limit is the budget of the
+// Table's database.
 func (t *Table) State(ctx context.Context) (State, error) {
 	var st State
 	w, err := t.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
@@ -212,15 +234,15 @@ func (t *Table) State(ctx context.Context) (State, error) {
 			if e == nil { // end of the current values
 				return st, nil
 			}
-			st.add(e)
+			st.add(e, t.limitKey())
 		}
 	}
 }
 
-func (st *State) add(e jetstream.KeyValueEntry) {
+func (st *State) add(e jetstream.KeyValueEntry, ownLimit string) {
 	key := e.Key()
 	switch {
-	case key == limitKey:
+	case key == ownLimit:
 		var l Limit
 		if json.Unmarshal(e.Value(), &l) == nil {
 			st.Limit = &l

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // WithDatabase returns connString (a postgres:// URL or a key=value DSN)
@@ -19,4 +22,17 @@ func WithDatabase(connString, name string) (string, error) {
 		return u.String(), nil
 	}
 	return connString + " dbname=" + name, nil
+}
+
+// Identity names the database connString points at, without credentials:
+// "host:port/database" as the connection would use them (defaults and
+// PG* variables applied). Processes given the same database have the same
+// identity; the fleet keys its published budget by it. It returns
+// ErrBadConnString when the string does not parse.
+func Identity(connString string) (string, error) {
+	c, err := pgx.ParseConfig(connString)
+	if err != nil {
+		return "", ErrBadConnString
+	}
+	return fmt.Sprintf("%s:%d/%s", c.Host, c.Port, c.Database), nil
 }

@@ -332,10 +332,12 @@ func (c Config) deadLetterLabel(stream string) string {
 }
 
 // SlotsConfig is the slot table's configuration, with the fleet's
-// replication factor and the worker's logger.
+// replication factor, the worker's logger, and the identity of its
+// database (whose budget it publishes and reads).
 func (c Config) SlotsConfig() slots.Config {
 	s := c.Slots
 	s.Replicas, s.Logger = c.Replicas, c.Logger
+	s.Database, _ = store.Identity(c.DatabaseURL) // an unparseable URL fails Validate first
 	return s
 }
 

@@ -30,7 +30,7 @@ func (m *member) housekeeping(ctx context.Context, lease *slots.Lease, db *store
 	}
 	m.flushCounts(ctx, db)
 	m.keepBudget(ctx, lease, db)
-	if lease.Slot() == 0 {
+	if m.reporting {
 		m.auditIfDue(parent, db)
 	}
 }
@@ -54,13 +54,22 @@ func (m *member) flushCounts(ctx context.Context, db *store.Store) {
 	}
 }
 
-// keepBudget: the holder of slot 0 computes the budget from the live server
-// and publishes it, reports the fleet's view for the metrics, and prunes old
-// task counts hourly; every holder gives its slot up when the budget no
-// longer covers it.
+// keepBudget: the reporter (the holder of slot 0, or of the lowest held
+// slot while slot 0 is vacant, see reports) computes the budget from the
+// live server and publishes it, keyed by its database, reports the fleet's
+// view for the metrics, and prunes old task counts hourly; every holder
+// gives its slot up when the budget no longer covers it.
 func (m *member) keepBudget(ctx context.Context, lease *slots.Lease, db *store.Store) {
-	var pub slots.Limit
-	if lease.Slot() == 0 {
+	pub, ok, err := m.q.slots.CurrentLimit(ctx)
+	if err != nil && lease.Slot() != 0 {
+		return // keep the slot until a budget says otherwise
+	}
+	was := m.reporting
+	if m.reporting = m.reports(ctx, lease, pub, ok); was && !m.reporting {
+		m.w.mx.Fleet.Clear() // another worker reports now
+		m.clearHistoryView()
+	}
+	if m.reporting {
 		l, err := db.ServerLimits(ctx)
 		if err != nil {
 			m.w.log.Warn().Err(err).Msg("could not read the server's connection limits")
@@ -73,21 +82,45 @@ func (m *member) keepBudget(ctx context.Context, lease *slots.Lease, db *store.S
 		m.prune(ctx, db)
 		m.sweepRestatements(ctx, db)
 		m.settleProvisional(ctx, db)
-		pub = slots.Limit{Slots: b.Slots, By: m.w.cfg.ID, At: time.Now().UTC()}
+		pub = slots.Limit{Slots: b.Slots, By: m.w.cfg.ID, At: time.Now().UTC(), Database: m.w.cfg.SlotsConfig().Database,
+			Arithmetic: b.Arithmetic()}
 		if err := m.q.slots.PublishLimit(ctx, pub); err != nil {
 			m.w.log.Warn().Err(err).Msg("could not publish the connection budget")
 		}
-	} else {
-		l, ok, err := m.q.slots.CurrentLimit(ctx)
-		if err != nil || !ok {
-			return // keep the slot until a budget says otherwise
-		}
-		pub = l
+	} else if !ok {
+		return // keep the slot until a budget says otherwise
 	}
 	if n := m.limit(pub, true); lease.Slot() >= n {
 		m.w.log.Warn().Int("slot", lease.Slot()).Int("budget", n).Msg("the connection budget no longer covers this slot: giving it up")
 		lease.Revoke()
 	}
+}
+
+// reports says whether this worker does the fleet's chores: it holds slot
+// 0, or the published budget is missing or stale (its reporter is gone and
+// slot 0 may be vacant) and no held slot is lower than this one's. A lone
+// worker on slot 1 therefore publishes a budget instead of none being
+// published at all.
+func (m *member) reports(ctx context.Context, lease *slots.Lease, pub slots.Limit, ok bool) bool {
+	if lease.Slot() == 0 {
+		return true
+	}
+	if ok && time.Since(pub.At) < 3*m.w.cfg.Runner.HousekeepingEvery {
+		return false // a reporter is alive
+	}
+	st, err := m.q.slots.State(ctx)
+	if err != nil {
+		return false
+	}
+	for _, h := range st.Held {
+		if h.Slot < lease.Slot() {
+			return false
+		}
+	}
+	if !m.reporting {
+		m.w.log.Info().Int("slot", lease.Slot()).Msg("no worker holds a lower slot: this one publishes the connection budget")
+	}
+	return true
 }
 
 // reportFleet sets the fleet's view of PostgreSQL and of the backlog that
@@ -179,10 +212,13 @@ func (m *member) logBudget(b budget.Budget) {
 	}
 	m.lastBudget = b.Slots
 	ev := m.w.log.Info()
+	msg := "connection budget"
 	if b.Slots == 0 {
 		ev = m.w.log.Error()
+		msg = "the connection budget is 0: no worker may hold a session until other applications close some " +
+			"(or lower FLEET_DB_RESERVE); this worker gives its slot up and checks again when the budget expires"
 	}
-	ev.Int("slots", b.Slots).Int("max_connections", b.MaxConnections).Int("superuser_reserved", b.SuperuserReserved).
+	ev.Str("arithmetic", b.Arithmetic()).Int("slots", b.Slots).Int("max_connections", b.MaxConnections).Int("superuser_reserved", b.SuperuserReserved).
 		Int("reserved", b.RoleReserved).Int("reserve", b.Reserve).Int("other_sessions", b.Others).
-		Int("computed", b.Computed).Int("cap", b.Cap).Msg("connection budget")
+		Int("computed", b.Computed).Int("cap", b.Cap).Msg(msg)
 }

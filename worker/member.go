@@ -23,8 +23,13 @@ type member struct {
 	q      *queueSide
 	src    source.Source
 	counts *taskCounts
-	// lastBudget is the budget last logged by the slot-0 holder.
+	// lastBudget is the budget last logged by the reporter, -1 before the
+	// first (so that a first budget of 0 is logged too).
 	lastBudget int
+	// reporting: this worker holds the lowest held slot (slot 0, or the
+	// lowest while slot 0 is vacant) and does the fleet's chores: the
+	// budget, the fleet metrics, the sweeps and the audit.
+	reporting bool
 	// lastPrune is when the slot-0 holder last pruned old task counts;
 	// lastSweep when it last looked for series owed a restatement;
 	// lastSettle when it last looked for provisional bars due;
@@ -50,6 +55,7 @@ func (m *member) run(ctx context.Context) error {
 		mx.SlotHeld.Set(0)
 		mx.Fleet.Clear()
 		m.clearHistoryView()
+		m.reporting = false
 		if reason := slotLoss(lease.Err()); reason != "" && ctx.Err() == nil {
 			mx.SlotLosses.WithLabelValues(reason).Inc()
 		}

@@ -89,7 +89,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m := &member{w: w, q: q, src: src, counts: newTaskCounts(w.cfg.ID)}
+	m := &member{w: w, q: q, src: src, counts: newTaskCounts(w.cfg.ID), lastBudget: -1}
 	return rungroup.Run(ctx,
 		rungroup.Actor{Name: "member", Run: m.run},
 		rungroup.Actor{Name: "reaper", Run: q.reaper.Run},

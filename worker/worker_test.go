@@ -21,6 +21,7 @@ import (
 	"marketfleet/internal/testenv"
 	"marketfleet/market"
 	"marketfleet/queue"
+	"marketfleet/slots"
 	"marketfleet/store"
 	"marketfleet/tasks"
 	"marketfleet/worker"
@@ -553,4 +554,70 @@ func TestRecreatedDatabaseIsMigratedAgain(t *testing.T) {
 	if l := logs.Lines("stopping: the schema is broken"); len(l) != 1 || l[0]["level"] != "error" {
 		t.Fatalf("broken-schema lines = %v", l)
 	}
+}
+
+// A budget of 0 is an error line with its arithmetic, published with it
+// (fleetctl status: CRIT), from the very first computation.
+func TestZeroBudgetIsAnErrorWithItsArithmetic(t *testing.T) {
+	f := setup(t)
+	cfg := f.config("zero-1")
+	cfg.Budget.Reserve = 1000 // more than max_connections: nothing left
+	logs := &testenv.Buffer{}
+	cfg.Logger = zerolog.New(logs)
+	r := start(t, cfg)
+	defer func() { _ = r.stop() }()
+	msg := "the connection budget is 0: no worker may hold a session until other applications close some (or lower FLEET_DB_RESERVE); this worker gives its slot up and checks again when the budget expires"
+	testenv.Eventually(t, 20*time.Second, "the zero budget logged", func() bool { return len(logs.Lines(msg)) > 0 })
+	l := logs.Lines(msg)[0]
+	if l["level"] != "error" || !strings.Contains(l["arithmetic"].(string), "reserve 1000") || !strings.HasSuffix(l["arithmetic"].(string), "(budget 0)") {
+		t.Fatalf("zero budget line = %v", l)
+	}
+	f.withJetStream(t, func(js jetstream.JetStream) {
+		tab, err := slots.Open(context.Background(), js, cfg.WithDefaults().SlotsConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pub slots.Limit
+		testenv.Eventually(t, 10*time.Second, "the zero budget published", func() bool {
+			l, ok, err := tab.CurrentLimit(context.Background())
+			pub = l
+			return err == nil && ok
+		})
+		if pub.Slots != 0 || !strings.Contains(pub.Arithmetic, "reserve 1000") || pub.Database == "" {
+			t.Fatalf("published budget %+v, want 0 with its arithmetic and database", pub)
+		}
+	})
+}
+
+// With slot 0 vacant, the worker holding the lowest slot publishes the
+// budget: a lone worker on slot 1 does not leave the fleet without one.
+func TestLowestHeldSlotPublishesTheBudget(t *testing.T) {
+	f := setup(t)
+	quick := func(id string) worker.Config {
+		c := f.config(id)
+		c.Runner.HousekeepingEvery = 500 * time.Millisecond
+		return c
+	}
+	a := start(t, quick("low-a"))
+	testenv.Eventually(t, 20*time.Second, "a holds its session", func() bool { return f.sessions(t, "marketfleet-worker/low-a") == 1 })
+	b := start(t, quick("low-b"))
+	defer func() { _ = b.stop() }()
+	testenv.Eventually(t, 20*time.Second, "b holds its session", func() bool { return f.sessions(t, "marketfleet-worker/low-b") == 1 })
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+	f.withJetStream(t, func(js jetstream.JetStream) {
+		tab, err := slots.Open(context.Background(), js, quick("x").WithDefaults().SlotsConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 30*time.Second, "b (slot 1) publishes the budget", func() bool {
+			pub, ok, err := tab.CurrentLimit(context.Background())
+			return err == nil && ok && pub.By == "low-b" && pub.Slots > 0
+		})
+		st, err := tab.State(context.Background())
+		if err != nil || len(st.Held) != 1 || st.Held[0].Holder != "low-b" || st.Held[0].Slot != 1 {
+			t.Fatalf("slots %+v (%v): want b alone, on slot 1", st, err)
+		}
+	})
 }

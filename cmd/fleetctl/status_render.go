@@ -170,11 +170,17 @@ func renderSlots(w io.Writer, r statusReport, now time.Time, p painter) {
 	if len(s.Waiting) > 0 {
 		waiting = p.level(levelWarn, waiting)
 	}
-	budget := "no budget published (the holder of slot 0 publishes it)"
+	budget := "no budget published (the holder of the lowest slot publishes it)"
 	if l := s.Limit; l != nil {
 		budget = fmt.Sprintf("budget %d (published by %s %s)", l.Slots, l.By, agoAt(now, l.At))
+		if l.Slots == 0 {
+			budget = p.level(levelCrit, budget)
+		}
 	}
 	fmt.Fprintf(w, ": %d held, %s; %s\n", len(s.Held), waiting, budget)
+	if l := s.Limit; l != nil && l.Arithmetic != "" {
+		fmt.Fprintf(w, "    %s\n", l.Arithmetic)
+	}
 	for i, h := range s.Held {
 		if i == maxListedSlots {
 			fmt.Fprintf(w, "    ... and %d more held\n", len(s.Held)-i)

@@ -313,6 +313,9 @@ func assess(r statusReport, now time.Time) verdict {
 	if d := r.DeadLetters; d != nil && d.Total > 0 {
 		add(levelWarn, "%d dead letter%s", d.Total, plural(d.Total))
 	}
+	if s := r.Slots; s != nil && s.Limit != nil && s.Limit.Slots == 0 {
+		add(levelCrit, "the connection budget is 0 (%s): no worker may hold a session", s.Limit.Arithmetic)
+	}
 	if s := r.Slots; s != nil && len(s.Waiting) > 0 {
 		n := len(s.Waiting)
 		add(levelWarn, "%d replica%s waiting for a slot", n, plural(n))

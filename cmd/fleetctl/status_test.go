@@ -194,6 +194,9 @@ func TestVerdict(t *testing.T) {
 		{"missing consumer", fns(func(r *statusReport) {
 			r.Backlog = &backlogStatus{Stream: "S", Consumers: []consumerStatus{{Name: "c", Missing: true}}}
 		}), levelCrit, []string{"consumer c does not exist (a worker recreates it)"}},
+		{"budget 0", fns(func(r *statusReport) {
+			r.Slots = &slots.State{Limit: &slots.Limit{Slots: 0, Arithmetic: "max_connections 100 - reserved 3 - reserve 20 - other sessions 80 = -3 (budget 0)"}}
+		}), levelCrit, []string{"the connection budget is 0 (max_connections 100 - reserved 3 - reserve 20 - other sessions 80 = -3 (budget 0)): no worker may hold a session"}},
 		{"missing stream", fns(func(r *statusReport) { r.Backlog = &backlogStatus{Stream: "S", Missing: true} }),
 			levelCrit, []string{"task stream S does not exist (a worker recreates it)"}},
 		{"worst first", fns(waiting(2), pg(97), fail(90, 10, 0)), levelCrit, []string{
