@@ -71,7 +71,7 @@ func (e *env) run(ctx context.Context, c runConfig, seq int) (runResult, error) 
 	if err := e.resetNATS(ctx); err != nil {
 		return r, err
 	}
-	if _, err := queue.EnsureStream(ctx, e.js, queue.StreamConfig{}); err != nil {
+	if _, _, err := queue.EnsureStream(ctx, e.js, queue.StreamConfig{}); err != nil {
 		return r, err
 	}
 	dbURL, drop, err := e.freshDatabase(ctx, fmt.Sprintf("bench_%s_%d", c.design, seq))

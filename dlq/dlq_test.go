@@ -30,7 +30,7 @@ func setup(t *testing.T, cc queue.ConsumerConfig) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	_, js := testenv.NATS(t).Connect(t)
-	s, err := queue.EnsureStream(ctx, js, queue.StreamConfig{})
+	s, _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func setup(t *testing.T, cc queue.ConsumerConfig) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dlq.EnsureStream(ctx, js, dlq.Config{}); err != nil {
+	if _, _, err := dlq.EnsureStream(ctx, js, dlq.Config{}); err != nil {
 		t.Fatal(err)
 	}
 	return &fixture{js: js, tasks: s, cons: cons, admin: dlq.NewAdmin(js, ""), w: dlq.NewWriter(js, dlq.WriterConfig{})}

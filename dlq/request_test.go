@@ -34,7 +34,7 @@ func requestMsg(subject, body string) *nats.Msg {
 func TestWriteRequestKeepsTheRequestOnceByContent(t *testing.T) {
 	ctx := context.Background()
 	_, js := testenv.NATS(t).Connect(t)
-	if _, err := dlq.EnsureStream(ctx, js, dlq.Config{}); err != nil {
+	if _, _, err := dlq.EnsureStream(ctx, js, dlq.Config{}); err != nil {
 		t.Fatal(err)
 	}
 	w, admin := dlq.NewWriter(js, dlq.WriterConfig{}), dlq.NewAdmin(js, dlq.DefaultRefusedStream)
@@ -104,7 +104,7 @@ func TestRefusedRequestsNeverEvictDeadTasks(t *testing.T) {
 	ctx := context.Background()
 	_, js := testenv.NATS(t).Connect(t)
 	cfg := dlq.Config{MaxBytes: 1 << 20, RefusedMaxBytes: 1 << 20}
-	if _, err := dlq.EnsureStream(ctx, js, cfg); err != nil {
+	if _, _, err := dlq.EnsureStream(ctx, js, cfg); err != nil {
 		t.Fatal(err)
 	}
 	var failed []string
@@ -146,7 +146,7 @@ func TestRefusedRequestsNeverEvictDeadTasks(t *testing.T) {
 func publishDeadTask(t *testing.T, js jetstream.JetStream) uint64 {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{}); err != nil {
+	if _, _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	cons, err := queue.EnsureConsumer(ctx, js, queue.DefaultStream, queue.ConsumerConfig{})
@@ -184,7 +184,7 @@ func TestFullDeadLetterStreamRefusesNewLetters(t *testing.T) {
 	if err := f.js.DeleteStream(ctx, dlq.DefaultStream); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dlq.EnsureStream(ctx, f.js, dlq.Config{MaxBytes: 1 << 20}); err != nil {
+	if _, _, err := dlq.EnsureStream(ctx, f.js, dlq.Config{MaxBytes: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	var failed []string
@@ -220,7 +220,7 @@ func TestFullDeadLetterStreamRefusesNewLetters(t *testing.T) {
 func TestSummaryCountsFromStreamInfo(t *testing.T) {
 	ctx := context.Background()
 	_, js := testenv.NATS(t).Connect(t)
-	if _, err := dlq.EnsureStream(ctx, js, dlq.Config{}); err != nil {
+	if _, _, err := dlq.EnsureStream(ctx, js, dlq.Config{}); err != nil {
 		t.Fatal(err)
 	}
 	// Refused requests are the quickest way to many records (no task

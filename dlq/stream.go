@@ -87,18 +87,31 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// EnsureStream creates or updates the dead-letter stream and the stream of
-// refused requests, and returns the former. Limits retention: dead letters
-// stay until replayed, purged, or older than MaxAge; when the stream is
-// full, new ones are refused (DiscardNew) rather than old ones dropped.
-// Refused requests, which anyone who can send a request can produce, live
-// in their own stream, where the oldest go first.
-func EnsureStream(ctx context.Context, js jetstream.JetStream, c Config) (jetstream.Stream, error) {
+// EnsureStream creates the dead-letter stream and the stream of refused
+// requests when they are missing, leaves existing ones as they are, and
+// returns the former and how they differ from c (each entry prefixed by
+// the stream's name). Limits retention: dead letters stay until replayed,
+// purged, or older than MaxAge; when the stream is full, new ones are
+// refused (DiscardNew) rather than old ones dropped. Refused requests,
+// which anyone who can send a request can produce, live in their own
+// stream, where the oldest go first. ApplyStreams changes existing ones.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, c Config) (jetstream.Stream, queue.Drift, error) {
+	return ensureStreams(ctx, js, c, false)
+}
+
+// ApplyStreams creates the dead-letter and refused-request streams with c,
+// or updates them to c, and returns what it changed.
+func ApplyStreams(ctx context.Context, js jetstream.JetStream, c Config) (queue.Drift, error) {
+	_, d, err := ensureStreams(ctx, js, c, true)
+	return d, err
+}
+
+func ensureStreams(ctx context.Context, js jetstream.JetStream, c Config, apply bool) (jetstream.Stream, queue.Drift, error) {
 	c = c.WithDefaults()
 	if err := c.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	s, err := queue.UpsertStream(ctx, js, jetstream.StreamConfig{
+	s, d1, err := queue.UpsertStream(ctx, js, jetstream.StreamConfig{
 		Name:        c.Name,
 		Description: "marketfleet dead letters: tasks that were terminated or ran out of deliveries",
 		Subjects:    []string{SubjectPrefix + ".>"},
@@ -109,11 +122,11 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, c Config) (jetstr
 		MaxBytes:    c.MaxBytes,
 		Duplicates:  time.Hour,
 		Replicas:    c.Replicas,
-	})
+	}, apply)
 	if err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", c.Name, err)
+		return nil, nil, fmt.Errorf("ensure stream %s: %w", c.Name, err)
 	}
-	if _, err := queue.UpsertStream(ctx, js, jetstream.StreamConfig{
+	_, d2, err := queue.UpsertStream(ctx, js, jetstream.StreamConfig{
 		Name:        c.RefusedName,
 		Description: "marketfleet refused requests: the first bytes, size and hash of invalid on-demand requests",
 		Subjects:    []string{RefusedSubjectPrefix + ".>"},
@@ -125,17 +138,25 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, c Config) (jetstr
 		MaxMsgSize:  maxRefusedRecord,
 		Duplicates:  time.Hour,
 		Replicas:    c.Replicas,
-	}); err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", c.RefusedName, err)
+	}, apply)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ensure stream %s: %w", c.RefusedName, err)
 	}
-	return s, nil
+	var d queue.Drift
+	for _, e := range d1 {
+		d = append(d, c.Name+" "+e)
+	}
+	for _, e := range d2 {
+		d = append(d, c.RefusedName+" "+e)
+	}
+	return s, d, nil
 }
 
 // ensureAdvisories creates the stream that captures the MAX_DELIVERIES
 // advisories of every consumer of the task stream (normal and priority),
 // and the Reaper's consumer on it.
 func ensureAdvisories(ctx context.Context, js jetstream.JetStream, taskStream string, replicas int) (jetstream.Consumer, error) {
-	_, err := queue.UpsertStream(ctx, js, jetstream.StreamConfig{
+	_, _, err := queue.UpsertStream(ctx, js, jetstream.StreamConfig{
 		Name:        DefaultAdvisoryStream,
 		Description: "MAX_DELIVERIES advisories of the marketfleet task consumers, for the dead-letter reaper",
 		Subjects:    []string{advisorySubject(taskStream, "*")},
@@ -144,7 +165,7 @@ func ensureAdvisories(ctx context.Context, js jetstream.JetStream, taskStream st
 		MaxAge:      7 * 24 * time.Hour,
 		MaxBytes:    AdvisoryMaxBytes,
 		Replicas:    replicas,
-	})
+	}, true) // the workers' own: always kept to their settings
 	if err != nil {
 		return nil, fmt.Errorf("ensure stream %s: %w", DefaultAdvisoryStream, err)
 	}

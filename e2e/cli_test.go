@@ -221,3 +221,33 @@ func TestOneShotMigrateGivesUpWithTheReason(t *testing.T) {
 		}
 	}
 }
+
+// A producer started with other stream settings does not shrink the shared
+// stream: it warns, naming both values; `fleetctl stream apply` is the one
+// way to change it.
+func TestProducerNeverReconfiguresTheStream(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if code, out, errOut := e.runCmd(t, nil, "producer", "enqueue", "--range", "5d", "AAPL"); code != 0 {
+		t.Fatalf("first enqueue: exit %d, %s %s", code, out, errOut)
+	}
+	maxBytes := func() int64 {
+		s, err := e.js(t).Stream(context.Background(), queue.DefaultStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().Config.MaxBytes
+	}
+	small := []string{"FLEET_STREAM_MAX_BYTES=1048576"}
+	code, _, errOut := e.runCmd(t, small, "producer", "enqueue", "--range", "5d", "MSFT")
+	if code != 0 || maxBytes() != 1<<30 {
+		t.Fatalf("enqueue with FLEET_STREAM_MAX_BYTES=1048576: exit %d, stream max_bytes %d; want the stream left at 1 GiB\n%s", code, maxBytes(), errOut)
+	}
+	if !strings.Contains(errOut, `"level":"warn"`) || !strings.Contains(errOut, "max_bytes: the stream has 1073741824, this process wants 1048576") {
+		t.Fatalf("no warning naming both values:\n%s", errOut)
+	}
+	code, out, errOut := e.runCmd(t, small, "fleetctl", "stream", "apply")
+	if code != 0 || maxBytes() != 1<<20 || !strings.Contains(out, "MARKETFLEET_TASKS max_bytes: the stream has 1073741824, this process wants 1048576: applied") {
+		t.Fatalf("fleetctl stream apply: exit %d, stream max_bytes %d\n%s%s", code, maxBytes(), out, errOut)
+	}
+}

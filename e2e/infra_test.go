@@ -99,7 +99,7 @@ func (e *env) underLoad(t *testing.T, prefix string, extra []string, fault func(
 	js := e.js(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{Replicas: replicas(extra)}); err != nil {
+	if _, _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{Replicas: replicas(extra)}); err != nil {
 		t.Fatal(err)
 	}
 	stopSampling := e.sessionSampler(t)

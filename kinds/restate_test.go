@@ -59,13 +59,13 @@ func newFleet(t *testing.T, cfg synthetic.Config, hist *history.Policy) *actionF
 	f := &actionFleet{nats: testenv.NATS(t), dbURL: testenv.NewDatabase(t), hist: hist}
 	_, f.js = f.nats.Connect(t)
 	ctx := context.Background()
-	if _, err := queue.EnsureStream(ctx, f.js, queue.StreamConfig{}); err != nil {
+	if _, _, err := queue.EnsureStream(ctx, f.js, queue.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := queue.EnsureConsumer(ctx, f.js, queue.DefaultStream, queue.ConsumerConfig{AckWait: time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dlq.EnsureStream(ctx, f.js, dlq.Config{}); err != nil {
+	if _, _, err := dlq.EnsureStream(ctx, f.js, dlq.Config{}); err != nil {
 		t.Fatal(err)
 	}
 	f.admin = testenv.Connect(t, f.dbURL)

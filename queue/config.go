@@ -47,8 +47,9 @@ func SubjectOf(t tasks.Task) string {
 const MaxMessageBytes = 16 * tasks.MaxEnvelopeBytes
 
 // StreamConfig describes the task stream. Every field has a default applied
-// by WithDefaults; producers and workers must agree on it (the last to start
-// updates the stream to its view).
+// by WithDefaults. The first process to start creates the stream with its
+// view; an existing stream is changed only by ApplyStream (fleetctl stream
+// apply), and processes that see a difference warn about it.
 type StreamConfig struct {
 	// Name of the stream. Defaults to DefaultStream.
 	Name string
@@ -113,18 +114,32 @@ func (c StreamConfig) jetstream() jetstream.StreamConfig {
 	}
 }
 
-// EnsureStream creates the task stream or updates it to c. It is idempotent
-// and safe to race: any number of processes may call it at start.
-func EnsureStream(ctx context.Context, js jetstream.JetStream, c StreamConfig) (jetstream.Stream, error) {
+// EnsureStream creates the task stream with c when it is missing, and
+// otherwise leaves it as it is, returning how it differs from c (for the
+// caller to warn about). It never changes an existing stream: ApplyStream
+// does, when the operator asks. Safe to race: any number of processes may
+// call it at start.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, c StreamConfig) (jetstream.Stream, Drift, error) {
+	return ensureStream(ctx, js, c, false)
+}
+
+// ApplyStream creates the task stream with c, or updates it to c, and
+// returns what it changed (fleetctl stream apply).
+func ApplyStream(ctx context.Context, js jetstream.JetStream, c StreamConfig) (Drift, error) {
+	_, d, err := ensureStream(ctx, js, c, true)
+	return d, err
+}
+
+func ensureStream(ctx context.Context, js jetstream.JetStream, c StreamConfig, apply bool) (jetstream.Stream, Drift, error) {
 	c = c.WithDefaults()
 	if err := c.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	s, err := UpsertStream(ctx, js, c.jetstream())
+	s, d, err := UpsertStream(ctx, js, c.jetstream(), apply)
 	if err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", c.Name, err)
+		return nil, d, fmt.Errorf("ensure stream %s: %w", c.Name, err)
 	}
-	return s, nil
+	return s, d, nil
 }
 
 // ConsumerConfig describes the workers' durable pull consumer.

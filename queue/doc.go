@@ -1,6 +1,6 @@
-// Package queue is the fleet's JetStream plumbing: the task stream and the
-// workers' durable pull consumer (created or updated idempotently by whoever
-// starts first), a Publisher that enqueues tasks with their de-duplication id
+// Package queue is the fleet's JetStream plumbing: the task stream (created
+// idempotently by whoever starts first, changed only by ApplyStream) and the
+// workers' durable pull consumers (kept at the workers' settings), a Publisher that enqueues tasks with their de-duplication id
 // and confirmed acks, and a Fetcher that hands a worker small batches.
 //
 // The stream uses work-queue retention on file storage: a message lives until

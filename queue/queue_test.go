@@ -32,7 +32,7 @@ func setup(t *testing.T) (jetstream.JetStream, jetstream.Consumer) {
 	t.Helper()
 	_, js := testenv.NATS(t).Connect(t)
 	ctx := context.Background()
-	if _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{}); err != nil {
+	if _, _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	cons, err := queue.EnsureConsumer(ctx, js, queue.DefaultStream, queue.ConsumerConfig{})
@@ -51,7 +51,7 @@ func TestEnsureIsIdempotentUnderRace(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{}); err != nil {
+			if _, _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{}); err != nil {
 				errs <- err
 				return
 			}
@@ -85,7 +85,7 @@ func TestEnsureIsIdempotentUnderRace(t *testing.T) {
 
 func TestEnsureRejectsBadConfig(t *testing.T) {
 	_, js := testenv.NATS(t).Connect(t)
-	if _, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{Replicas: 9}); !errors.Is(err, queue.ErrInvalidConfig) {
+	if _, _, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{Replicas: 9}); !errors.Is(err, queue.ErrInvalidConfig) {
 		t.Fatalf("EnsureStream(replicas 9) = %v, want ErrInvalidConfig", err)
 	}
 	if _, err := queue.EnsureConsumer(context.Background(), js, "X", queue.ConsumerConfig{AckWait: time.Millisecond}); !errors.Is(err, queue.ErrInvalidConfig) {
@@ -230,7 +230,7 @@ func TestFetcherDrainReturnsUnstartedMessages(t *testing.T) {
 func TestFullStreamRefusesNewTasksAndKeepsQueuedOnes(t *testing.T) {
 	_, js := testenv.NATS(t).Connect(t)
 	ctx := context.Background()
-	s, err := queue.EnsureStream(ctx, js, queue.StreamConfig{MaxBytes: 1 << 20})
+	s, _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{MaxBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,8 +251,9 @@ func TestFullStreamRefusesNewTasksAndKeepsQueuedOnes(t *testing.T) {
 }
 
 // TestEnsureSendsNoUpdateWhenNothingChanged: a fleet restarting does not
-// rewrite the stream configuration on every start; a real change still
-// updates the stream and the consumer.
+// rewrite the stream configuration on every start; a process with other
+// stream settings leaves the stream alone and is told how it differs
+// (both values); ApplyStream changes it; a consumer change is applied.
 func TestEnsureSendsNoUpdateWhenNothingChanged(t *testing.T) {
 	nc, js := testenv.NATS(t).Connect(t)
 	ctx := context.Background()
@@ -264,7 +265,7 @@ func TestEnsureSendsNoUpdateWhenNothingChanged(t *testing.T) {
 	}
 	defer sub.Unsubscribe()
 	ensure := func(sc queue.StreamConfig, cc queue.ConsumerConfig) jetstream.Consumer {
-		if _, err := queue.EnsureStream(ctx, js, sc); err != nil {
+		if _, _, err := queue.EnsureStream(ctx, js, sc); err != nil {
 			t.Fatal(err)
 		}
 		c, err := queue.EnsureConsumer(ctx, js, queue.DefaultStream, cc)
@@ -286,12 +287,28 @@ func TestEnsureSendsNoUpdateWhenNothingChanged(t *testing.T) {
 	if n := count(); n != 0 {
 		t.Fatalf("%d stream update advisories for an unchanged configuration, want 0", n)
 	}
-	c := ensure(queue.StreamConfig{MaxBytes: 2 << 30}, queue.ConsumerConfig{AckWait: time.Minute})
-	if n := count(); n != 1 {
-		t.Fatalf("%d stream update advisories after changing MaxBytes, want 1", n)
+	c := ensure(queue.StreamConfig{MaxBytes: 1 << 20}, queue.ConsumerConfig{AckWait: time.Minute})
+	if n := count(); n != 0 {
+		t.Fatalf("%d stream update advisories from a process with another MaxBytes, want 0", n)
 	}
 	if got := c.CachedInfo().Config.AckWait; got != time.Minute {
 		t.Fatalf("consumer AckWait = %s after asking for 1m", got)
+	}
+	s, drift, err := queue.EnsureStream(ctx, js, queue.StreamConfig{MaxBytes: 1 << 20})
+	if err != nil || s.CachedInfo().Config.MaxBytes != 1<<30 || len(drift) != 1 ||
+		drift[0] != "max_bytes: the stream has 1073741824, this process wants 1048576" {
+		t.Fatalf("EnsureStream with MaxBytes 1 MiB: stream max_bytes %d, drift %q, %v; want the stream untouched and both values named",
+			s.CachedInfo().Config.MaxBytes, drift, err)
+	}
+	applied, err := queue.ApplyStream(ctx, js, queue.StreamConfig{MaxBytes: 2 << 30})
+	if err != nil || len(applied) != 1 {
+		t.Fatalf("ApplyStream = %q, %v", applied, err)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d stream update advisories after ApplyStream, want 1", n)
+	}
+	if s, err := js.Stream(ctx, queue.DefaultStream); err != nil || s.CachedInfo().Config.MaxBytes != 2<<30 {
+		t.Fatalf("after ApplyStream: %v, want max_bytes 2 GiB", err)
 	}
 }
 

@@ -5,45 +5,98 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// UpsertStream makes the stream match want: it creates it when missing,
-// updates it only when one of the settings marketfleet manages differs, and
-// otherwise leaves it alone. Many processes starting together therefore
-// send no updates at all, which keeps them off the server's update path
-// (nats-server 2.15 races a stream update against a concurrent consumer
-// create) and out of each other's way. Safe to race.
-func UpsertStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {
+// Drift is how an existing stream's settings differ from the ones a
+// process was configured with: one entry per setting, naming both values
+// ("max_bytes: the stream has 1073741824, this process wants 1048576").
+type Drift []string
+
+// DriftAdvice is the message of the warning a process logs about a Drift.
+const DriftAdvice = "the stream's settings differ from this process's; it is left as it is " +
+	"(a producer never changes a shared stream; `fleetctl stream apply` applies these settings)"
+
+// String joins the entries.
+func (d Drift) String() string { return strings.Join(d, "; ") }
+
+// UpsertStream creates the stream want when it is missing (safe to race:
+// a stream created meanwhile by another process is used). An existing
+// stream is changed only when apply is set, and only when a setting
+// marketfleet manages differs; either way the differences are returned.
+// Processes therefore never reconfigure a shared stream behind the
+// operator's back (a producer started with another FLEET_STREAM_MAX_BYTES
+// does not shrink it), and many starting together send no updates at all,
+// which keeps them off the server's update path (nats-server 2.15 races a
+// stream update against a concurrent consumer create).
+func UpsertStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig, apply bool) (jetstream.Stream, Drift, error) {
 	s, err := js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		s, err = js.CreateStream(ctx, want)
 		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return s, err
+			return s, nil, err
 		}
 		s, err = js.Stream(ctx, want.Name) // created meanwhile by another process
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if !streamDiffers(s.CachedInfo().Config, want) {
-		return s, nil
+	drift := streamDrift(s.CachedInfo().Config, want)
+	if len(drift) == 0 || !apply {
+		return s, drift, nil
 	}
-	return js.UpdateStream(ctx, want)
+	s, err = js.UpdateStream(ctx, want)
+	return s, drift, err
 }
 
-// streamDiffers compares the settings marketfleet manages. A zero limit in
+// streamDrift compares the settings marketfleet manages. A zero limit in
 // want means "the server's default", which the server fills in.
-func streamDiffers(have, want jetstream.StreamConfig) bool {
-	return !slices.Equal(have.Subjects, want.Subjects) || have.Retention != want.Retention ||
-		have.Storage != want.Storage || have.Discard != want.Discard || have.Description != want.Description ||
-		differsIfSet(have.MaxBytes, want.MaxBytes) || differsIfSet(have.MaxMsgSize, want.MaxMsgSize) ||
-		differsIfSet(have.Duplicates, want.Duplicates) || differsIfSet(have.MaxAge, want.MaxAge) ||
-		differsIfSet(have.Replicas, want.Replicas)
+func streamDrift(have, want jetstream.StreamConfig) Drift {
+	var d Drift
+	add := func(name string, h, w any) {
+		d = append(d, fmt.Sprintf("%s: the stream has %v, this process wants %v", name, h, w))
+	}
+	if !slices.Equal(have.Subjects, want.Subjects) {
+		add("subjects", have.Subjects, want.Subjects)
+	}
+	if have.Retention != want.Retention {
+		add("retention", have.Retention, want.Retention)
+	}
+	if have.Storage != want.Storage {
+		add("storage", have.Storage, want.Storage)
+	}
+	if have.Discard != want.Discard {
+		add("discard", have.Discard, want.Discard)
+	}
+	if have.Description != want.Description {
+		add("description", strconv.Quote(have.Description), strconv.Quote(want.Description))
+	}
+	for _, f := range []struct {
+		name       string
+		have, want int64
+	}{
+		{"max_bytes", have.MaxBytes, want.MaxBytes},
+		{"max_msg_size", int64(have.MaxMsgSize), int64(want.MaxMsgSize)},
+		{"replicas", int64(have.Replicas), int64(want.Replicas)},
+	} {
+		if differsIfSet(f.have, f.want) {
+			add(f.name, f.have, f.want)
+		}
+	}
+	if differsIfSet(have.Duplicates, want.Duplicates) {
+		add("duplicate_window", have.Duplicates, want.Duplicates)
+	}
+	if differsIfSet(have.MaxAge, want.MaxAge) {
+		add("max_age", have.MaxAge, want.MaxAge)
+	}
+	return d
 }
 
-// consumerDiffers is streamDiffers for consumers.
+// consumerDiffers is streamDrift for consumers, which the workers own:
+// they update them to their settings.
 func consumerDiffers(have, want jetstream.ConsumerConfig) bool {
 	return have.AckPolicy != want.AckPolicy || have.DeliverPolicy != want.DeliverPolicy ||
 		have.FilterSubject != want.FilterSubject || have.Description != want.Description ||

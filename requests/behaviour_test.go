@@ -234,7 +234,7 @@ func TestPublishFailureIsRetryableAndNotDeadLettered(t *testing.T) {
 		t.Fatalf("warn lines = %v", l)
 	}
 	// Once the stream exists, the same request goes through.
-	if _, err := queue.EnsureStream(context.Background(), f.js, queue.StreamConfig{}); err != nil {
+	if _, _, err := queue.EnsureStream(context.Background(), f.js, queue.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	checkReply(t, f.askOK(t, `{"symbols":["AAPL"],"range":"5d"}`), 1, 0, "high", wantIDs("high:", "AAPL"))

@@ -36,11 +36,11 @@ func setup(t *testing.T, taskStream bool) *fixture {
 	srv := testenv.NATS(t)
 	nc, js := srv.Connect(t)
 	if taskStream {
-		if _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{}); err != nil {
+		if _, _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := dlq.EnsureStream(ctx, js, dlq.Config{}); err != nil {
+	if _, _, err := dlq.EnsureStream(ctx, js, dlq.Config{}); err != nil {
 		t.Fatal(err)
 	}
 	return &fixture{srv: srv, nc: nc, js: js, admin: dlq.NewAdmin(js, dlq.DefaultRefusedStream)}

@@ -54,14 +54,14 @@ func setup(t *testing.T) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	nc, js := testenv.NATS(t).Connect(t)
-	if _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{}); err != nil {
+	if _, _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	cons, err := queue.EnsureConsumer(ctx, js, queue.DefaultStream, queue.ConsumerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dlq.EnsureStream(ctx, js, dlq.Config{}); err != nil {
+	if _, _, err := dlq.EnsureStream(ctx, js, dlq.Config{}); err != nil {
 		t.Fatal(err)
 	}
 	dbURL := testenv.NewDatabase(t)

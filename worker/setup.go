@@ -47,9 +47,11 @@ func (w *Worker) openQueue(ctx context.Context) (*queueSide, error) {
 		OnFailed:  func(stream string) { w.mx.DeadLetterFailures.WithLabelValues(w.cfg.deadLetterLabel(stream)).Inc() }})
 	q := &queueSide{nc: nc, js: js, dead: dead, tasks: queue.NewPublisher(js, w.cfg.Stream.Name)}
 	err = w.retrySetup(ctx, "set up JetStream", func(ctx context.Context) error {
-		if _, err := queue.EnsureStream(ctx, js, w.cfg.StreamConfig()); err != nil {
+		_, drift, err := queue.EnsureStream(ctx, js, w.cfg.StreamConfig())
+		if err != nil {
 			return err
 		}
+		w.warnDrift(w.cfg.Stream.Name, drift)
 		cons, err := queue.EnsureConsumer(ctx, js, w.cfg.Stream.Name, w.cfg.Consumer)
 		if err != nil {
 			return err
@@ -62,9 +64,11 @@ func (w *Worker) openQueue(ctx context.Context) (*queueSide, error) {
 			return err
 		}
 		q.fetcher.Restore(w.restoreQueue(js))
-		if _, err := dlq.EnsureStream(ctx, js, w.cfg.DLQConfig()); err != nil {
+		_, drift, err = dlq.EnsureStream(ctx, js, w.cfg.DLQConfig())
+		if err != nil {
 			return err
 		}
+		w.warnDrift(w.cfg.DLQ.Name, drift)
 		if q.reaper, err = dlq.NewReaper(ctx, js, q.dead, dlq.ReaperConfig{TaskStream: w.cfg.Stream.Name,
 			Replicas: w.cfg.Replicas, Worker: w.cfg.ID, Logger: w.log}); err != nil {
 			return err
@@ -77,6 +81,15 @@ func (w *Worker) openQueue(ctx context.Context) (*queueSide, error) {
 		return nil, err
 	}
 	return q, nil
+}
+
+// warnDrift warns, naming both values, when an existing stream's settings
+// differ from this worker's: it does not change them (fleetctl stream
+// apply does).
+func (w *Worker) warnDrift(stream string, d queue.Drift) {
+	if len(d) > 0 {
+		w.log.Warn().Str("stream", stream).Strs("differences", d).Msg(queue.DriftAdvice)
+	}
 }
 
 // restoreQueue recreates the task stream and the workers' consumers when an
@@ -102,7 +115,7 @@ func (w *Worker) restoreQueue(js jetstream.JetStream) queue.Restorer {
 				return nil, nil, err
 			}
 		}
-		if _, err := queue.EnsureStream(ctx, js, w.cfg.StreamConfig()); err != nil {
+		if _, _, err := queue.EnsureStream(ctx, js, w.cfg.StreamConfig()); err != nil {
 			return nil, nil, err
 		}
 		cons, err := queue.EnsureConsumer(ctx, js, stream, w.cfg.Consumer)

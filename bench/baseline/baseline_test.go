@@ -157,7 +157,7 @@ func setup(t *testing.T) *env {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{}); err != nil {
+	if _, _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	from := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -33,7 +33,7 @@ func run(ctx context.Context, c config, log zerolog.Logger) error {
 	}
 	sctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
-	if _, err := queue.EnsureStream(sctx, js, queue.StreamConfig{}); err != nil {
+	if _, _, err := queue.EnsureStream(sctx, js, queue.StreamConfig{}); err != nil {
 		return err
 	}
 	cons, err := queue.EnsureConsumer(sctx, js, queue.DefaultStream,

@@ -65,7 +65,7 @@ func run(ctx context.Context, o options) error {
 	// The stream exists before any worker starts: the demo reads its state
 	// as soon as the fleet holds its sessions, which can be before the
 	// workers have reached NATS.
-	if _, err := queue.EnsureStream(ctx, d.js, fleet.Config.StreamConfig()); err != nil {
+	if _, _, err := queue.EnsureStream(ctx, d.js, fleet.Config.StreamConfig()); err != nil {
 		return err
 	}
 	if d.db, err = store.Open(ctx, d.dbURL, store.Config{ApplicationName: "marketfleet-demo"}); err != nil {

@@ -168,7 +168,7 @@ func publishRepairs(ctx context.Context, cfg *config, o *auditOpts, r audit.Repo
 	cctx, cancel := context.WithTimeout(ctx, o.timeout)
 	nc, js, err := cli.ConnectNATS(cctx, cfg.Common, fleetctlApp, zerolog.Nop())
 	if err == nil {
-		_, err = queue.EnsureStream(cctx, js, cfg.Config.StreamConfig())
+		_, _, err = queue.EnsureStream(cctx, js, cfg.Config.StreamConfig())
 	}
 	cancel()
 	if err != nil {

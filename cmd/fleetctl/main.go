@@ -14,6 +14,7 @@ const usage = `usage: fleetctl status [--json] [--watch[=2s]] [--stale N] [--tim
        fleetctl actions SYMBOL [--json]
        fleetctl audit [--symbol S] [--interval I] [--from D] [--to D] [--json] [--html FILE] [--repair [--wait D]]
        fleetctl dlq <command> [flags]
+       fleetctl stream apply
 
   status      is everything fine? One screen: a verdict (OK, WARN or CRIT
               with reasons), the task backlog per consumer and its oldest
@@ -44,6 +45,13 @@ const usage = `usage: fleetctl status [--json] [--watch[=2s]] [--stale N] [--tim
               source has no data for become known holes. --html writes a
               coverage heatmap (symbols x months). Each run is recorded (the
               last one shows in status).
+
+  stream apply  give the task, dead-letter and refused-request streams the
+              settings of this environment (FLEET_STREAM_MAX_BYTES,
+              FLEET_DEDUP_WINDOW, FLEET_STREAM_REPLICAS, FLEET_DLQ_*,
+              FLEET_REFUSED_*), creating them if missing, and print what
+              changed. Producers and workers never change an existing
+              stream: they warn, naming both values, when it differs.
 
 Dead letters are tasks the fleet gave up on: invalid envelopes, unknown
 symbols, data the database refused, and tasks that failed on every allowed
@@ -80,6 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return actionsCommand(ctx, args[1:], stdout, stderr)
 	case "audit":
 		return auditCommand(ctx, args[1:], stdout, stderr)
+	case "stream":
+		return streamCommand(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "fleetctl: unknown command %q (see fleetctl --help)\n", args[0])
 	return 2

@@ -91,7 +91,7 @@ func setupTasks(ctx context.Context, t *testing.T, js jetstream.JetStream, f *fl
 }
 
 func ensure(ctx context.Context, js jetstream.JetStream) error {
-	if _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{}); err != nil {
+	if _, _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{}); err != nil {
 		return err
 	}
 	for _, high := range []bool{false, true} {
@@ -99,7 +99,7 @@ func ensure(ctx context.Context, js jetstream.JetStream) error {
 			return err
 		}
 	}
-	_, err := dlq.EnsureStream(ctx, js, dlq.Config{})
+	_, _, err := dlq.EnsureStream(ctx, js, dlq.Config{})
 	return err
 }
 

@@ -301,9 +301,13 @@ func connectPublisher(ctx context.Context, cfg *config, log zerolog.Logger) (*qu
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := queue.EnsureStream(ctx, js, cfg.Config.StreamConfig()); err != nil {
+	_, drift, err := queue.EnsureStream(ctx, js, cfg.Config.StreamConfig())
+	if err != nil {
 		nc.Close()
 		return nil, nil, err
+	}
+	if len(drift) > 0 {
+		log.Warn().Str("stream", cfg.Config.Stream.Name).Strs("differences", drift).Msg(queue.DriftAdvice)
 	}
 	return queue.NewPublisher(js, cfg.Config.Stream.Name), nc.Close, nil
 }

@@ -65,7 +65,7 @@ func TestBackfillPublishesEveryWindowOnceAndRepeatsAsDuplicates(t *testing.T) {
 	// The stream's server goroutines and the test client's request
 	// subscription exist before the command runs: only the command's own
 	// goroutines are checked.
-	if _, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{}); err != nil {
+	if _, _, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	streamTasks(t, js)
@@ -124,7 +124,7 @@ func TestBackfillOverMaxTasksPublishesNothing(t *testing.T) {
 	srv := testenv.NATS(t)
 	t.Setenv("NATS_URL", srv.URL())
 	_, js := srv.Connect(t)
-	if _, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{}); err != nil {
+	if _, _, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	code, out, errOut := runProducer(t, "backfill", "--from", "2024-01-01", "--to", "2024-01-11",
@@ -198,7 +198,7 @@ func TestBackfillHelp(t *testing.T) {
 func TestPublishChunksStopsAfterTheChunkInFlight(t *testing.T) {
 	srv := testenv.NATS(t)
 	_, js := srv.Connect(t)
-	if _, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{}); err != nil {
+	if _, _, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	o := &backfillOpts{interval: "1d", from: "2024-01-01", to: "2024-02-01", windowBars: 1, maxTasks: 100, requestedBy: "test"}

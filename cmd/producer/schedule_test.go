@@ -84,7 +84,7 @@ func TestScheduleTwoCopiesPublishEachWindowOnce(t *testing.T) {
 	srv := testenv.NATS(t)
 	t.Setenv("NATS_URL", srv.URL())
 	_, js := srv.Connect(t)
-	if _, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{}); err != nil {
+	if _, _, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	streamTasks(t, js)
@@ -147,7 +147,7 @@ func TestScheduleRunsAcrossAnEarlyClose(t *testing.T) {
 	t.Setenv("NATS_URL", srv.URL())
 	t.Setenv("FLEET_LOG_FORMAT", "json")
 	_, js := srv.Connect(t)
-	if _, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{}); err != nil {
+	if _, _, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	streamTasks(t, js)
@@ -190,7 +190,7 @@ func TestScheduleRunsAcrossAnEarlyClose(t *testing.T) {
 func TestScheduleRetriesAFailedPublish(t *testing.T) {
 	srv := testenv.NATS(t)
 	_, js := srv.Connect(t)
-	if _, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{}); err != nil {
+	if _, _, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	cal, err := calendar.NewNYSE()
@@ -275,7 +275,7 @@ func TestScheduleOverMaxSymbolsPublishesNothing(t *testing.T) {
 	srv := testenv.NATS(t)
 	t.Setenv("NATS_URL", srv.URL())
 	_, js := srv.Connect(t)
-	if _, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{}); err != nil {
+	if _, _, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	code, out, errOut := runScheduleAt(t, nyTime(t, "2026-11-24 16:30"), "--max-symbols", "5", "--once",
