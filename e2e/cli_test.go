@@ -62,6 +62,11 @@ func TestInvalidConfigurationIsOneClearLine(t *testing.T) {
 		{[]string{"FLEET_LOG_LEVEL=loud"}, "FLEET_LOG_LEVEL"},
 		{[]string{"FLEET_NATS_USER=worker"}, "FLEET_NATS_PASSWORD"},
 		{[]string{"FLEET_NATS_USER=worker", "FLEET_NATS_PASSWORD=canary-s3cret", "FLEET_NATS_TOKEN=canary-t0ken"}, "at most one"},
+		// Before connecting to anything (NATS is not even listening here),
+		// never quoting the URL.
+		{[]string{"DATABASE_URL=garbage-canary", "NATS_URL=nats://127.0.0.1:1"}, "DATABASE_URL: invalid PostgreSQL connection string"},
+		{[]string{"DATABASE_URL=postgres://u:canary@127.0.0.1/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem", "NATS_URL=nats://127.0.0.1:1"},
+			"DATABASE_URL: a file named in the PostgreSQL connection string cannot be read: open /nonexistent/ca.pem: no such file or directory"},
 	} {
 		code, out, errOut := e.runCmd(t, tc.env, "worker")
 		lines := strings.Split(strings.TrimSpace(errOut), "\n")
@@ -97,7 +102,7 @@ func TestProducerReportsAcceptedAndDuplicates(t *testing.T) {
 		t.Fatalf("first enqueue: exit %d, %q %q", code, out, errOut)
 	}
 	code, out, _ = e.runCmd(t, nil, "producer", args...)
-	if code != 0 || strings.TrimSpace(out) != "enqueued 5 tasks: 0 accepted, 5 duplicates (queued or collected within FLEET_DEDUP_WINDOW; --force collects them again)" {
+	if code != 0 || strings.TrimSpace(out) != "enqueued 5 tasks: 0 accepted, 5 duplicates (already published within FLEET_DEDUP_WINDOW; --force collects them again)" {
 		t.Fatalf("second enqueue: exit %d, %q", code, out)
 	}
 }
@@ -112,7 +117,7 @@ func TestForcedEnqueueCollectsAgain(t *testing.T) {
 	args := []string{"enqueue", "--interval", "1d", "--from", "2024-01-01", "--to", "2024-02-01", "FA", "FB"}
 	for i, want := range []string{
 		"enqueued 2 tasks: 2 accepted, 0 duplicates",
-		"enqueued 2 tasks: 0 accepted, 2 duplicates (queued or collected within FLEET_DEDUP_WINDOW; --force collects them again)",
+		"enqueued 2 tasks: 0 accepted, 2 duplicates (already published within FLEET_DEDUP_WINDOW; --force collects them again)",
 	} {
 		if code, out, errOut := e.runCmd(t, nil, "producer", args...); code != 0 || strings.TrimSpace(out) != want {
 			t.Fatalf("enqueue %d: exit %d, %q %q; want %q", i+1, code, out, errOut, want)

@@ -252,8 +252,13 @@ func TestConnectionLimitMakesTheWorkerWaitWithoutFetching(t *testing.T) {
 	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		t.Fatal(err)
 	}
-	if n := strings.Count(w.logs.String(), `"level":"warn"`); n != 1 {
-		t.Fatalf("%d warnings while waiting for a slot, want exactly 1:\n%s", n, w.logs.String())
+	if n := strings.Count(w.logs.String(), `"level":"warn"`); n != 1 || strings.Contains(w.logs.String(), `"level":"error"`) {
+		t.Fatalf("%d warnings while waiting for a slot, want exactly 1 and no error (the reason again at error level once a minute):\n%s", n, w.logs.String())
+	}
+	// fleetctl budget, refused the same way, names the cause.
+	code, _, errOut := e.runCmd(t, []string{"DATABASE_URL=" + roleURL}, "fleetctl", "budget")
+	if code != 1 || !strings.Contains(errOut, "too many connections") || !strings.Contains(errOut, "53300") {
+		t.Fatalf("fleetctl budget with no slot left: exit %d, %s; want exit 1 naming 53300", code, errOut)
 	}
 	if strings.Contains(w.logs.String(), "password") || strings.Contains(w.logs.String(), roleURL) {
 		t.Fatal("the log shows the connection string")

@@ -117,7 +117,7 @@ func (l *Limiter) write(ctx context.Context, rev uint64, st state) error {
 // ahead of the server's and about a writer configured differently.
 func (l *Limiter) inspect(e jetstream.KeyValueEntry, st state) {
 	if ahead := st.At.Sub(e.Created()); !st.At.IsZero() && ahead > skewWarning && l.warnSkew.allow(time.Minute) {
-		l.log.Warn().Str("by", st.By).Dur("ahead", ahead).
+		l.log.Warn().Str("by", st.By).Stringer("ahead", ahead).
 			Msg("fleet rate limiter: a worker's clock is ahead of the NATS server's; the fleet waits for it (check NTP on that host)")
 	}
 	if (st.Rate != l.cfg.Rate || st.Burst != l.cfg.Burst) && l.warnConf.allow(time.Minute) {

@@ -125,7 +125,7 @@ func (l *Limiter) reserve(ctx context.Context) (time.Time, error) {
 		default:
 			pause = b.step()
 			if l.warnErr.allow(10 * time.Second) {
-				l.log.Warn().Err(err).Dur("retry_for", l.cfg.RetryFor).Msg("fleet rate limiter: KV bucket unavailable; retrying")
+				l.log.Warn().Err(err).Stringer("retry_for", l.cfg.RetryFor).Msg("fleet rate limiter: KV bucket unavailable; retrying")
 			}
 		}
 		left := l.cfg.RetryFor - time.Since(start)

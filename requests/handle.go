@@ -36,7 +36,7 @@ func (s *Service) handle(ctx context.Context, m *nats.Msg) {
 	s.handled("accepted")
 	s.log.Info().Str("requested_by", ts[0].RequestedBy).Int("symbols", len(ts)).
 		Str("interval", string(ts[0].Interval)).Int("accepted", res.Accepted).Int("duplicates", res.Duplicates).
-		Dur("took", time.Since(began)).Msg("collection request")
+		Stringer("took", time.Since(began)).Msg("collection request")
 	s.respond(m, newReply(ts, outs))
 }
 
@@ -61,7 +61,7 @@ func (s *Service) refuse(ctx context.Context, m *nats.Msg, reason error, began t
 			Msg("collection request refused, and its record was not stored")
 	} else {
 		s.log.Info().Str("reason", reason.Error()).Str("sender", sender).Int("bytes", len(m.Data)).
-			Dur("took", time.Since(began)).Msg("collection request refused and recorded")
+			Stringer("took", time.Since(began)).Msg("collection request refused and recorded")
 	}
 	s.respond(m, ErrorReply{Error: reason.Error()})
 }
@@ -71,7 +71,7 @@ func (s *Service) refuse(ctx context.Context, m *nats.Msg, reason error, began t
 func (s *Service) unavailable(m *nats.Msg, n int, res queue.Result, err error, began time.Time) {
 	s.handled("failed")
 	s.log.Warn().Err(err).Int("symbols", n).Int("accepted", res.Accepted).Int("duplicates", res.Duplicates).
-		Dur("took", time.Since(began)).Msg("collection request not published")
+		Stringer("took", time.Since(began)).Msg("collection request not published")
 	msg := fmt.Sprintf("publish tasks: %v (%d of %d confirmed before the failure; sending the request again is safe)",
 		err, res.Accepted+res.Duplicates, n)
 	s.respond(m, ErrorReply{Error: msg, Retryable: true})

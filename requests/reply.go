@@ -18,13 +18,14 @@ const (
 )
 
 // ForceHint is Reply.Hint when some tasks were duplicates.
-const ForceHint = `tasks marked "duplicate" were queued or collected within the de-duplication window: send the request again with "force": true to collect them again`
+const ForceHint = `tasks marked "duplicate" were already published within FLEET_DEDUP_WINDOW (the de-duplication window): send the request again with "force": true to collect them again`
 
 // Reply answers a request whose tasks were all published.
 type Reply struct {
 	// Accepted counts the tasks stored as new work.
 	Accepted int `json:"accepted"`
-	// Duplicates counts the tasks already queued.
+	// Duplicates counts the tasks already published within the
+	// de-duplication window.
 	Duplicates int `json:"duplicates"`
 	// Forced counts the accepted tasks that were forced ("force": true).
 	Forced int `json:"forced,omitempty"`

@@ -209,7 +209,7 @@ func (s *Service) drain(sub *nats.Subscription, closed <-chan struct{}) {
 	select {
 	case <-closed:
 	case <-t.C:
-		s.log.Warn().Dur("grace", s.cfg.Grace).Msg("collection requests still pending after the grace period: dropping them")
+		s.log.Warn().Stringer("grace", s.cfg.Grace).Msg("collection requests still pending after the grace period: dropping them")
 		_ = sub.Unsubscribe()
 	}
 }

@@ -145,7 +145,7 @@ func (r *Runner) joinSettled() {
 	b.cancel()
 	r.log.Debug().Uint64("batch", b.num).Int("tasks", len(b.items)).
 		Int("ok", s.counts[actAck]).Int("retried", s.counts[actRetry]).Int("terminated", s.counts[actTerm]).
-		Dur("took", time.Since(b.start)).Msg("batch done")
+		Stringer("took", time.Since(b.start)).Msg("batch done")
 	r.observe(b.items, b.start)
 }
 

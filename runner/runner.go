@@ -145,7 +145,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			default:
 				failures++
 				delay := backoff.Default.Delay(failures)
-				r.log.Warn().Err(err).Dur("retry_in", delay).Msg("fetch failed")
+				r.log.Warn().Err(err).Stringer("retry_in", delay).Msg("fetch failed")
 				_ = backoff.Sleep(ctx, delay)
 			}
 			continue

@@ -159,9 +159,9 @@ func (r *Runner) settleOne(ctx context.Context, it *item) action {
 
 func (r *Runner) retry(it *item, class outcome.Class, err error) {
 	delay, capped := retryDelay(r.cfg.Retry, it.delivered, err)
-	ev := r.taskLog(r.log.Warn(), it).Str("class", string(class)).Dur("retry_in", delay).Err(err)
+	ev := r.taskLog(r.log.Warn(), it).Str("class", string(class)).Stringer("retry_in", delay).Err(err)
 	if capped {
-		ev = ev.Dur("asked", outcome.After(err)).Str("capped_by", "FLEET_RETRY_MAX")
+		ev = ev.Stringer("asked", outcome.After(err)).Str("capped_by", "FLEET_RETRY_MAX")
 	}
 	ev.Msg("task will be retried")
 	it.retryAt = time.Now().Add(delay)

@@ -39,7 +39,7 @@ func (t *Table) Acquire(ctx context.Context, holder string, limit LimitFunc) (*L
 			if w.since.IsZero() {
 				t.log.Info().Int("slot", l.slot).Int("budget", n).Msg("took a connection slot")
 			} else {
-				t.log.Info().Int("slot", l.slot).Int("budget", n).Dur("waited", time.Since(w.since)).Msg("took a connection slot")
+				t.log.Info().Int("slot", l.slot).Int("budget", n).Stringer("waited", time.Since(w.since)).Msg("took a connection slot")
 			}
 			return l, nil
 		}

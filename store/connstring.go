@@ -1,7 +1,9 @@
 package store
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"strings"
 
@@ -30,9 +32,26 @@ func WithDatabase(connString, name string) (string, error) {
 // identity; the fleet keys its published budget by it. It returns
 // ErrBadConnString when the string does not parse.
 func Identity(connString string) (string, error) {
-	c, err := pgx.ParseConfig(connString)
+	c, err := parseConnString(connString)
 	if err != nil {
-		return "", ErrBadConnString
+		return "", err
 	}
 	return fmt.Sprintf("%s:%d/%s", c.Host, c.Port, c.Database), nil
+}
+
+// parseConnString parses connString for pgx. Its error never quotes the
+// string (pgx's ParseConfigError keeps it, and its inner error may quote
+// it): ErrBadConnString, or ErrConnFile naming a file the string names
+// (sslrootcert, sslcert, sslkey, passfile) that cannot be read, which is
+// a missing file to fix, not a malformed string.
+func parseConnString(connString string) (*pgx.ConnConfig, error) {
+	c, err := pgx.ParseConfig(connString)
+	if err == nil {
+		return c, nil
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return nil, fmt.Errorf("%w: %s %s: %v", ErrConnFile, pe.Op, pe.Path, pe.Err)
+	}
+	return nil, ErrBadConnString
 }

@@ -14,6 +14,11 @@ import (
 // string, and the string can hold a password.
 var ErrBadConnString = errors.New("invalid PostgreSQL connection string (want postgres://user@host:port/db?params or key=value pairs)")
 
+// ErrConnFile is wrapped by Open's and Identity's error when the connection
+// string names a file (sslrootcert, sslcert, sslkey) that cannot be read;
+// the error names the file and why (no such file, permission denied).
+var ErrConnFile = errors.New("a file named in the PostgreSQL connection string cannot be read")
+
 // ErrUntrustedServer is wrapped by Open and EnsureSession when the server's
 // TLS certificate does not verify (sslmode=verify-ca or verify-full with
 // sslrootcert): a wrong CA, an expired certificate, another host name. The

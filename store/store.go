@@ -62,11 +62,9 @@ func Open(ctx context.Context, connString string, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	pg, err := pgx.ParseConfig(connString)
+	pg, err := parseConnString(connString)
 	if err != nil {
-		// ParseConfigError keeps the raw string and its inner error may quote
-		// it: report neither.
-		return nil, ErrBadConnString
+		return nil, err
 	}
 	pg.RuntimeParams["application_name"] = cfg.ApplicationName
 	// Server-side keepalives: a session whose client vanished without a
@@ -184,7 +182,7 @@ func (s *Store) logRefusal(r *refusalLog, err error, attempt int, delay time.Dur
 	case state != r.state && misconfigured(state):
 		ev, r.loud = s.log.Error(), now
 	case state != r.state:
-		ev = s.log.Warn()
+		ev, r.loud = s.log.Warn(), now
 	case now.Sub(r.loud) >= s.cfg.RefusedLogEvery:
 		ev, r.loud = s.log.Error(), now
 	}

@@ -250,6 +250,10 @@ func (c Config) Validate() error {
 		return config.Invalid(ErrInvalidConfig, "Runner.Grace", c.Runner.Grace,
 			"want more than the pull wait (%s), which the shutdown waits out", c.Fetcher.MaxWait)
 	}
+	if _, err := store.Identity(c.DatabaseURL); err != nil {
+		// The error never quotes the string, which may hold a password.
+		return config.Invalid(ErrInvalidConfig, "DatabaseURL", "(not shown)", "%v", err)
+	}
 	sc := store.Config{}.WithDefaults()
 	sc.StatementTimeout = c.StatementTimeout
 	return sc.Validate()

@@ -31,7 +31,7 @@ func PausePoint(spec string, log zerolog.Logger) (runner.Faults, error) {
 	var once sync.Once
 	pause := func(context.Context) {
 		once.Do(func() {
-			log.Warn().Str("pause", where).Dur("for", d).Msg("test pause point reached")
+			log.Warn().Str("pause", where).Stringer("for", d).Msg("test pause point reached")
 			time.Sleep(d)
 		})
 	}

@@ -109,7 +109,7 @@ func (m *member) auditIfDue(ctx context.Context, db *store.Store) {
 	r, err := audit.Run(actx, db, m.w.hist, store.AuditQuery{})
 	if err != nil {
 		m.auditRetryAt = time.Now().Add(auditRetry)
-		m.w.log.Warn().Err(err).Dur("retry_in", auditRetry).Msg("periodic audit failed")
+		m.w.log.Warn().Err(err).Stringer("retry_in", auditRetry).Msg("periodic audit failed")
 		return
 	}
 	by := "worker/" + m.w.cfg.ID
@@ -136,7 +136,7 @@ func (m *member) auditIfDue(ctx context.Context, db *store.Store) {
 	}
 	ev.Int("series", r.Totals.Series).Int64("expected", r.Totals.Expected).Int64("missing", r.Totals.Missing).
 		Int("gaps", r.Totals.Gaps).Int("persisting", r.Totals.Persisting).Int64("known_holes", r.Totals.Holes).
-		Int("repair_tasks", len(repairs)).Dur("took", r.Took).Msg("periodic audit")
+		Int("repair_tasks", len(repairs)).Stringer("took", r.Took).Msg("periodic audit")
 }
 
 // clearHistoryView zeroes what only the holder of slot 0 reports.

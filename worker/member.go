@@ -77,7 +77,7 @@ func (m *member) run(ctx context.Context) error {
 		default: // e.g. the session lost while migrating
 			failures++
 			delay := backoff.Default.Delay(failures)
-			log.Warn().Err(err).Dur("retry_in", delay).Msg("could not start work; freed the slot, trying again")
+			log.Warn().Err(err).Stringer("retry_in", delay).Msg("could not start work; freed the slot, trying again")
 			_ = backoff.Sleep(ctx, delay)
 		}
 	}

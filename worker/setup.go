@@ -157,7 +157,7 @@ func (w *Worker) retrySetup(ctx context.Context, what string, fn func(context.Co
 			return err
 		}
 		delay := backoff.Default.Delay(attempt)
-		w.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", delay).Msg(what + " failed; retrying")
+		w.log.Warn().Err(err).Int("attempt", attempt).Stringer("retry_in", delay).Msg(what + " failed; retrying")
 		if serr := backoff.Sleep(ctx, delay); serr != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}

@@ -49,7 +49,7 @@ func run(ctx context.Context, c config, log zerolog.Logger) error {
 	st := newStats(c, log)
 	h := &handler{src: src, stats: st, maxDeliver: uint64(c.MaxDeliver)}
 	log.Info().Str("design", c.Design).Str("app", c.App).Int("pool", c.Pool).Int("inflight", c.Inflight).
-		Dur("latency", c.Latency).Msg("taking tasks")
+		Stringer("latency", c.Latency).Msg("taking tasks")
 	switch c.Design {
 	case designPooled:
 		err = runPooled(ctx, c, cons, h)

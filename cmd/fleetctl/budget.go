@@ -71,9 +71,14 @@ func budgetCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 // readBudget does the connection math on the live server, through one short
 // session, and reads the slot table.
 func readBudget(ctx context.Context, cfg *config) (budgetReport, error) {
-	db, err := store.Open(ctx, cfg.Config.DatabaseURL, store.Config{ApplicationName: fleetctlApp, StatementTimeout: 10 * time.Second})
+	// A server that refuses the session (53300: no slot left) is retried
+	// for a while, then named: "last attempt: too many connections: ...
+	// (SQLSTATE 53300)".
+	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	db, err := store.Open(octx, cfg.Config.DatabaseURL, store.Config{ApplicationName: fleetctlApp, StatementTimeout: 10 * time.Second})
+	cancel()
 	if err != nil {
-		return budgetReport{}, err
+		return budgetReport{}, fmt.Errorf("PostgreSQL (DATABASE_URL) refused the session fleetctl needs: %w", err)
 	}
 	limits, err := db.ServerLimits(ctx)
 	_ = db.Close(context.Background())

@@ -98,7 +98,7 @@ func TestBackfillPublishesEveryWindowOnceAndRepeatsAsDuplicates(t *testing.T) {
 	}
 
 	code, out, errOut = runProducer(t, args...)
-	if code != 0 || out != "backfilled 8 tasks (4 windows x 2 symbols): 0 accepted, 8 duplicates (queued or collected within FLEET_DEDUP_WINDOW; --force collects them again)\n" {
+	if code != 0 || out != "backfilled 8 tasks (4 windows x 2 symbols): 0 accepted, 8 duplicates (already published within FLEET_DEDUP_WINDOW; --force collects them again)\n" {
 		t.Fatalf("second run: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	if ids, _ := streamTasks(t, js); len(ids) != 8 {

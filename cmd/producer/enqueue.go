@@ -57,7 +57,7 @@ func enqueueFlags(stderr io.Writer) (*flag.FlagSet, *enqueueOpts) {
 }
 
 // forceHelp is the --force flag's help, for enqueue and backfill.
-const forceHelp = "collect again even windows queued or collected within FLEET_DEDUP_WINDOW (a distinct message id per run)"
+const forceHelp = "collect again even windows already published within FLEET_DEDUP_WINDOW (a distinct message id per run)"
 
 // publishOutcome says what a publish did: accepted (forced), duplicates,
 // and how to collect duplicates again.
@@ -66,7 +66,7 @@ func publishOutcome(res queue.Result, forced bool) string {
 	case forced:
 		return fmt.Sprintf("%d accepted (%d forced), %d duplicates", res.Accepted, res.Accepted, res.Duplicates)
 	case res.Duplicates > 0:
-		return fmt.Sprintf("%d accepted, %d duplicates (queued or collected within FLEET_DEDUP_WINDOW; --force collects them again)",
+		return fmt.Sprintf("%d accepted, %d duplicates (already published within FLEET_DEDUP_WINDOW; --force collects them again)",
 			res.Accepted, res.Duplicates)
 	}
 	return fmt.Sprintf("%d accepted, %d duplicates", res.Accepted, res.Duplicates)

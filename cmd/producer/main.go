@@ -16,8 +16,8 @@ const usage = `usage: producer enqueue [flags] SYMBOL...
        producer schedule --universe FILE [--market-hours] [--once] [flags]
 
 enqueue publishes one collect task per symbol on the task stream and prints how
-many were accepted and how many were duplicates of tasks already queued (same
-symbol, interval and window within FLEET_DEDUP_WINDOW). --force (enqueue and
+many were accepted and how many were duplicates: tasks already published within
+FLEET_DEDUP_WINDOW (same symbol, interval and window), queued or already done. --force (enqueue and
 backfill) gives every task a message id of its own, so windows queued or
 collected moments ago are collected again; the tasks are marked forced.
 

@@ -64,12 +64,15 @@ func Load(spec any, root any, validate func() error) error {
 	err := validate()
 	var fe *config.FieldError
 	if errors.As(err, &fe) {
-		if name, ok := bindings(spec)[fieldAddr(root, fe.Field)]; ok && name != "" {
+		if b, ok := bindings(spec)[fieldAddr(root, fe.Field)]; ok && b.name != "" {
+			if b.secret { // never its value: it may hold a password
+				return fmt.Errorf("invalid configuration: %s: %s", b.name, fe.Want)
+			}
 			value := fmt.Sprint(fe.Value)
 			if s, isString := fe.Value.(string); isString {
 				value = strconv.Quote(s)
 			}
-			return fmt.Errorf("invalid configuration: %s=%s: %s", name, value, fe.Want)
+			return fmt.Errorf("invalid configuration: %s=%s: %s", b.name, value, fe.Want)
 		}
 	}
 	if err != nil {
@@ -78,22 +81,28 @@ func Load(spec any, root any, validate func() error) error {
 	return nil
 }
 
+// binding is the variable a field is bound to.
+type binding struct {
+	name   string
+	secret bool // tagged secret:"true"
+}
+
 // bindings maps the address of every field spec's variables are bound to
-// onto the variable's name.
-func bindings(spec any) map[uintptr]string {
-	out := map[uintptr]string{}
+// onto the variable.
+func bindings(spec any) map[uintptr]binding {
+	out := map[uintptr]binding{}
 	var walk func(v reflect.Value)
 	walk = func(v reflect.Value) {
 		for i := range v.NumField() {
 			f, sf := v.Field(i), v.Type().Field(i)
-			name := sf.Tag.Get("envconfig")
+			b := binding{name: sf.Tag.Get("envconfig"), secret: sf.Tag.Get("secret") == "true"}
 			switch {
 			case f.Type() == reflect.TypeFor[Not]():
 				if p := f.Interface().(Not).P; p != nil {
-					out[reflect.ValueOf(p).Pointer()] = name
+					out[reflect.ValueOf(p).Pointer()] = b
 				}
 			case f.Kind() == reflect.Pointer && !f.IsNil():
-				out[f.Pointer()] = name
+				out[f.Pointer()] = b
 			case f.Kind() == reflect.Struct && sf.Anonymous:
 				walk(f)
 			}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -77,12 +78,12 @@ func ConnectNATS(ctx context.Context, c Common, name string, log zerolog.Logger,
 			return nc, js, nil
 		}
 		if permanentNATSError(err) {
-			return nil, nil, fmt.Errorf("connect to nats: %w", err)
+			return nil, nil, fmt.Errorf("connect to NATS_URL: %w", err)
 		}
 		delay := backoff.Default.Delay(attempt)
-		log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", delay).Msg("nats connect failed")
-		if err := backoff.Sleep(ctx, delay); err != nil {
-			return nil, nil, fmt.Errorf("connect to nats: %w", err)
+		log.Warn().Err(err).Int("attempt", attempt).Stringer("retry_in", delay).Msg("nats connect failed")
+		if serr := backoff.Sleep(ctx, delay); serr != nil {
+			return nil, nil, fmt.Errorf("connect to NATS_URL: %w; last attempt: %w", serr, err)
 		}
 	}
 }
@@ -98,6 +99,19 @@ func JetStreamOn(nc *nats.Conn) (jetstream.JetStream, error) {
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	// Without JetStream every request below would fail with "no
+	// responders": say what is wrong instead.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := js.AccountInfo(ctx); err != nil {
+		server := nc.ConnectedUrlRedacted()
+		nc.Close()
+		switch {
+		case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+			return nil, fmt.Errorf("JetStream is not enabled on %s: start nats-server with -js (or enable JetStream for this account)", server)
+		}
+		return nil, fmt.Errorf("JetStream on %s: %w", server, err)
 	}
 	return js, nil
 }

@@ -135,7 +135,9 @@ func TestNATSAuthMethods(t *testing.T) {
 	must(err)
 	acctPub, err := acct.PublicKey()
 	must(err)
-	acctJWT, err := jwt.NewAccountClaims(acctPub).Encode(op)
+	acctClaims := jwt.NewAccountClaims(acctPub)
+	acctClaims.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1}
+	acctJWT, err := acctClaims.Encode(op)
 	must(err)
 	credUser, err := nkeys.CreateUser()
 	must(err)
@@ -149,17 +151,25 @@ func TestNATSAuthMethods(t *testing.T) {
 	must(err)
 	resolver := &server.MemAccResolver{}
 	must(resolver.Store(acctPub, acctJWT))
+	// JetStream in operator mode needs a system account.
+	sys, err := nkeys.CreateAccount()
+	must(err)
+	sysPub, err := sys.PublicKey()
+	must(err)
+	sysJWT, err := jwt.NewAccountClaims(sysPub).Encode(op)
+	must(err)
+	must(resolver.Store(sysPub, sysJWT))
 
 	for _, tc := range []struct {
 		name      string
 		opts      *server.Options
 		good, bad NATSAuth
 	}{
-		{"token", &server.Options{Authorization: "token-test-secret"},
+		{"token", &server.Options{JetStream: true, Authorization: "token-test-secret"},
 			NATSAuth{Token: "token-test-secret"}, NATSAuth{Token: "canary-wrong-token"}},
-		{"nkey", &server.Options{Nkeys: []*server.NkeyUser{{Nkey: pub}}},
+		{"nkey", &server.Options{JetStream: true, Nkeys: []*server.NkeyUser{{Nkey: pub}}},
 			NATSAuth{NKey: write("user.nk", seed)}, NATSAuth{NKey: write("stranger.nk", strangerSeed)}},
-		{"creds", &server.Options{TrustedOperators: []*jwt.OperatorClaims{trusted}, AccountResolver: resolver},
+		{"creds", &server.Options{JetStream: true, TrustedOperators: []*jwt.OperatorClaims{trusted}, AccountResolver: resolver, SystemAccount: sysPub},
 			NATSAuth{Creds: write("user.creds", creds)}, NATSAuth{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -197,7 +207,7 @@ func TestNATSMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	tc.ClientCAs.AppendCertsFromPEM(pem)
-	opts := &server.Options{TLS: true, TLSVerify: true, TLSConfig: tc, TLSTimeout: 2}
+	opts := &server.Options{JetStream: true, TLS: true, TLSVerify: true, TLSConfig: tc, TLSTimeout: 2}
 	url := testenv.NATSWith(t, opts)
 	clientCert, clientKey := ca.Issue(t, "worker-1")
 
