@@ -162,18 +162,18 @@ func publishDeadTask(t *testing.T, js jetstream.JetStream) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for m := range batch.Messages() {
-		if err := dlq.NewWriter(js, dlq.WriterConfig{}).Write(ctx, m, dlq.Letter{Reason: "ran out", Class: outcome.Exhausted}); err != nil {
-			t.Fatal(err)
-		}
-		recs, err := dlq.NewAdmin(js, "").List(ctx, dlq.Filter{Class: outcome.Exhausted}, 0)
-		if err != nil || len(recs) != 1 {
-			t.Fatalf("dead letters = %v, %v", recs, err)
-		}
-		return recs[0].Seq
+	m, ok := <-batch.Messages()
+	if !ok {
+		t.Fatal("no task delivered")
 	}
-	t.Fatal("no task delivered")
-	return 0
+	if err := dlq.NewWriter(js, dlq.WriterConfig{}).Write(ctx, m, dlq.Letter{Reason: "ran out", Class: outcome.Exhausted}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := dlq.NewAdmin(js, "").List(ctx, dlq.Filter{Class: outcome.Exhausted}, 0)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("dead letters = %v, %v", recs, err)
+	}
+	return recs[0].Seq
 }
 
 // A full dead-letter stream refuses the new dead letter (the caller keeps
