@@ -55,11 +55,12 @@ type Config struct {
 	RefusedLogEvery time.Duration
 	// Remigrate makes a statement that fails because a table or column does
 	// not exist (SQLSTATE 42P01, 42703: the database was dropped and
-	// recreated under a running worker) run the migrations once, under
-	// their lock; the statement's error is returned as it is (transient: the
-	// task is retried on the migrated schema). A second such failure, or
-	// one that the migrations do not explain (none was missing), is
-	// ErrSchemaBroken. Defaults to off (such errors are transient).
+	// recreated under a running worker) run the migrations, under their
+	// lock; the statement's error is returned as it is (transient: the
+	// task is retried on the migrated schema). The same failure again
+	// within 10 minutes of that (the migrations ran, the table is still
+	// missing: a schema changed by hand) is ErrSchemaBroken. Defaults to
+	// off (such errors are transient).
 	Remigrate bool
 	// OnSession, if set, is called with true when a session opens and false
 	// when it is lost or closed (for a session-up gauge).

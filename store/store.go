@@ -44,10 +44,10 @@ type Store struct {
 	// predecessor is the backend pid of the session last dropped, until a
 	// new session has seen it gone (awaitPredecessor).
 	predecessor uint32
-	// remigrated: Config.Remigrate has run the migrations once; broken is
-	// the ErrSchemaBroken error found since (SchemaError).
-	remigrated bool
-	broken     error
+	// remigratedAt is when Config.Remigrate last ran the migrations;
+	// broken is the ErrSchemaBroken error found since (SchemaError).
+	remigratedAt time.Time
+	broken       error
 }
 
 // Open parses connString (a postgres:// URL or key=value DSN), then opens the

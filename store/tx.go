@@ -30,35 +30,44 @@ func (s *Store) do(op string, fn func(conn *pgx.Conn) error) error {
 		s.checkLost(err)
 	}
 	if err != nil {
-		return s.undefined(fmt.Errorf("%s: %w", op, mark(err)))
+		return s.undefined(context.Background(), fmt.Errorf("%s: %w", op, mark(err)))
 	}
 	return nil
 }
 
+// remigrateWindow is how long after a re-migration (Config.Remigrate) a
+// missing table or column means the schema is broken rather than that the
+// database was recreated.
+const remigrateWindow = 10 * time.Minute
+
 // undefined handles err, a failed statement's, for Config.Remigrate: a
-// missing table or column runs the migrations once (they create what a
-// recreated database lacks) and err is returned as it is, to be retried;
-// after that, or when no migration was missing, err wraps ErrSchemaBroken
-// and SchemaError reports it. Other errors pass through.
-func (s *Store) undefined(err error) error {
+// missing table or column runs the migrations, under their lock (they
+// create what a recreated database lacks; when several workers hit it at
+// once, the first applies them and the others find nothing to do), and
+// err is returned as it is, to be retried. The same failure again within
+// remigrateWindow of that, when the migrations ran and the table is still
+// missing, wraps ErrSchemaBroken, which SchemaError reports. Other errors
+// pass through. ctx bounds the migrations (with at most 30 s).
+func (s *Store) undefined(ctx context.Context, err error) error {
 	code := SQLState(err)
-	if !s.cfg.Remigrate || (code != CodeUndefinedTable && code != CodeUndefinedColumn) || s.conn == nil {
+	if !s.cfg.Remigrate || (code != CodeUndefinedTable && code != CodeUndefinedColumn) || s.conn == nil || ctx.Err() != nil {
 		return err
 	}
-	if s.broken != nil || s.remigrated {
+	if s.broken != nil || (!s.remigratedAt.IsZero() && time.Since(s.remigratedAt) < remigrateWindow) {
 		return s.markBroken(err)
 	}
-	s.remigrated = true
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	applied, merr := s.Migrate(ctx)
-	switch {
-	case merr != nil:
-		s.remigrated = false // try again on the next such error
+	applied, merr := s.Migrate(mctx)
+	if merr != nil {
 		s.log.Error().Err(err).AnErr("migrate", merr).Msg("a table or column is missing, and re-running the migrations failed")
 		return err
-	case len(applied) == 0:
-		return s.markBroken(err)
+	}
+	s.remigratedAt = time.Now()
+	if len(applied) == 0 {
+		s.log.Warn().Err(err).Msg("a table or column was missing, and the migrations found nothing to apply " +
+			"(another worker applied them just now, or the schema was changed by hand); the task is retried")
+		return err
 	}
 	s.log.Error().Err(err).Ints("applied", applied).
 		Msg("a table or column was missing (was the database dropped and recreated?): re-ran the migrations; the task is retried")
@@ -120,7 +129,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	err = inTx(ctx, conn, fn)
 	s.checkLost(err)
 	if err != nil {
-		return s.undefined(err)
+		return s.undefined(ctx, err)
 	}
 	return nil
 }

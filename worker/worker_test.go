@@ -498,23 +498,34 @@ func TestDeletedConsumerAndStreamAreRecreated(t *testing.T) {
 	}
 }
 
-// A database dropped and recreated under a running worker is migrated
-// again at the first statement that finds a table missing, and the worker
-// goes on; a table dropped by hand, which no migration recreates, stops
-// the worker with ErrSchemaBroken instead of failing every task forever.
+// A database dropped and recreated under running workers is migrated again
+// at the first statement that finds a table missing (by whichever worker
+// gets the lock first; the other finds nothing to do), and both go on; a
+// table dropped by hand, which no migration recreates, stops a worker
+// with ErrSchemaBroken instead of failing every task forever.
 func TestRecreatedDatabaseIsMigratedAgain(t *testing.T) {
 	f := setup(t)
-	cfg := f.config("remigrate-1")
-	logs := &testenv.Buffer{}
-	cfg.Logger = zerolog.New(logs)
-	w, err := worker.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
+	type running struct {
+		logs *testenv.Buffer
+		done chan error
+	}
+	var ws []running
+	for _, id := range []string{"remigrate-1", "remigrate-2"} {
+		cfg := f.config(id)
+		r := running{logs: &testenv.Buffer{}, done: make(chan error, 1)}
+		cfg.Logger = zerolog.New(r.logs)
+		w, err := worker.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { r.done <- w.Run(ctx) }()
+		ws = append(ws, r)
+	}
+	testenv.Eventually(t, 20*time.Second, "both workers hold their session", func() bool {
+		return f.sessions(t, "marketfleet-worker/remigrate-1") == 1 && f.sessions(t, "marketfleet-worker/remigrate-2") == 1
+	})
 	f.publish(t, "AAA")
 	testenv.Eventually(t, 20*time.Second, "AAA stored", func() bool { return f.bars(t, "AAA") == 30 })
 
@@ -529,27 +540,49 @@ func TestRecreatedDatabaseIsMigratedAgain(t *testing.T) {
 		}
 	}
 	f.admin = testenv.Connect(t, f.dbURL)
-	f.publish(t, "BBB")
-	testenv.Eventually(t, 60*time.Second, "BBB stored in the recreated database", func() bool {
+	symbols := []string{"B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"}
+	f.publish(t, symbols...)
+	testenv.Eventually(t, 60*time.Second, "every task stored in the recreated database", func() bool {
 		var n int
-		_ = f.admin.QueryRow(ctx, `SELECT count(*) FROM bars WHERE symbol = 'BBB'`).Scan(&n)
-		return n == 30
+		_ = f.admin.QueryRow(ctx, `SELECT count(*) FROM bars WHERE symbol LIKE 'B_'`).Scan(&n)
+		return n == 30*len(symbols)
 	})
-	if l := logs.Lines("a table or column was missing (was the database dropped and recreated?): re-ran the migrations; the task is retried"); len(l) != 1 || l[0]["level"] != "error" {
-		t.Fatalf("re-migration lines = %v, want one at error level", l)
+	applied := 0
+	for i, r := range ws {
+		select {
+		case err := <-r.done:
+			t.Fatalf("worker %d stopped after the database was recreated: %v", i+1, err)
+		default:
+		}
+		for _, l := range r.logs.Lines("a table or column was missing (was the database dropped and recreated?): re-ran the migrations; the task is retried") {
+			if l["level"] != "error" {
+				t.Fatalf("re-migration line %v, want error level", l)
+			}
+			applied++
+		}
+	}
+	if applied != 1 {
+		t.Fatalf("%d workers applied the migrations again, want exactly 1 (the other finds nothing to do)", applied)
 	}
 
 	if _, err := f.admin.Exec(ctx, `DROP TABLE features; DROP TABLE bars CASCADE`); err != nil {
 		t.Fatal(err)
 	}
-	f.publish(t, "CCC")
+	f.publish(t, "CCC", "DDD", "EEE", "FFF")
 	select {
-	case err := <-done:
-		if !errors.Is(err, store.ErrSchemaBroken) || !strings.Contains(err.Error(), "42P01") {
-			t.Fatalf("worker stopped with %v, want ErrSchemaBroken naming SQLSTATE 42P01", err)
-		}
+	case err := <-ws[0].done:
+		checkBroken(t, err, ws[0].logs)
+	case err := <-ws[1].done:
+		checkBroken(t, err, ws[1].logs)
 	case <-time.After(60 * time.Second):
-		t.Fatal("the worker still runs on a schema no migration repairs")
+		t.Fatal("the workers still run on a schema no migration repairs")
+	}
+}
+
+func checkBroken(t *testing.T, err error, logs *testenv.Buffer) {
+	t.Helper()
+	if !errors.Is(err, store.ErrSchemaBroken) || !strings.Contains(err.Error(), "42P01") {
+		t.Fatalf("worker stopped with %v, want ErrSchemaBroken naming SQLSTATE 42P01", err)
 	}
 	if l := logs.Lines("stopping: the schema is broken"); len(l) != 1 || l[0]["level"] != "error" {
 		t.Fatalf("broken-schema lines = %v", l)
@@ -600,7 +633,10 @@ func TestLowestHeldSlotPublishesTheBudget(t *testing.T) {
 	}
 	a := start(t, quick("low-a"))
 	testenv.Eventually(t, 20*time.Second, "a holds its session", func() bool { return f.sessions(t, "marketfleet-worker/low-a") == 1 })
-	b := start(t, quick("low-b"))
+	bcfg := quick("low-b")
+	logs := &testenv.Buffer{}
+	bcfg.Logger = zerolog.New(logs)
+	b := start(t, bcfg)
 	defer func() { _ = b.stop() }()
 	testenv.Eventually(t, 20*time.Second, "b holds its session", func() bool { return f.sessions(t, "marketfleet-worker/low-b") == 1 })
 	if err := a.stop(); err != nil {
@@ -615,6 +651,19 @@ func TestLowestHeldSlotPublishesTheBudget(t *testing.T) {
 			pub, ok, err := tab.CurrentLimit(context.Background())
 			return err == nil && ok && pub.By == "low-b" && pub.Slots > 0
 		})
+		// And goes on publishing, every housekeeping, without flapping.
+		first, _, _ := tab.CurrentLimit(context.Background())
+		steady := time.Now().Add(4 * time.Second) // 8 housekeeping runs
+		testenv.Eventually(t, 10*time.Second, "8 housekeeping runs", func() bool {
+			pub, ok, err := tab.CurrentLimit(context.Background())
+			if err != nil || !ok || pub.By != "low-b" {
+				t.Fatalf("budget %+v (%v, %v) while b is the lowest holder", pub, ok, err)
+			}
+			return time.Now().After(steady) && pub.At.Sub(first.At) >= 3*time.Second
+		})
+		if n := len(logs.Lines("no worker holds a lower slot: this one publishes the connection budget")); n != 1 {
+			t.Fatalf("b took over %d times, want once", n)
+		}
 		st, err := tab.State(context.Background())
 		if err != nil || len(st.Held) != 1 || st.Held[0].Holder != "low-b" || st.Held[0].Slot != 1 {
 			t.Fatalf("slots %+v (%v): want b alone, on slot 1", st, err)
