@@ -106,7 +106,9 @@ func (m *member) reports(ctx context.Context, lease *slots.Lease, pub slots.Limi
 		return true
 	}
 	if ok && time.Since(pub.At) < 3*m.w.cfg.Runner.HousekeepingEvery {
-		return false // a reporter is alive
+		// A reporter is alive: another (it goes on; a new holder of slot
+		// 0 reports at once, and this one then stops), or this one.
+		return pub.By == m.w.cfg.ID
 	}
 	st, err := m.q.slots.State(ctx)
 	if err != nil {
