@@ -3,10 +3,12 @@ package kinds
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"marketfleet/market"
+	"marketfleet/outcome"
 	"marketfleet/runner"
 	"marketfleet/source"
 	"marketfleet/store"
@@ -101,7 +103,7 @@ func (c Collect) Fetch(ctx context.Context, j *runner.Job[collecting]) error {
 		return nil
 	}
 	req := source.Request{Symbol: j.Task.Symbol, Interval: j.Task.Interval, From: j.State.from, To: j.Task.To}
-	resp, err := c.Source.Fetch(ctx, req)
+	resp, err := c.fetch(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -122,6 +124,22 @@ func (c Collect) Fetch(ctx context.Context, j *runner.Job[collecting]) error {
 	}
 	j.State.bars, j.State.actions = resp.Bars, actions
 	return nil
+}
+
+// fetch asks the source, within Config.Deadline of the source's own time.
+// A fetch cut by it fails with ErrDeadline, transient whatever the source
+// made of the cancellation (a body cut short is not bad data).
+func (c Collect) fetch(ctx context.Context, req source.Request) (source.Response, error) {
+	if c.Deadline <= 0 {
+		return c.Source.Fetch(ctx, req)
+	}
+	dctx, cancel := source.WithDeadline(ctx, c.Deadline)
+	defer cancel()
+	resp, err := c.Source.Fetch(dctx, req)
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(dctx), source.ErrDeadline) {
+		err = outcome.Mark(outcome.Transient, fmt.Errorf("%w (%s, FLEET_TASK_DEADLINE): %w", ErrDeadline, c.Deadline, err))
+	}
+	return resp, err
 }
 
 // checkActions checks every action of resp (market.Action.Validate, as of

@@ -1,7 +1,9 @@
 package kinds
 
 import (
+	"errors"
 	"github.com/rs/zerolog"
+	"time"
 
 	"marketfleet/history"
 	"marketfleet/market"
@@ -36,6 +38,12 @@ type Config struct {
 	// Repaired, if set, is told what each repair task did (for metrics).
 	// Defaults to none.
 	Repaired func(Repair)
+	// Deadline bounds the source's time for one collect task (its
+	// requests, retries and Retry-After waits, not its waits for the
+	// fleet's rate limit: source.WithDeadline): past it the task fails
+	// alone with ErrDeadline, transient, and is retried with its own
+	// delay while its batch is written without it. 0: none.
+	Deadline time.Duration
 	// Logger receives what a handler notices but the task survives (for
 	// collect: the last stored bars could not be read). Defaults to none.
 	Logger zerolog.Logger
@@ -49,6 +57,13 @@ type Repair struct {
 	// known holes.
 	Filled, Holes int64
 }
+
+// ErrDeadline fails a collect task whose source ran past Config.Deadline
+// (FLEET_TASK_DEADLINE): a slow source request must not hold the rest of
+// its batch, nor the housekeeping behind it. Transient: the task is
+// returned to the queue with its own retry delay, and its batch is written
+// without it.
+var ErrDeadline = errors.New("task deadline passed")
 
 // Names are the kind strings Register registers, in its order.
 func Names() []string {

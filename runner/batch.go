@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -236,16 +235,7 @@ func (r *Runner) fetchAll(ctx context.Context, items []*item) {
 				return
 			}
 			defer func() { <-r.fetchSlots }()
-			tctx, cancel := context.WithTimeoutCause(ctx, r.cfg.TaskDeadline, ErrTaskDeadline)
-			defer cancel()
-			err := guard(func() error { return it.kind.fetch(tctx, it) })
-			if err != nil && ctx.Err() == nil && errors.Is(context.Cause(tctx), ErrTaskDeadline) {
-				// Past its own deadline, not the batch's: whatever the
-				// handler made of the cancellation (a body cut short is
-				// not bad data), it is a transient failure of this task.
-				err = outcome.Mark(outcome.Transient, fmt.Errorf("%w (%s, FLEET_TASK_DEADLINE): %w", ErrTaskDeadline, r.cfg.TaskDeadline, err))
-			}
-			it.fail(err)
+			it.fail(guard(func() error { return it.kind.fetch(ctx, it) }))
 		})
 	}
 	wg.Wait()

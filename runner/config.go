@@ -42,13 +42,6 @@ type Tuning struct {
 	// HousekeepingEvery is how often Config.Housekeeping runs, at most.
 	// Defaults to 5s.
 	HousekeepingEvery time.Duration
-	// TaskDeadline bounds one task's Fetch phase (its source requests,
-	// retries and rate-limit waits included), from the moment it has a
-	// fetch slot: a task past it fails alone with ErrTaskDeadline
-	// (transient: it is returned to the queue with its own retry delay),
-	// and the rest of its batch is committed without waiting for it.
-	// Defaults to 30s.
-	TaskDeadline time.Duration
 }
 
 // WithDefaults returns t with zero fields set to their defaults.
@@ -60,7 +53,6 @@ func (t Tuning) WithDefaults() Tuning {
 	t.WriteTimeout = cmp.Or(t.WriteTimeout, 45*time.Second)
 	t.ReplayWindow = cmp.Or(t.ReplayWindow, 30*time.Second)
 	t.HousekeepingEvery = cmp.Or(t.HousekeepingEvery, 5*time.Second)
-	t.TaskDeadline = cmp.Or(t.TaskDeadline, 30*time.Second)
 	return t
 }
 
@@ -84,8 +76,6 @@ func (t Tuning) Validate() error {
 		return config.Invalid(ErrInvalidConfig, "ReplayWindow", t.ReplayWindow, "want >= 0")
 	case t.HousekeepingEvery <= 0:
 		return config.Invalid(ErrInvalidConfig, "HousekeepingEvery", t.HousekeepingEvery, "want > 0")
-	case t.TaskDeadline < 100*time.Millisecond:
-		return config.Invalid(ErrInvalidConfig, "TaskDeadline", t.TaskDeadline, "want at least 100ms")
 	}
 	return nil
 }

@@ -14,9 +14,3 @@ var ErrInvalidConfig = errors.New("invalid runner configuration")
 // and interval never run at the same time in the fleet. Marked
 // outcome.Busy: the task is retried after a short delay.
 var ErrBusy = outcome.Mark(outcome.Busy, errors.New("another task of this series is running"))
-
-// ErrTaskDeadline fails a task whose Fetch phase ran past
-// Tuning.TaskDeadline: a slow source request must not hold the rest of its
-// batch (nor the housekeeping behind it). Transient: the task is returned
-// to the queue with its own retry delay, the batch is committed without it.
-var ErrTaskDeadline = errors.New("task deadline passed")

@@ -531,7 +531,8 @@ func TestSlowTaskIsCutAtItsDeadlineAndRetriedAlone(t *testing.T) {
 	b.src.block["SLOW"] = 1
 	logs := &testenv.Buffer{}
 	b.publish(t, "FAST1", "SLOW", "FAST2")
-	stop := b.start(t, runner.Config{Tuning: runner.Tuning{TaskDeadline: 500 * time.Millisecond}, Logger: zerolog.New(logs)})
+	stop := b.start(t, runner.Config{Logger: zerolog.New(logs),
+		Kinds: kinds.Register(kinds.Config{Source: b.src, RequestedBy: "worker/runner-test", Deadline: 500 * time.Millisecond})})
 	defer func() {
 		if err := stop(); err != nil {
 			t.Error(err)
@@ -544,7 +545,8 @@ func TestSlowTaskIsCutAtItsDeadlineAndRetriedAlone(t *testing.T) {
 	}
 	lines := logs.Lines("task will be retried")
 	if len(lines) != 1 || lines[0]["symbol"] != "SLOW" || lines[0]["class"] != "transient" ||
-		!strings.Contains(lines[0]["error"].(string), "task deadline passed (500ms, FLEET_TASK_DEADLINE)") {
+		!strings.Contains(lines[0]["error"].(string), "task deadline passed (500ms, FLEET_TASK_DEADLINE)") ||
+		strings.Contains(lines[0]["error"].(string), "bad_data") {
 		t.Fatalf("retry lines = %v, want SLOW's alone, saying its deadline passed", lines)
 	}
 	if calls := b.src.callTimes("SLOW"); len(calls) != 2 {

@@ -28,7 +28,7 @@ type throttled struct {
 func (t throttled) Name() string { return t.s.Name() }
 
 func (t throttled) Fetch(ctx context.Context, req Request) (Response, error) {
-	if err := t.w.Wait(ctx); err != nil {
+	if err := WaitFor(ctx, t.w); err != nil {
 		return Response{}, fmt.Errorf("rate limit: %w", err)
 	}
 	return t.s.Fetch(ctx, req)

@@ -131,6 +131,11 @@ type SourceConfig struct {
 	// Burst is how many requests may go back to back after a pause; 0: the
 	// rate, rounded up.
 	Burst int
+	// TaskDeadline bounds the source's time for one collect task
+	// (kinds.Config.Deadline: its requests, retries and Retry-After waits,
+	// not its waits for the fleet's rate limit). Defaults to 30s; at least
+	// 100ms.
+	TaskDeadline time.Duration
 }
 
 // HistoryConfig is when stored bars are final (package history) and the
@@ -197,6 +202,7 @@ func (c Config) WithDefaults() Config {
 	c.Source.Name = cmp.Or(c.Source.Name, SourceSynthetic)
 	c.Source.Yahoo = c.Source.Yahoo.WithDefaults()
 	c.Source.Rate = cmp.Or(c.Source.Rate, "auto")
+	c.Source.TaskDeadline = cmp.Or(c.Source.TaskDeadline, 30*time.Second)
 	c.History.AuditEvery = cmp.Or(c.History.AuditEvery, DefaultAuditEvery)
 	c.History.AuditGrace = cmp.Or(c.History.AuditGrace, audit.DefaultGrace)
 	c.RefusedRate = cmp.Or(c.RefusedRate, requests.DefaultRecordRate)
@@ -288,6 +294,9 @@ func (s SourceConfig) validate() error {
 	}
 	if _, err := s.rate(); err != nil {
 		return err
+	}
+	if s.TaskDeadline < 100*time.Millisecond {
+		return config.Invalid(ErrInvalidConfig, "TaskDeadline", s.TaskDeadline, "want at least 100ms")
 	}
 	if s.Burst < 0 {
 		return config.Invalid(ErrInvalidConfig, "Burst", s.Burst, "want >= 0 (0: the rate, rounded up)")

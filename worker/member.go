@@ -187,7 +187,7 @@ func (m *member) runner(db *store.Store, lease *slots.Lease, stop func(error)) (
 	cfg := m.w.cfg
 	return runner.New(m.q.fetcher, db, m.q.dead, runner.Config{
 		Tuning: cfg.Runner,
-		Kinds: kinds.Register(kinds.Config{Source: m.src, History: m.w.hist, Features: !cfg.SkipFeatures,
+		Kinds: kinds.Register(kinds.Config{Source: m.src, History: m.w.hist, Features: !cfg.SkipFeatures, Deadline: cfg.Source.TaskDeadline,
 			RequestedBy: "worker/" + cfg.ID, Logger: m.w.log, Restated: m.restated, Repaired: m.repaired, Empty: m.empty}),
 		FollowUps: m.q.tasks,
 		WorkerID:  cfg.ID,

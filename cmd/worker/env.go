@@ -35,7 +35,7 @@ type env struct {
 	RetryBase        *time.Duration  `envconfig:"FLEET_RETRY_BASE" desc:"delay before the first retry of a failed task; doubles per delivery, with jitter"`
 	RetryMax         *time.Duration  `envconfig:"FLEET_RETRY_MAX" desc:"longest delay between retries of a task; a source's longer Retry-After is cut to it and counts as a failed delivery"`
 	StatementTimeout *time.Duration  `envconfig:"FLEET_STATEMENT_TIMEOUT" desc:"server-side limit on one SQL statement (SQLSTATE 57014, retried); negative: the server's own"`
-	TaskDeadline     *time.Duration  `envconfig:"FLEET_TASK_DEADLINE" desc:"longest one task's source fetch (retries and rate-limit waits included) may take; a task past it is retried on its own, and its batch is committed without it"`
+	TaskDeadline     *time.Duration  `envconfig:"FLEET_TASK_DEADLINE" desc:"longest the source may take for one task (its requests, retries and Retry-After waits; waits for the fleet's rate limit do not count); a task past it is retried on its own, and its batch is committed without it"`
 	WriteTimeout     *time.Duration  `envconfig:"FLEET_WRITE_TIMEOUT" desc:"client-side limit on one batch write (and on each features task's own); on expiry the session is replaced and the batch replayed"`
 	ShutdownGrace    *time.Duration  `envconfig:"FLEET_SHUTDOWN_GRACE" desc:"on SIGTERM, time allowed to finish the batches in hand (more than FLEET_FETCH_WAIT)"`
 	Features         cli.Not         `envconfig:"FLEET_FEATURES" desc:"after a collection stored new bars, enqueue a features task for that symbol and interval"`
@@ -67,7 +67,7 @@ func newEnv() *env {
 	e.SyntheticActions = &c.Source.Synthetic.Actions
 	e.SettleSessions, e.SettleIntraday = &c.History.SettleSessions, &c.History.SettleIntraday
 	e.AuditEvery, e.AuditGrace = &c.History.AuditEvery, &c.History.AuditGrace
-	e.RefusedRate, e.MigrateTimeout, e.TaskDeadline = &c.RefusedRate, &c.MigrateTimeout, &c.Runner.TaskDeadline
+	e.RefusedRate, e.MigrateTimeout, e.TaskDeadline = &c.RefusedRate, &c.MigrateTimeout, &c.Source.TaskDeadline
 	e.Features, e.AutoMigrate = cli.Not{P: &c.SkipFeatures}, cli.Not{P: &c.SkipMigrate}
 	return e
 }

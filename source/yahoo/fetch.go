@@ -11,6 +11,7 @@ import (
 
 	"marketfleet/internal/backoff"
 	"marketfleet/outcome"
+	"marketfleet/source"
 )
 
 // retryBodyBytes is how much of a retryable response is read, for the
@@ -32,7 +33,7 @@ type response struct {
 func (c *Client) fetch(ctx context.Context, u string) (*response, error) {
 	for attempt := 1; ; attempt++ {
 		if c.cfg.Limiter != nil {
-			if err := c.cfg.Limiter.Wait(ctx); err != nil {
+			if err := source.WaitFor(ctx, c.cfg.Limiter); err != nil { // not counted in a task's deadline
 				return nil, fmt.Errorf("rate limit: %w", err)
 			}
 		}
