@@ -290,8 +290,12 @@ type keeper struct {
 // unacknowledged in its buffer past AckWait, be redelivered to another
 // worker while this one still holds them, and burn deliveries. Every
 // AckWait/3 the keeper takes what the pull delivered off it (into held)
-// and sends InProgress for every held message. Next and Drain stop it
-// first, so the Fetcher is still used by one goroutine at a time.
+// and sends InProgress for every held message. A caller that has not come
+// back for 2·AckWait (its database is down, it waits for a session) is
+// not about to start them: the keeper then Naks them, so that other
+// workers take them, and Naks whatever the pull still delivers. Next and
+// Drain stop it first, so the Fetcher is still used by one goroutine at a
+// time.
 func (f *Fetcher) startKeeper() {
 	if f.keeper != nil || (f.cur == nil && len(f.held) == 0) {
 		return
@@ -299,6 +303,7 @@ func (f *Fetcher) startKeeper() {
 	k := &keeper{stop: make(chan struct{}), done: make(chan struct{})}
 	f.keeper = k
 	every := max(f.AckWait()/3, 100*time.Millisecond)
+	giveUp := time.Now().Add(2 * f.AckWait())
 	go func() {
 		defer close(k.done)
 		t := time.NewTicker(every)
@@ -307,10 +312,17 @@ func (f *Fetcher) startKeeper() {
 			select {
 			case <-k.stop:
 				return
-			case <-t.C:
+			case now := <-t.C:
 				f.holdDelivered()
 				for _, m := range f.held {
-					_ = m.InProgress() // best effort: a lost one means an early redelivery
+					if now.After(giveUp) {
+						_ = m.Nak() // best effort: a lost one is redelivered after AckWait
+					} else {
+						_ = m.InProgress() // best effort: a lost one means an early redelivery
+					}
+				}
+				if now.After(giveUp) {
+					f.held = nil
 				}
 			}
 		}

@@ -13,6 +13,5 @@ import (
 // TestFetcherDrainReturnsUnstartedMessages checks and the runner's and
 // worker's leak checks hold it to.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/nats-io/nats.go/jetstream.(*pullConsumer).fetch.func1"),
-		goleak.IgnoreTopFunction("marketfleet/queue.(*Fetcher).startKeeper.func1")) // its keeper, until Next or Drain
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/nats-io/nats.go/jetstream.(*pullConsumer).fetch.func1"))
 }

@@ -143,6 +143,7 @@ func TestFetcherBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer stop(f)
 	var sizes []int
 	seen := map[string]bool{}
 	for total := 0; total < 25; {
@@ -181,6 +182,7 @@ func TestFetcherReturnsALoneTaskWithoutWaitingForThePullToExpire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer stop(f)
 	go func() {
 		time.Sleep(100 * time.Millisecond)
 		_, _ = queue.NewPublisher(js, "").Publish(ctx, collectTasks(1))
@@ -199,6 +201,7 @@ func TestFetcherDrainReturnsUnstartedMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer stop(f)
 	ctx := context.Background()
 	// Open a pull, then stop waiting on it: the pull is still open.
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
@@ -221,6 +224,7 @@ func TestFetcherDrainReturnsUnstartedMessages(t *testing.T) {
 	}
 	// Nak'ed messages are immediately available to others.
 	f2, _ := queue.NewFetcher(cons, nil, queue.FetcherConfig{Size: 10, MaxWait: 5 * time.Second, Linger: 50 * time.Millisecond})
+	defer stop(f2)
 	got, err := f2.Next(ctx)
 	if err != nil || len(got) != 3 {
 		t.Fatalf("after Nak, Next = %d, %v; want 3", len(got), err)
@@ -332,6 +336,7 @@ func TestBacklogOfReportsTheOldestWaitingTask(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer stop(f)
 	msgs, err := f.Next(ctx)
 	if err != nil || len(msgs) != 2 {
 		t.Fatalf("fetch: %d, %v", len(msgs), err)
@@ -352,8 +357,9 @@ func TestBacklogOfReportsTheOldestWaitingTask(t *testing.T) {
 }
 
 // Messages the open pull delivers while the caller is busy with a batch
-// (not in Next) are kept alive: after three AckWaits they come out of the
-// next Next on their first delivery, and the server redelivered nothing.
+// (not in Next) are kept alive: after almost two AckWaits they come out of
+// the next Next on their first delivery, and the server redelivered
+// nothing.
 func TestFetcherKeepsLateMessagesAlive(t *testing.T) {
 	js, _ := setup(t)
 	ctx := context.Background()
@@ -368,6 +374,7 @@ func TestFetcherKeepsLateMessagesAlive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer stop(f)
 	pub := queue.NewPublisher(js, "")
 	if _, err := pub.Publish(ctx, collectTasks(1)); err != nil {
 		t.Fatal(err)
@@ -384,7 +391,7 @@ func TestFetcherKeepsLateMessagesAlive(t *testing.T) {
 	if _, err := pub.Publish(ctx, more); err != nil {
 		t.Fatal(err)
 	}
-	busy := time.Now().Add(3500 * time.Millisecond) // 3.5 AckWaits of being busy
+	busy := time.Now().Add(1800 * time.Millisecond) // 1.8 AckWaits of being busy
 	testenv.Eventually(t, 10*time.Second, "the busy stretch is over", func() bool { return time.Now().After(busy) })
 	info, err := cons.Info(ctx)
 	if err != nil {
@@ -406,5 +413,73 @@ func TestFetcherKeepsLateMessagesAlive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	f.Drain(ctx)
+}
+
+// A caller that does not come back for two AckWaits (its database is down)
+// is not about to start what the open pull delivered: the keeper Naks
+// those messages, and another worker takes them.
+func TestFetcherReturnsLateMessagesOfAnAbsentCaller(t *testing.T) {
+	js, _ := setup(t)
+	ctx := context.Background()
+	if err := js.DeleteConsumer(ctx, queue.DefaultStream, queue.DefaultConsumer); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := queue.EnsureConsumer(ctx, js, queue.DefaultStream, queue.ConsumerConfig{AckWait: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := queue.NewFetcher(cons, nil, queue.FetcherConfig{Size: 10, MaxWait: 500 * time.Millisecond, Linger: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(f)
+	pub := queue.NewPublisher(js, "")
+	if _, err := pub.Publish(ctx, collectTasks(1)); err != nil {
+		t.Fatal(err)
+	}
+	first, err := f.Next(ctx)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("Next = %d, %v", len(first), err)
+	}
+	if err := first[0].DoubleAck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.Publish(ctx, collectTasks(3)[1:]); err != nil { // onto the open pull
+		t.Fatal(err)
+	}
+	// The caller stays away; another worker's fetcher gets the two tasks
+	// once the keeper gave them back (after 2 AckWaits), on their second
+	// delivery.
+	other, err := queue.NewFetcher(cons, nil, queue.FetcherConfig{Size: 10, MaxWait: 500 * time.Millisecond, Linger: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(other)
+	start := time.Now()
+	var got []jetstream.Msg
+	testenv.Eventually(t, 10*time.Second, "the other fetcher gets the two tasks", func() bool {
+		nctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		msgs, _ := other.Next(nctx)
+		got = append(got, msgs...)
+		return len(got) >= 2
+	})
+	if took := time.Since(start); took < 1500*time.Millisecond {
+		t.Fatalf("given back after %s, want after about 2 AckWaits (kept alive until then)", took)
+	}
+	for _, m := range got {
+		if md, err := m.Metadata(); err != nil || md.NumDelivered != 2 {
+			t.Fatalf("task delivered %d times (%v), want twice (the absent caller's, then this one)", md.NumDelivered, err)
+		}
+		_ = m.DoubleAck(ctx)
+	}
+}
+
+// stop ends f's keeper (Drain, without waiting for its pull to expire):
+// the leak check holds every test to it.
+func stop(f *queue.Fetcher) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
 	f.Drain(ctx)
 }
