@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -101,17 +100,13 @@ func JetStreamOn(nc *nats.Conn) (jetstream.JetStream, error) {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	// Without JetStream every request below would fail with "no
-	// responders": say what is wrong instead.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := js.AccountInfo(ctx); err != nil {
+	// responders": say what is wrong instead. The server says so in its
+	// INFO (no round trip, and no false alarm from a server still
+	// electing its JetStream leader, which also answers "no responders").
+	if enabled, _ := nc.ConnectedServerJetStream(); !enabled {
 		server := nc.ConnectedUrlRedacted()
 		nc.Close()
-		switch {
-		case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
-			return nil, fmt.Errorf("JetStream is not enabled on %s: start nats-server with -js (or enable JetStream for this account)", server)
-		}
-		return nil, fmt.Errorf("JetStream on %s: %w", server, err)
+		return nil, fmt.Errorf("JetStream is not enabled on %s: start nats-server with -js (jetstream {} in its configuration)", server)
 	}
 	return js, nil
 }
