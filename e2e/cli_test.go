@@ -251,7 +251,11 @@ func TestProducerNeverReconfiguresTheStream(t *testing.T) {
 	if !strings.Contains(errOut, `"level":"warn"`) || !strings.Contains(errOut, "max_bytes: the stream has 1073741824, this process wants 1048576") {
 		t.Fatalf("no warning naming both values:\n%s", errOut)
 	}
-	code, out, errOut := e.runCmd(t, small, "fleetctl", "stream", "apply")
+	code, out, errOut := e.runCmd(t, small, "fleetctl", "stream", "apply", "--dry-run")
+	if code != 0 || maxBytes() != 1<<30 || !strings.Contains(out, "max_bytes: the stream has 1073741824, this process wants 1048576: would be applied (--dry-run)") {
+		t.Fatalf("fleetctl stream apply --dry-run: exit %d, stream max_bytes %d\n%s%s", code, maxBytes(), out, errOut)
+	}
+	code, out, errOut = e.runCmd(t, small, "fleetctl", "stream", "apply")
 	if code != 0 || maxBytes() != 1<<20 || !strings.Contains(out, "MARKETFLEET_TASKS max_bytes: the stream has 1073741824, this process wants 1048576: applied") {
 		t.Fatalf("fleetctl stream apply: exit %d, stream max_bytes %d\n%s%s", code, maxBytes(), out, errOut)
 	}

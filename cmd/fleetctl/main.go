@@ -14,7 +14,7 @@ const usage = `usage: fleetctl status [--json] [--watch[=2s]] [--stale N] [--tim
        fleetctl actions SYMBOL [--json]
        fleetctl audit [--symbol S] [--interval I] [--from D] [--to D] [--json] [--html FILE] [--repair [--wait D]]
        fleetctl dlq <command> [flags]
-       fleetctl stream apply
+       fleetctl stream apply [--dry-run]
 
   status      is everything fine? One screen: a verdict (OK, WARN or CRIT
               with reasons), the task backlog per consumer and its oldest
@@ -50,8 +50,10 @@ const usage = `usage: fleetctl status [--json] [--watch[=2s]] [--stale N] [--tim
               settings of this environment (FLEET_STREAM_MAX_BYTES,
               FLEET_DEDUP_WINDOW, FLEET_STREAM_REPLICAS, FLEET_DLQ_*,
               FLEET_REFUSED_*), creating them if missing, and print what
-              changed. Producers and workers never change an existing
-              stream: they warn, naming both values, when it differs.
+              changed (--dry-run: only print it; check it first: every
+              limit not set in this environment goes back to its default).
+              Producers and workers never change an existing stream: they
+              warn, naming both values, when it differs.
 
 Dead letters are tasks the fleet gave up on: invalid envelopes, unknown
 symbols, data the database refused, and tasks that failed on every allowed

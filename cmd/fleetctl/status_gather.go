@@ -55,14 +55,14 @@ func gatherNATS(ctx context.Context, cfg *config, timeout time.Duration, r *stat
 		return fmt.Errorf("NATS unreachable (NATS_URL): %w", err)
 	}
 	defer nc.Close()
-	secs.section(ctx, "backlog", timeout, 0, func(ctx context.Context) error {
+	secs.section(ctx, "backlog", timeout, 1, 0, func(ctx context.Context) error {
 		b, err := readBacklog(ctx, js, cfg.Config.Stream.Name, []string{cfg.Config.Consumer.Name, cfg.Config.Consumer.Name + "-priority"})
 		if err == nil {
 			r.Backlog = &b
 		}
 		return err
 	})
-	secs.section(ctx, "dead_letters", timeout, 0, func(ctx context.Context) error {
+	secs.section(ctx, "dead_letters", timeout, 1, 0, func(ctx context.Context) error {
 		sum, err := dlq.NewAdmin(js, cfg.Config.DLQ.Name).Summary(ctx, reasonSample)
 		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return err
@@ -75,7 +75,7 @@ func gatherNATS(ctx context.Context, cfg *config, timeout time.Duration, r *stat
 		r.DeadLetters = &d
 		return nil
 	})
-	secs.section(ctx, "slots", timeout, 0, func(ctx context.Context) error {
+	secs.section(ctx, "slots", timeout, 1, 0, func(ctx context.Context) error {
 		tab, err := slots.Open(ctx, js, cfg.Config.SlotsConfig())
 		if err != nil {
 			return err
@@ -99,11 +99,12 @@ type sectionErrors struct {
 	errs map[string]string
 }
 
-// section runs fn within timeout (plus grace, for a server that enforces
-// timeout itself) and records its error, if any, under name ("timed out
+// section runs fn, which makes at most statements requests of at most
+// timeout each, within their sum (plus grace, for a server that enforces
+// timeout itself), and records its error, if any, under name ("timed out
 // after 10s" when the time ran out).
-func (e *sectionErrors) section(ctx context.Context, name string, timeout, grace time.Duration, fn func(ctx context.Context) error) {
-	sctx, cancel := context.WithTimeout(ctx, timeout+grace)
+func (e *sectionErrors) section(ctx context.Context, name string, timeout time.Duration, statements int, grace time.Duration, fn func(ctx context.Context) error) {
+	sctx, cancel := context.WithTimeout(ctx, time.Duration(statements)*timeout+grace)
 	defer cancel()
 	err := fn(sctx)
 	if err == nil {
@@ -193,8 +194,11 @@ func gatherPostgres(ctx context.Context, dbURL string, opt statusOptions, r *sta
 		defer cancel()
 		_ = db.Close(cctx)
 	}()
-	const grace = 2 * time.Second // the server's statement_timeout fires first, and the session survives
-	secs.section(ctx, "postgres", opt.Timeout, grace, func(ctx context.Context) error {
+	// The server cancels each statement at opt.Timeout (statement_timeout)
+	// and the section gives up a grace later, so that the session survives
+	// for the next section; sections of two statements get twice the time.
+	const grace = 2 * time.Second
+	secs.section(ctx, "postgres", opt.Timeout, 1, grace, func(ctx context.Context) error {
 		limits, err := db.ServerLimits(ctx)
 		if err == nil {
 			p := postgresOf(limits)
@@ -202,7 +206,7 @@ func gatherPostgres(ctx context.Context, dbURL string, opt statusOptions, r *sta
 		}
 		return err
 	})
-	secs.section(ctx, "failures", opt.Timeout, grace, func(ctx context.Context) error {
+	secs.section(ctx, "failures", opt.Timeout, 2, grace, func(ctx context.Context) error {
 		since := r.At.Add(-time.Hour)
 		counts, err := db.TaskCountsSince(ctx, since)
 		f, err := failuresOf(counts, since, err)
@@ -215,7 +219,7 @@ func gatherPostgres(ctx context.Context, dbURL string, opt statusOptions, r *sta
 		r.Failures = &f
 		return nil
 	})
-	secs.section(ctx, "freshness", opt.Timeout, grace, func(ctx context.Context) error {
+	secs.section(ctx, "freshness", opt.Timeout, 1, grace, func(ctx context.Context) error {
 		stalest, err := db.StalestSeries(ctx, opt.Stale)
 		fr, err := freshnessOf(stalest, err)
 		if err == nil {
@@ -223,7 +227,7 @@ func gatherPostgres(ctx context.Context, dbURL string, opt statusOptions, r *sta
 		}
 		return err
 	})
-	secs.section(ctx, "restatements", opt.Timeout, grace, func(ctx context.Context) error {
+	secs.section(ctx, "restatements", opt.Timeout, 2, grace, func(ctx context.Context) error {
 		daySince := r.At.Add(-24 * time.Hour)
 		rc, err := db.RestatementsSince(ctx, daySince)
 		var pending []market.Series
@@ -236,7 +240,7 @@ func gatherPostgres(ctx context.Context, dbURL string, opt statusOptions, r *sta
 		}
 		return err
 	})
-	secs.section(ctx, "history", opt.Timeout, grace, func(ctx context.Context) error {
+	secs.section(ctx, "history", opt.Timeout, 2, grace, func(ctx context.Context) error {
 		fin, err := db.FinalityAt(ctx, r.At)
 		var last store.AuditRecord
 		var ran bool

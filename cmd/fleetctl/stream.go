@@ -25,6 +25,7 @@ func streamCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fs := flag.NewFlagSet("stream apply", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	dryRun := fs.Bool("dry-run", false, "only print what would change (a missing stream is still created, as any fleet process would)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -45,21 +46,35 @@ func streamCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return 1
 	}
 	defer nc.Close()
-	tasks, err := queue.ApplyStream(ctx, js, cfg.Config.StreamConfig())
+	var tasks, dead queue.Drift
+	if *dryRun {
+		_, tasks, err = queue.EnsureStream(ctx, js, cfg.Config.StreamConfig())
+		if err == nil {
+			_, dead, err = dlq.EnsureStream(ctx, js, cfg.Config.DLQConfig())
+		}
+	} else {
+		tasks, err = queue.ApplyStream(ctx, js, cfg.Config.StreamConfig())
+		if err == nil {
+			dead, err = dlq.ApplyStreams(ctx, js, cfg.Config.DLQConfig())
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "fleetctl stream apply: %v\n", err)
 		return 1
 	}
-	dead, err := dlq.ApplyStreams(ctx, js, cfg.Config.DLQConfig())
-	if err != nil {
-		fmt.Fprintf(stderr, "fleetctl stream apply: %v\n", err)
-		return 1
+	done := "applied"
+	if *dryRun {
+		done = "would be applied (--dry-run)"
 	}
 	for _, d := range tasks {
-		fmt.Fprintf(stdout, "%s %s: applied\n", cfg.Config.Stream.Name, d)
+		fmt.Fprintf(stdout, "%s %s: %s\n", cfg.Config.Stream.Name, d, done)
 	}
 	for _, d := range dead {
-		fmt.Fprintf(stdout, "%s: applied\n", d)
+		fmt.Fprintf(stdout, "%s: %s\n", d, done)
+	}
+	if *dryRun {
+		fmt.Fprintf(stdout, "%d setting(s) differ from this environment's; nothing changed\n", len(tasks)+len(dead))
+		return 0
 	}
 	fmt.Fprintf(stdout, "%d setting(s) changed; the streams %s, %s and %s now have this environment's settings\n",
 		len(tasks)+len(dead), cfg.Config.Stream.Name, cfg.Config.DLQ.Name, cfg.Config.DLQ.RefusedName)
