@@ -51,12 +51,15 @@ demo: build nats-server
 	fi
 
 # Every test, with the race detector, against a real PostgreSQL (started
-# if needed) and in-process nats-servers, and a headless Chromium for the
-# audit heatmap. $MARKETFLEET_TEST_DATABASE_URL overrides the server;
-# DATABASE_URL is never used by tests.
+# if needed), a real PgBouncer in transaction mode in front of it
+# (scripts/pgbouncer.sh), in-process nats-servers, and a headless Chromium
+# for the audit heatmap. $MARKETFLEET_TEST_DATABASE_URL and
+# $MARKETFLEET_TEST_PGBOUNCER_URL override the servers; DATABASE_URL is
+# never used by tests.
 test: promtool chromium
 	@admin=$${MARKETFLEET_TEST_DATABASE_URL:-$$(env -u DATABASE_URL scripts/postgres.sh up)} && \
-		MARKETFLEET_TEST_DATABASE_URL="$$admin" $(GO) test -race -count=1 ./...
+		pooled=$${MARKETFLEET_TEST_PGBOUNCER_URL:-$$(scripts/pgbouncer.sh up "$$admin")} && \
+		MARKETFLEET_TEST_DATABASE_URL="$$admin" MARKETFLEET_TEST_PGBOUNCER_URL="$$pooled" $(GO) test -race -count=1 ./...
 
 # The benchmark (BENCHMARKS.md): pooled-concurrent, sequential and
 # marketfleet on the same PostgreSQL and nats-server, as ratios, plus the

@@ -46,6 +46,12 @@ type Config struct {
 	// once the session is up, and the session is closed at once if the
 	// answer has changed. Defaults to none (always open).
 	ConnectGate func(ctx context.Context) error
+	// SessionState says that the caller relies on its session being one
+	// PostgreSQL backend: the series locks are session-level advisory
+	// locks. A new session then checks that its startup parameters are in
+	// force, which a transaction-mode pooler silently breaks, and fails
+	// with ErrBehindPooler if not. Workers set it. Defaults to off.
+	SessionState bool
 	// RefusedLogEvery is how often a connection the server keeps refusing
 	// (a wrong password, a missing database, too many connections) is
 	// logged at error level while EnsureSession keeps trying: the first

@@ -19,6 +19,15 @@ var ErrBadConnString = errors.New("invalid PostgreSQL connection string (want po
 // the error names the file and why (no such file, permission denied).
 var ErrConnFile = errors.New("a file named in the PostgreSQL connection string cannot be read")
 
+// ErrBehindPooler is wrapped by Open's and EnsureSession's error when the
+// connection goes through a transaction-mode pooler such as PgBouncer:
+// one that refused a startup parameter, or (for a Store that relies on its
+// session, Config.SessionState) one that silently dropped them. Behind
+// such a pooler the series locks, which are session-level, would not
+// exclude anything. Not retried: the configuration must change.
+var ErrBehindPooler = errors.New("DATABASE_URL goes through a transaction-mode connection pooler (such as PgBouncer): " +
+	"the fleet's series locks need a PostgreSQL session of their own; point the workers' DATABASE_URL at the server itself")
+
 // ErrUntrustedServer is wrapped by Open and EnsureSession when the server's
 // TLS certificate does not verify (sslmode=verify-ca or verify-full with
 // sslrootcert): a wrong CA, an expired certificate, another host name. The

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
 	"marketfleet/internal/backoff"
@@ -127,6 +129,10 @@ func (s *Store) EnsureSession(ctx context.Context) error {
 				s.drop()
 				return err
 			}
+			if err := s.checkSession(ctx); err != nil {
+				s.drop()
+				return err
+			}
 			s.reapStale(ctx)
 			if s.Up() { // ctx may have ended mid-reap, taking the session with it
 				s.awaitPredecessor(ctx)
@@ -142,6 +148,9 @@ func (s *Store) EnsureSession(ctx context.Context) error {
 		}
 		if tlsfail.Unverified(err) {
 			return fmt.Errorf("connect to postgres: %w: %w", ErrUntrustedServer, err)
+		}
+		if poolerRefusal(err) {
+			return fmt.Errorf("connect to postgres: %w: %w", ErrBehindPooler, err)
 		}
 		if ended(ctx) {
 			if reason == nil {
@@ -217,6 +226,37 @@ func connectError(ctx context.Context, attempts int, last error) error {
 		cause = context.DeadlineExceeded
 	}
 	return fmt.Errorf("connect to postgres (%d attempts): %w; last attempt: %s: %w", attempts, cause, describe(last), last)
+}
+
+// checkSession makes sure, for a Store whose caller relies on its session
+// (Config.SessionState), that the session is one: a transaction-mode
+// pooler such as PgBouncer hands each transaction whichever server
+// connection is free, so session-level advisory locks (the series locks)
+// and settings would silently stop meaning anything. Such a pooler that
+// ignores the startup parameters it cannot pass on is caught here: the
+// statement_timeout the Store asked for is not in force.
+func (s *Store) checkSession(ctx context.Context) error {
+	if !s.cfg.SessionState || s.cfg.StatementTimeout <= 0 {
+		return nil
+	}
+	var ms int64
+	err := s.conn.QueryRow(ctx, `SELECT setting::int8 FROM pg_settings WHERE name = 'statement_timeout'`).Scan(&ms)
+	s.checkLost(err)
+	switch {
+	case err != nil:
+		return nil // the session is gone: EnsureSession dials again
+	case ms != s.cfg.StatementTimeout.Milliseconds():
+		return fmt.Errorf("%w: the session's statement_timeout is %d ms, %d ms were asked for: the startup parameters were dropped on the way",
+			ErrBehindPooler, ms, s.cfg.StatementTimeout.Milliseconds())
+	}
+	return nil
+}
+
+// poolerRefusal reports whether a connection failed because a pooler
+// (PgBouncer) refused a startup parameter the Store sends.
+func poolerRefusal(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && strings.Contains(pe.Message, "unsupported startup parameter")
 }
 
 // reapStale terminates leftovers of this Store's earlier sessions (see

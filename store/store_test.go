@@ -269,3 +269,32 @@ func TestRefusalsAreLoggedAtErrorLevelPeriodically(t *testing.T) {
 		t.Fatalf("retry_in = %v, want a duration with its unit", lines[0]["retry_in"])
 	}
 }
+
+// Behind a transaction-mode PgBouncer the series locks would exclude
+// nothing: a Store that relies on its session refuses it with
+// ErrBehindPooler, whether the pooler drops the startup parameters
+// silently (the tests' PgBouncer ignores them) or refuses one; a Store
+// that does not (fleetctl's) works through it.
+func TestSessionStoreRefusesATransactionPooler(t *testing.T) {
+	pooled := testenv.ThroughPgBouncer(t, testenv.NewDatabase(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := store.Open(ctx, pooled, store.Config{SessionState: true})
+	if !errors.Is(err, store.ErrBehindPooler) || !strings.Contains(err.Error(), "statement_timeout is 0 ms, 30000 ms were asked for") ||
+		time.Since(start) > 5*time.Second {
+		t.Fatalf("Open through PgBouncer = %v after %s, want ErrBehindPooler at once, saying what was dropped", err, time.Since(start))
+	}
+	_, err = store.Open(ctx, pooled+"&lock_timeout=1000", store.Config{})
+	if !errors.Is(err, store.ErrBehindPooler) || !strings.Contains(err.Error(), "unsupported startup parameter") {
+		t.Fatalf("Open through PgBouncer with a parameter it refuses = %v, want ErrBehindPooler", err)
+	}
+	db, err := store.Open(ctx, pooled, store.Config{})
+	if err != nil {
+		t.Fatalf("Open through PgBouncer without SessionState: %v", err)
+	}
+	defer db.Close(ctx)
+	if _, err := db.ServerLimits(ctx); err != nil {
+		t.Fatalf("a statement through PgBouncer: %v", err)
+	}
+}

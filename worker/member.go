@@ -70,7 +70,8 @@ func (m *member) run(ctx context.Context) error {
 			failures = 0
 			log.Warn().Int("slot", lease.Slot()).AnErr("reason", lease.Err()).
 				Msg("gave up the connection slot and closed the session; waiting for a slot again")
-		case errors.Is(err, store.ErrBadConnString) || errors.Is(err, store.ErrUntrustedServer) || errors.Is(err, runner.ErrInvalidConfig):
+		case errors.Is(err, store.ErrBadConnString) || errors.Is(err, store.ErrUntrustedServer) || errors.Is(err, store.ErrBehindPooler) ||
+			errors.Is(err, runner.ErrInvalidConfig):
 			return err // no retry can fix the configuration
 		case errors.Is(err, store.ErrSchemaBroken):
 			return err // no retry can fix the schema: stop, loudly
@@ -166,7 +167,7 @@ func (m *member) openStore(ctx context.Context, gate func(context.Context) error
 	cfg, h, mx := m.w.cfg, m.w.health, m.w.mx
 	db, err := store.Open(ctx, cfg.DatabaseURL, store.Config{ApplicationName: cfg.appName(), Logger: m.w.log,
 		StatementTimeout: cfg.StatementTimeout, ReapStaleSessions: true, ConnectGate: gate,
-		Remigrate: !cfg.SkipMigrate,
+		Remigrate: !cfg.SkipMigrate, SessionState: true,
 		OnSession: func(up bool) { h.session.Store(up); mx.DBSessionUp.Set(b2f(up)) },
 		OnConnect: connectHook(mx)})
 	if err != nil {
