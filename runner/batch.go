@@ -45,7 +45,7 @@ type item struct {
 	job       job   // the kind's *Job[S], nil without a kind: it then holds the failure
 	err       error // the failure of an item without a job
 	locked    bool  // holds its series lock
-	lockedIn  int   // the session (store Opened count) it was locked in
+	lockedIn  int   // the lock epoch (Locker.Epoch) it was locked in
 	committed bool  // its Write is committed
 	settled   time.Time
 	act       action

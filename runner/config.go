@@ -90,6 +90,9 @@ type Config struct {
 	// FollowUps stores the follow-up tasks the handlers return, before the
 	// tasks that made them are acknowledged.
 	FollowUps Enqueuer
+	// Locker takes the series locks. Defaults to the DB's own
+	// (session-level advisory locks).
+	Locker Locker
 	// WorkerID names the worker in dead letters. Defaults to "worker".
 	WorkerID string
 	// Observer, if set, is told about every settled task and batch (for

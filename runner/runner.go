@@ -29,13 +29,25 @@ type DB interface {
 	InTx(ctx context.Context, fn func(tx *store.Tx) error) error
 	// Up reports whether the session is (still) up.
 	Up() bool
-	// LockSeries tries to take the fleet-wide lock of each series.
+	// Locker: the session's advisory locks are the series locks, unless
+	// Config.Locker gives others.
+	Locker
+}
+
+// Locker makes the tasks of a series exclusive across the fleet.
+// *store.Store implements it with session-level advisory locks (they die
+// with the session); *leases.Table with NATS KV leases, for a worker behind
+// a transaction-mode pooler, where a session holds nothing.
+type Locker interface {
+	// LockSeries tries to take the fleet-wide lock of each series and
+	// reports which it took (false: another worker runs a task of it).
 	LockSeries(ctx context.Context, series []market.Series) ([]bool, error)
 	// UnlockSeries releases one hold of each series' lock.
 	UnlockSeries(ctx context.Context, series []market.Series) error
-	// Opened counts the sessions opened so far: locks taken while it read n
-	// are gone once it reads more.
-	Opened() int
+	// Epoch identifies the locks held: those taken in another epoch are
+	// gone (a store's session was lost, a lease expired) and must be taken
+	// again before the batch writes.
+	Epoch() int
 }
 
 // Enqueuer publishes follow-up tasks; *queue.Publisher implements it.
@@ -61,6 +73,7 @@ type Runner struct {
 	cfg     Config
 	fetcher *queue.Fetcher
 	db      DB
+	locks   Locker
 	kinds   *Registry
 	dead    DeadLetterer
 	log     zerolog.Logger
@@ -95,7 +108,11 @@ func New(fetcher *queue.Fetcher, db DB, dead DeadLetterer, cfg Config) (*Runner,
 	if fetcher == nil || db == nil || dead == nil {
 		return nil, fmt.Errorf("%w: fetcher, db and dead-letter writer are required", ErrInvalidConfig)
 	}
-	return &Runner{cfg: cfg, fetcher: fetcher, db: db, kinds: cfg.Kinds, dead: dead, log: cfg.Logger,
+	locks := cfg.Locker
+	if locks == nil {
+		locks = db
+	}
+	return &Runner{cfg: cfg, fetcher: fetcher, db: db, locks: locks, kinds: cfg.Kinds, dead: dead, log: cfg.Logger,
 		ackWait: max(fetcher.AckWait(), time.Second), maxDeliver: fetcher.MaxDeliver(),
 		fetchSlots: make(chan struct{}, cfg.FetchConcurrency)}, nil
 }

@@ -32,9 +32,9 @@ func (r *Runner) lock(ctx context.Context, items []*item, busy map[market.Series
 		}
 	}
 	lctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
-	took, err := r.db.LockSeries(lctx, series)
+	took, err := r.locks.LockSeries(lctx, series)
 	cancel()
-	session := r.db.Opened()
+	session := r.locks.Epoch()
 	for i, it := range want {
 		switch {
 		case err != nil:
@@ -48,10 +48,10 @@ func (r *Runner) lock(ctx context.Context, items []*item, busy map[market.Series
 }
 
 // unlock releases the batch's series locks, once its database work is done.
-// Locks of a session that is gone died with it. Locks it fails to release
+// Locks of an earlier epoch (a session that is gone) died with it. Locks it fails to release
 // on a session that stays up are released with the next batch's.
 func (r *Runner) unlock(ctx context.Context, items []*item) {
-	cur := r.db.Opened()
+	cur := r.locks.Epoch()
 	var series []market.Series
 	if r.unreleased.session == cur {
 		series = r.unreleased.series
@@ -68,7 +68,7 @@ func (r *Runner) unlock(ctx context.Context, items []*item) {
 	}
 	uctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
 	defer cancel()
-	if err := r.db.UnlockSeries(uctx, series); err != nil {
+	if err := r.locks.UnlockSeries(uctx, series); err != nil {
 		r.unreleased.session, r.unreleased.series = cur, series
 		r.log.Warn().Err(err).Msg("could not release the series locks; the next batch releases them")
 	}

@@ -8,10 +8,13 @@ import (
 
 	"marketfleet/dlq"
 	"marketfleet/internal/backoff"
+	"marketfleet/internal/testenv"
 	"marketfleet/kinds"
+	"marketfleet/leases"
 	"marketfleet/market"
 	"marketfleet/queue"
 	"marketfleet/runner"
+	"marketfleet/store"
 	"marketfleet/tasks"
 )
 
@@ -241,5 +244,62 @@ func TestSeparateKindNeitherHoldsUpNorFailsItsBatch(t *testing.T) {
 	letters, err := b.dead.List(ctx, dlq.Filter{}, 0)
 	if err != nil || len(letters) != 0 {
 		t.Fatalf("dead letters %+v (%v), want none: the features task is retried until its lock is free", letters, err)
+	}
+}
+
+// Behind a transaction-mode PgBouncer (store in pooler mode) the series
+// locks are NATS KV leases: a task whose series another worker's lease
+// holds waits (no fetch, no dead letter) and runs once the lease is
+// released; the tasks of other series are not held up; and no advisory lock
+// is taken on the server.
+func TestBusySeriesWaitsForItsLeaseBehindAPooler(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	pooled, err := store.Open(ctx, testenv.ThroughPgBouncer(t, b.admin.Config().ConnString()),
+		store.Config{ApplicationName: "marketfleet-worker/runner-pooled", Pooler: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pooled.Close(context.Background()) })
+	b.db = pooled
+	mine, err := leases.Open(ctx, b.js, leases.Config{Holder: "runner-test", TTL: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mine.Close(context.Background()) })
+	other, err := leases.Open(ctx, b.js, leases.Config{Holder: "other-worker", TTL: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Close(context.Background()) })
+	busy := market.Series{Symbol: "BUSY", Interval: market.Interval1d}
+	if took, err := other.LockSeries(ctx, []market.Series{busy}); err != nil || !took[0] {
+		t.Fatalf("the other worker could not take BUSY: %v %v", took, err)
+	}
+	stop := b.start(t, runner.Config{Locker: mine})
+	b.publish(t, "BUSY", "FREE")
+	testenv.Eventually(t, 20*time.Second, "FREE stored while BUSY waits", func() bool { return b.barsOf(t, "FREE") == 30 })
+	if n := len(b.src.callTimes("BUSY")); n != 0 {
+		t.Fatalf("BUSY fetched %d times while another worker's lease held it", n)
+	}
+	var locks int
+	if err := b.admin.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'`).Scan(&locks); err != nil || locks != 0 {
+		t.Fatalf("%d advisory locks on the server (%v): behind a pooler the locks are leases", locks, err)
+	}
+	if err := other.UnlockSeries(ctx, []market.Series{busy}); err != nil {
+		t.Fatal(err)
+	}
+	b.waitEmpty(t, 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.barsOf(t, "BUSY"); n != 30 {
+		t.Fatalf("BUSY has %d bars after the lease was released, want 30", n)
+	}
+	if letters, err := b.dead.List(ctx, dlq.Filter{}, 0); err != nil || len(letters) != 0 {
+		t.Fatalf("dead letters %v (%v): a busy task must be retried, not dead-lettered", letters, err)
+	}
+	if mine.Held() != 0 {
+		t.Fatalf("the runner still holds %d leases after its tasks finished", mine.Held())
 	}
 }

@@ -143,9 +143,9 @@ func (r *Runner) writeOnce(ctx context.Context, items []*item, faults Faults) (c
 	return begun && err == nil, err
 }
 
-// locksLost reports whether an item holds its series lock in a session that
-// is gone.
+// locksLost reports whether an item holds its series lock in an epoch that
+// is over (a session that is gone, a lease that expired).
 func (r *Runner) locksLost(items []*item) bool {
-	up, cur := r.db.Up(), r.db.Opened()
-	return slices.ContainsFunc(items, func(it *item) bool { return it.locked && (!up || it.lockedIn != cur) })
+	cur := r.locks.Epoch()
+	return slices.ContainsFunc(items, func(it *item) bool { return it.locked && it.lockedIn != cur })
 }

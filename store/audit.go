@@ -96,9 +96,11 @@ type MonthCoverage struct {
 	Expected, Present, Holes, Provisional int64
 }
 
-// auditSetup makes an audit's own transaction one read-only snapshot, with
-// the work_mem its hash join and aggregate need to stay in memory.
-const auditSetup = `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`
+// auditTx makes an audit's own transaction one read-only snapshot;
+// auditWorkMem gives it the work_mem its hash join and aggregate need to
+// stay in memory.
+var auditTx = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+
 const auditWorkMem = `SET LOCAL work_mem = '64MB'`
 
 // auditSeries lists the series to audit with their stored range in
@@ -164,12 +166,9 @@ SELECT 'p', symbol, ts FROM bars WHERE provisional_until IS NOT NULL AND "interv
 // bad q).
 func (s *Store) Audit(ctx context.Context, exp Expectation, q AuditQuery) ([]SeriesAudit, error) {
 	var out []SeriesAudit
-	err := s.InTx(ctx, func(tx *Tx) (err error) {
+	err := s.inTxWith(ctx, auditTx, func(tx *Tx) (err error) {
 		if err := tx.run(ctx, "audit", func(qr querier) error {
-			_, err := qr.Exec(ctx, auditSetup)
-			if err == nil {
-				_, err = qr.Exec(ctx, auditWorkMem)
-			}
+			_, err := qr.Exec(ctx, auditWorkMem)
 			return err
 		}); err != nil {
 			return err

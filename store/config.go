@@ -46,6 +46,15 @@ type Config struct {
 	// once the session is up, and the session is closed at once if the
 	// answer has changed. Defaults to none (always open).
 	ConnectGate func(ctx context.Context) error
+	// Pooler says that connString goes through a transaction-mode pooler
+	// such as PgBouncer (FLEET_DB_POOLER): statements are sent without
+	// prepared statements (pgx QueryExecModeExec), the timeouts are set with
+	// set_config(..., true) at the start of each transaction instead of as
+	// startup parameters (statements outside a transaction have only their
+	// context's deadline), and nothing session-level is relied on (no stale
+	// session reaping). The series locks must then come from elsewhere
+	// (package leases). Defaults to off.
+	Pooler bool
 	// SessionState says that the caller relies on its session being one
 	// PostgreSQL backend: the series locks are session-level advisory
 	// locks. A new session then checks that its startup parameters are in

@@ -26,7 +26,7 @@ var ErrConnFile = errors.New("a file named in the PostgreSQL connection string c
 // such a pooler the series locks, which are session-level, would not
 // exclude anything. Not retried: the configuration must change.
 var ErrBehindPooler = errors.New("DATABASE_URL goes through a transaction-mode connection pooler (such as PgBouncer): " +
-	"the fleet's series locks need a PostgreSQL session of their own; point the workers' DATABASE_URL at the server itself")
+	"set FLEET_DB_POOLER=pgbouncer (the series locks become NATS KV leases), or point DATABASE_URL at the server itself")
 
 // ErrUntrustedServer is wrapped by Open and EnsureSession when the server's
 // TLS certificate does not verify (sslmode=verify-ca or verify-full with

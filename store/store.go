@@ -69,14 +69,22 @@ func Open(ctx context.Context, connString string, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	pg.RuntimeParams["application_name"] = cfg.ApplicationName
-	// Server-side keepalives: a session whose client vanished without a
-	// word (network partition) is closed within ~30s instead of ~2h.
-	pg.RuntimeParams["tcp_keepalives_idle"] = "15"
-	pg.RuntimeParams["tcp_keepalives_interval"] = "5"
-	pg.RuntimeParams["tcp_keepalives_count"] = "3"
-	if d := cfg.StatementTimeout; d > 0 {
-		pg.RuntimeParams["statement_timeout"] = strconv.FormatInt(d.Milliseconds(), 10)
-		pg.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(2*d.Milliseconds(), 10)
+	if cfg.Pooler {
+		// A transaction-mode pooler passes no other startup parameter on
+		// (the timeouts are set per transaction, see Tx.run) and keeps no
+		// prepared statement: each statement goes as one unnamed
+		// parse-bind-execute, which it forwards whole.
+		pg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	} else {
+		// Server-side keepalives: a session whose client vanished without
+		// a word (network partition) is closed within ~30s instead of ~2h.
+		pg.RuntimeParams["tcp_keepalives_idle"] = "15"
+		pg.RuntimeParams["tcp_keepalives_interval"] = "5"
+		pg.RuntimeParams["tcp_keepalives_count"] = "3"
+		if d := cfg.StatementTimeout; d > 0 {
+			pg.RuntimeParams["statement_timeout"] = strconv.FormatInt(d.Milliseconds(), 10)
+			pg.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(2*d.Milliseconds(), 10)
+		}
 	}
 	if pg.ConnectTimeout == 0 {
 		pg.ConnectTimeout = DefaultConnectTimeout
@@ -133,9 +141,11 @@ func (s *Store) EnsureSession(ctx context.Context) error {
 				s.drop()
 				return err
 			}
-			s.reapStale(ctx)
-			if s.Up() { // ctx may have ended mid-reap, taking the session with it
-				s.awaitPredecessor(ctx)
+			if !s.cfg.Pooler { // behind a pooler, sessions are the pooler's
+				s.reapStale(ctx)
+				if s.Up() { // ctx may have ended mid-reap, taking the session with it
+					s.awaitPredecessor(ctx)
+				}
 			}
 		}
 		if err == nil && s.Up() {
@@ -236,7 +246,7 @@ func connectError(ctx context.Context, attempts int, last error) error {
 // ignores the startup parameters it cannot pass on is caught here: the
 // statement_timeout the Store asked for is not in force.
 func (s *Store) checkSession(ctx context.Context) error {
-	if !s.cfg.SessionState || s.cfg.StatementTimeout <= 0 {
+	if !s.cfg.SessionState || s.cfg.Pooler || s.cfg.StatementTimeout <= 0 {
 		return nil
 	}
 	var ms int64
@@ -282,6 +292,16 @@ func (s *Store) reapStale(ctx context.Context) {
 // Up reports whether the Store holds a live session, as far as it knows
 // without a round trip.
 func (s *Store) Up() bool { return s.conn != nil && !s.conn.IsClosed() && !s.aborted.Load() }
+
+// Epoch identifies the session-level state of the Store (the series
+// locks): the number of sessions it opened, or -1 while it has none.
+// Locks taken in another epoch are gone. It is runner.Locker's.
+func (s *Store) Epoch() int {
+	if !s.Up() {
+		return -1
+	}
+	return s.opened
+}
 
 // Opened is how many sessions the Store has opened so far. Session-level
 // state (the series locks) taken while it read n is gone once it reads more.

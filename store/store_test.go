@@ -298,3 +298,45 @@ func TestSessionStoreRefusesATransactionPooler(t *testing.T) {
 		t.Fatalf("a statement through PgBouncer: %v", err)
 	}
 }
+
+// In pooler mode a Store works through a transaction-mode PgBouncer: no
+// prepared statements, and each transaction sets its own timeouts (the
+// pooler drops startup parameters): a write blocked by a lock is cancelled
+// by the server at the statement timeout.
+func TestPoolerModeWorksThroughPgBouncer(t *testing.T) {
+	dbURL := testenv.NewDatabase(t)
+	pooled := testenv.ThroughPgBouncer(t, dbURL)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := store.Open(ctx, pooled, store.Config{Pooler: true, SessionState: true, StatementTimeout: time.Second})
+	if err != nil {
+		t.Fatalf("Open in pooler mode through PgBouncer: %v", err)
+	}
+	defer s.Close(ctx)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate through PgBouncer: %v", err)
+	}
+	for range 3 { // the same statements again: no prepared statement to collide
+		if err := s.InTx(ctx, func(tx *store.Tx) error { _, err := tx.WriteBars(ctx, bars("POOL", 5)); return err }); err != nil {
+			t.Fatalf("write through PgBouncer: %v", err)
+		}
+		tails, err := s.Tails(ctx, []market.Series{{Symbol: "POOL", Interval: market.Interval1d}})
+		if err != nil || len(tails) != 1 {
+			t.Fatalf("Tails through PgBouncer = %v, %v", tails, err)
+		}
+	}
+	admin := testenv.Connect(t, dbURL)
+	tx, err := admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `LOCK TABLE bars IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = s.InTx(ctx, func(tx *store.Tx) error { _, err := tx.WriteBars(ctx, bars("POOL", 6)); return err })
+	if store.SQLState(err) != store.CodeQueryCanceled || time.Since(start) > 10*time.Second {
+		t.Fatalf("a write blocked by a lock: %v after %s, want the server's statement timeout (57014) after about 1s", err, time.Since(start))
+	}
+}

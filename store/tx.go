@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"marketfleet/market"
@@ -91,6 +92,12 @@ func (s *Store) SchemaError() error { return s.broken }
 type Tx struct {
 	conn *pgx.Conn
 	tx   pgx.Tx // nil until the first statement
+	// timeouts, behind a pooler, are the statement and idle-in-transaction
+	// timeouts in ms, set for the transaction when it begins; nil directly
+	// connected (the session has them).
+	timeouts []string
+	// opts are the transaction's isolation and access mode.
+	opts pgx.TxOptions
 }
 
 // Begun reports whether the transaction has begun (a statement ran in it).
@@ -100,11 +107,17 @@ func (t *Tx) Begun() bool { return t.tx != nil }
 // error is marked with its outcome class and wrapped "op: ...".
 func (t *Tx) run(ctx context.Context, op string, fn func(q querier) error) error {
 	if t.tx == nil {
-		tx, err := t.conn.Begin(ctx)
+		tx, err := t.conn.BeginTx(ctx, t.opts)
 		if err != nil {
 			return fmt.Errorf("%s: begin: %w", op, mark(err))
 		}
 		t.tx = tx
+		if t.timeouts != nil {
+			if _, err := tx.Exec(ctx, `SELECT set_config('statement_timeout', $1, true), set_config('idle_in_transaction_session_timeout', $2, true)`,
+				t.timeouts[0], t.timeouts[1]); err != nil {
+				return fmt.Errorf("%s: set the transaction's timeouts: %w", op, mark(err))
+			}
+		}
 	}
 	if err := fn(t.tx); err != nil {
 		return fmt.Errorf("%s: %w", op, mark(err))
@@ -122,11 +135,16 @@ func (t *Tx) run(ctx context.Context, op string, fn func(q querier) error) error
 // (SQLSTATE classes 22 and 23: outcome.Data). Without a session it fails
 // with ErrNoSession and does not call fn.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	return s.inTxWith(ctx, pgx.TxOptions{}, fn)
+}
+
+// inTxWith is InTx with the transaction's isolation and access mode.
+func (s *Store) inTxWith(ctx context.Context, opts pgx.TxOptions, fn func(tx *Tx) error) error {
 	conn, err := s.session()
 	if err != nil {
 		return fmt.Errorf("transaction: %w", err)
 	}
-	err = inTx(ctx, conn, fn)
+	err = inTx(ctx, conn, s.txTimeouts(), opts, fn)
 	s.checkLost(err)
 	if err != nil {
 		return s.undefined(ctx, err)
@@ -134,8 +152,18 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	return nil
 }
 
-func inTx(ctx context.Context, conn *pgx.Conn, fn func(tx *Tx) error) (err error) {
-	t := &Tx{conn: conn}
+// txTimeouts are the timeouts a transaction sets for itself: behind a
+// pooler only (directly connected, the session has them).
+func (s *Store) txTimeouts() []string {
+	if !s.cfg.Pooler || s.cfg.StatementTimeout <= 0 {
+		return nil
+	}
+	ms := s.cfg.StatementTimeout.Milliseconds()
+	return []string{strconv.FormatInt(ms, 10), strconv.FormatInt(2*ms, 10)}
+}
+
+func inTx(ctx context.Context, conn *pgx.Conn, timeouts []string, opts pgx.TxOptions, fn func(tx *Tx) error) (err error) {
+	t := &Tx{conn: conn, timeouts: timeouts, opts: opts}
 	rollback := func() {
 		if t.tx != nil {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)

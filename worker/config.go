@@ -56,6 +56,13 @@ type Config struct {
 	// DatabaseURL is the PostgreSQL URL or DSN of the worker's one session;
 	// it is never logged. Defaults to DefaultDatabaseURL.
 	DatabaseURL string
+	// DBPooler names the transaction-mode pooler DatabaseURL goes through:
+	// "" (none: the worker holds a PostgreSQL session of its own) or
+	// "pgbouncer". Behind one, the series locks are NATS KV leases (package
+	// leases) instead of session-level advisory locks, statements are sent
+	// without prepared statements, and each transaction sets its own
+	// timeouts (store.Config.Pooler). Defaults to "".
+	DBPooler string
 	// StatementTimeout is the server-side limit on one SQL statement
 	// (SQLSTATE 57014, retried). Defaults to store.DefaultStatementTimeout.
 	StatementTimeout time.Duration
@@ -163,6 +170,9 @@ type HistoryConfig struct {
 // DefaultAuditEvery is HistoryConfig.AuditEvery's default.
 const DefaultAuditEvery = 24 * time.Hour
 
+// PoolerPgBouncer is Config.DBPooler for PgBouncer in transaction mode.
+const PoolerPgBouncer = "pgbouncer"
+
 // DefaultMigrateTimeout is Config.MigrateTimeout's default.
 const DefaultMigrateTimeout = 2 * time.Minute
 
@@ -241,6 +251,8 @@ func (c Config) Validate() error {
 		return config.Invalid(ErrInvalidConfig, "ID", c.ID, "want 1-44 letters, digits, '.', '_' or '-'")
 	case c.DatabaseURL == "":
 		return config.Invalid(ErrInvalidConfig, "DatabaseURL", c.DatabaseURL, "want a PostgreSQL URL or DSN")
+	case c.DBPooler != "" && c.DBPooler != PoolerPgBouncer:
+		return config.Invalid(ErrInvalidConfig, "DBPooler", c.DBPooler, "want %s, or nothing for a direct connection", PoolerPgBouncer)
 	case c.DLQ.Name == c.Stream.Name:
 		return config.Invalid(ErrInvalidConfig, "DLQ.Name", c.DLQ.Name, "want another stream than the tasks'")
 	case c.DLQ.RefusedName == c.Stream.Name:

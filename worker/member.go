@@ -167,7 +167,7 @@ func (m *member) openStore(ctx context.Context, gate func(context.Context) error
 	cfg, h, mx := m.w.cfg, m.w.health, m.w.mx
 	db, err := store.Open(ctx, cfg.DatabaseURL, store.Config{ApplicationName: cfg.appName(), Logger: m.w.log,
 		StatementTimeout: cfg.StatementTimeout, ReapStaleSessions: true, ConnectGate: gate,
-		Remigrate: !cfg.SkipMigrate, SessionState: true,
+		Remigrate: !cfg.SkipMigrate, SessionState: true, Pooler: cfg.DBPooler != "",
 		OnSession: func(up bool) { h.session.Store(up); mx.DBSessionUp.Set(b2f(up)) },
 		OnConnect: connectHook(mx)})
 	if err != nil {
@@ -191,6 +191,7 @@ func (m *member) runner(db *store.Store, lease *slots.Lease, stop func(error)) (
 		Kinds: kinds.Register(kinds.Config{Source: m.src, History: m.w.hist, Features: !cfg.SkipFeatures, Deadline: cfg.Source.TaskDeadline,
 			RequestedBy: "worker/" + cfg.ID, Logger: m.w.log, Restated: m.restated, Repaired: m.repaired, Empty: m.empty}),
 		FollowUps: m.q.tasks,
+		Locker:    m.q.locker(),
 		WorkerID:  cfg.ID,
 		Observer:  observer{m: m.w.mx, counts: m.counts},
 		Housekeeping: func(ctx context.Context) {

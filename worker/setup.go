@@ -12,8 +12,10 @@ import (
 
 	"marketfleet/dlq"
 	"marketfleet/internal/backoff"
+	"marketfleet/leases"
 	"marketfleet/queue"
 	"marketfleet/ratelimit"
+	"marketfleet/runner"
 	"marketfleet/slots"
 	"marketfleet/source"
 	"marketfleet/source/synthetic"
@@ -29,6 +31,16 @@ type queueSide struct {
 	reaper  *dlq.Reaper
 	slots   *slots.Table
 	tasks   *queue.Publisher // follow-up tasks
+	leases  *leases.Table    // the series locks behind a pooler; nil without one
+}
+
+// locker is the runner's series locks: the leases behind a pooler, else
+// nil (the session's advisory locks).
+func (q *queueSide) locker() runner.Locker {
+	if q.leases == nil {
+		return nil
+	}
+	return q.leases
 }
 
 // openQueue connects to NATS and ensures the task stream, both consumers,
@@ -73,7 +85,12 @@ func (w *Worker) openQueue(ctx context.Context) (*queueSide, error) {
 			Replicas: w.cfg.Replicas, Worker: w.cfg.ID, Logger: w.log}); err != nil {
 			return err
 		}
-		q.slots, err = slots.Open(ctx, js, w.cfg.SlotsConfig())
+		if q.slots, err = slots.Open(ctx, js, w.cfg.SlotsConfig()); err != nil {
+			return err
+		}
+		if w.cfg.DBPooler != "" && q.leases == nil {
+			q.leases, err = leases.Open(ctx, js, leases.Config{Replicas: w.cfg.Replicas, Holder: w.cfg.ID, Logger: w.log})
+		}
 		return err
 	})
 	if err != nil {
@@ -141,6 +158,11 @@ func (w *Worker) restoreQueue(js jetstream.JetStream) queue.Restorer {
 // close flushes what the runner sent last (the Naks of unstarted tasks)
 // and closes the connection.
 func (q *queueSide) close() {
+	if q.leases != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = q.leases.Close(ctx)
+		cancel()
+	}
 	_ = q.nc.FlushTimeout(2 * time.Second)
 	q.nc.Close()
 }
