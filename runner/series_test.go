@@ -283,7 +283,8 @@ func TestBusySeriesWaitsForItsLeaseBehindAPooler(t *testing.T) {
 		t.Fatalf("BUSY fetched %d times while another worker's lease held it", n)
 	}
 	var locks int
-	if err := b.admin.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'`).Scan(&locks); err != nil || locks != 0 {
+	if err := b.admin.QueryRow(ctx, `SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+		WHERE l.locktype = 'advisory' AND d.datname = current_database()`).Scan(&locks); err != nil || locks != 0 {
 		t.Fatalf("%d advisory locks on the server (%v): behind a pooler the locks are leases", locks, err)
 	}
 	if err := other.UnlockSeries(ctx, []market.Series{busy}); err != nil {
