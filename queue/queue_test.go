@@ -361,31 +361,8 @@ func TestBacklogOfReportsTheOldestWaitingTask(t *testing.T) {
 // the next Next on their first delivery, and the server redelivered
 // nothing.
 func TestFetcherKeepsLateMessagesAlive(t *testing.T) {
-	js, _ := setup(t)
+	cons, f, pub := keeperFixture(t, 10*time.Second)
 	ctx := context.Background()
-	if err := js.DeleteConsumer(ctx, queue.DefaultStream, queue.DefaultConsumer); err != nil {
-		t.Fatal(err)
-	}
-	cons, err := queue.EnsureConsumer(ctx, js, queue.DefaultStream, queue.ConsumerConfig{AckWait: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := queue.NewFetcher(cons, nil, queue.FetcherConfig{Size: 10, MaxWait: 10 * time.Second, Linger: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop(f)
-	pub := queue.NewPublisher(js, "")
-	if _, err := pub.Publish(ctx, collectTasks(1)); err != nil {
-		t.Fatal(err)
-	}
-	first, err := f.Next(ctx)
-	if err != nil || len(first) != 1 {
-		t.Fatalf("Next = %d, %v", len(first), err)
-	}
-	if err := first[0].DoubleAck(ctx); err != nil { // the caller's own batch: settled by it
-		t.Fatal(err)
-	}
 	// The caller is busy now; three more tasks reach the open pull.
 	more := collectTasks(4)[1:]
 	if _, err := pub.Publish(ctx, more); err != nil {
@@ -420,31 +397,8 @@ func TestFetcherKeepsLateMessagesAlive(t *testing.T) {
 // is not about to start what the open pull delivered: the keeper Naks
 // those messages, and another worker takes them.
 func TestFetcherReturnsLateMessagesOfAnAbsentCaller(t *testing.T) {
-	js, _ := setup(t)
+	cons, _, pub := keeperFixture(t, 500*time.Millisecond)
 	ctx := context.Background()
-	if err := js.DeleteConsumer(ctx, queue.DefaultStream, queue.DefaultConsumer); err != nil {
-		t.Fatal(err)
-	}
-	cons, err := queue.EnsureConsumer(ctx, js, queue.DefaultStream, queue.ConsumerConfig{AckWait: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := queue.NewFetcher(cons, nil, queue.FetcherConfig{Size: 10, MaxWait: 500 * time.Millisecond, Linger: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop(f)
-	pub := queue.NewPublisher(js, "")
-	if _, err := pub.Publish(ctx, collectTasks(1)); err != nil {
-		t.Fatal(err)
-	}
-	first, err := f.Next(ctx)
-	if err != nil || len(first) != 1 {
-		t.Fatalf("Next = %d, %v", len(first), err)
-	}
-	if err := first[0].DoubleAck(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := pub.Publish(ctx, collectTasks(3)[1:]); err != nil { // onto the open pull
 		t.Fatal(err)
 	}
@@ -474,6 +428,39 @@ func TestFetcherReturnsLateMessagesOfAnAbsentCaller(t *testing.T) {
 		}
 		_ = m.DoubleAck(ctx)
 	}
+}
+
+// keeperFixture is a consumer with a 1s AckWait and a Fetcher on it whose
+// first Next returned the one task published, settled by the test: the
+// pull (maxWait) is still open for the tasks published next.
+func keeperFixture(t *testing.T, maxWait time.Duration) (jetstream.Consumer, *queue.Fetcher, *queue.Publisher) {
+	t.Helper()
+	js, _ := setup(t)
+	ctx := context.Background()
+	if err := js.DeleteConsumer(ctx, queue.DefaultStream, queue.DefaultConsumer); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := queue.EnsureConsumer(ctx, js, queue.DefaultStream, queue.ConsumerConfig{AckWait: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := queue.NewFetcher(cons, nil, queue.FetcherConfig{Size: 10, MaxWait: maxWait, Linger: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(f) })
+	pub := queue.NewPublisher(js, "")
+	if _, err := pub.Publish(ctx, collectTasks(1)); err != nil {
+		t.Fatal(err)
+	}
+	first, err := f.Next(ctx)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("Next = %d, %v", len(first), err)
+	}
+	if err := first[0].DoubleAck(ctx); err != nil { // the caller's own batch: settled by it
+		t.Fatal(err)
+	}
+	return cons, f, pub
 }
 
 // stop ends f's keeper (Drain, without waiting for its pull to expire):
