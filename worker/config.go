@@ -63,6 +63,11 @@ type Config struct {
 	// without prepared statements, and each transaction sets its own
 	// timeouts (store.Config.Pooler). Defaults to "".
 	DBPooler string
+	// DBPoolSize is, behind a pooler, the server connections it keeps for
+	// the fleet's database and user (PgBouncer's pool_size): the fleet
+	// never runs more transactions at once, so the budget is capped by it.
+	// Defaults to 0: not capped (the budget from the server alone).
+	DBPoolSize int
 	// StatementTimeout is the server-side limit on one SQL statement
 	// (SQLSTATE 57014, retried). Defaults to store.DefaultStatementTimeout.
 	StatementTimeout time.Duration
@@ -253,6 +258,8 @@ func (c Config) Validate() error {
 		return config.Invalid(ErrInvalidConfig, "DatabaseURL", c.DatabaseURL, "want a PostgreSQL URL or DSN")
 	case c.DBPooler != "" && c.DBPooler != PoolerPgBouncer:
 		return config.Invalid(ErrInvalidConfig, "DBPooler", c.DBPooler, "want %s, or nothing for a direct connection", PoolerPgBouncer)
+	case c.DBPoolSize < 0:
+		return config.Invalid(ErrInvalidConfig, "DBPoolSize", c.DBPoolSize, "want >= 0")
 	case c.DLQ.Name == c.Stream.Name:
 		return config.Invalid(ErrInvalidConfig, "DLQ.Name", c.DLQ.Name, "want another stream than the tasks'")
 	case c.DLQ.RefusedName == c.Stream.Name:
@@ -354,6 +361,16 @@ func (c Config) deadLetterLabel(stream string) string {
 		return "requests"
 	}
 	return "tasks"
+}
+
+// budgetConfig is the budget's arithmetic: behind a pooler, capped by its
+// pool size when one is given.
+func (c Config) budgetConfig() budget.Config {
+	b := c.Budget
+	if c.DBPooler != "" && c.DBPoolSize > 0 && (b.Cap == 0 || c.DBPoolSize < b.Cap) {
+		b.Cap = c.DBPoolSize
+	}
+	return b
 }
 
 // SlotsConfig is the slot table's configuration, with the fleet's

@@ -76,7 +76,7 @@ func (m *member) keepBudget(ctx context.Context, lease *slots.Lease, db *store.S
 			return
 		}
 		b := budget.Compute(budget.Server{MaxConnections: l.MaxConnections, SuperuserReserved: l.SuperuserReserved,
-			RoleReserved: l.RoleReserved, Sessions: l.Sessions}, m.w.cfg.Budget)
+			RoleReserved: l.RoleReserved, Sessions: l.Sessions}, m.w.cfg.budgetConfig())
 		m.logBudget(b)
 		m.reportFleet(ctx, l, b)
 		m.prune(ctx, db)

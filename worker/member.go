@@ -104,7 +104,7 @@ func (m *member) limit(pub slots.Limit, ok bool) int {
 	if ok {
 		n = pub.Slots
 	}
-	if c := m.w.cfg.Budget.Cap; c > 0 {
+	if c := m.w.cfg.budgetConfig().Cap; c > 0 {
 		n = min(n, c)
 	}
 	return n

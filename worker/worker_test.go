@@ -670,3 +670,26 @@ func TestLowestHeldSlotPublishesTheBudget(t *testing.T) {
 		}
 	})
 }
+
+// Behind PgBouncer (FLEET_DB_POOLER) a worker runs, and the budget it
+// publishes is capped by the pooler's pool size.
+func TestPooledWorkerCapsTheBudgetByThePoolSize(t *testing.T) {
+	f := setup(t)
+	cfg := f.config("pooled-1")
+	cfg.DatabaseURL = testenv.ThroughPgBouncer(t, f.dbURL)
+	cfg.DBPooler, cfg.DBPoolSize = worker.PoolerPgBouncer, 2
+	r := start(t, cfg)
+	defer func() { _ = r.stop() }()
+	f.publish(t, "POOLED")
+	testenv.Eventually(t, 20*time.Second, "POOLED stored through the pooler", func() bool { return f.bars(t, "POOLED") == 30 })
+	f.withJetStream(t, func(js jetstream.JetStream) {
+		tab, err := slots.Open(context.Background(), js, cfg.WithDefaults().SlotsConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 20*time.Second, "a budget capped at the pool size", func() bool {
+			pub, ok, err := tab.CurrentLimit(context.Background())
+			return err == nil && ok && pub.Slots == 2 && strings.Contains(pub.Arithmetic, "cap 2")
+		})
+	})
+}

@@ -40,6 +40,7 @@ type env struct {
 	ShutdownGrace    *time.Duration  `envconfig:"FLEET_SHUTDOWN_GRACE" desc:"on SIGTERM, time allowed to finish the batches in hand (more than FLEET_FETCH_WAIT)"`
 	Features         cli.Not         `envconfig:"FLEET_FEATURES" desc:"after a collection stored new bars, enqueue a features task for that symbol and interval"`
 	DBPooler         *string         `envconfig:"FLEET_DB_POOLER" desc:"pgbouncer when DATABASE_URL goes through PgBouncer in transaction mode (series locks become NATS KV leases, no prepared statements, timeouts per transaction); empty: a direct connection"`
+	DBPoolSize       *int            `envconfig:"FLEET_DB_POOL_SIZE" desc:"behind a pooler (FLEET_DB_POOLER), its pool_size for the fleet's database and user: the budget is capped by it (0: not capped)"`
 	MigrateTimeout   *time.Duration  `envconfig:"FLEET_MIGRATE_TIMEOUT" desc:"worker migrate gives up after this long (connecting, waiting for the lock, applying) and exits 1 with the server's reason"`
 	AutoMigrate      cli.Not         `envconfig:"FLEET_AUTO_MIGRATE" desc:"apply missing schema migrations at start (under a lock)"`
 	MetricsAddr      *string         `envconfig:"FLEET_METRICS_ADDR" desc:"address for /metrics (Prometheus), /healthz and /readyz, e.g. :9464 (default: off)"`
@@ -69,7 +70,7 @@ func newEnv() *env {
 	e.SettleSessions, e.SettleIntraday = &c.History.SettleSessions, &c.History.SettleIntraday
 	e.AuditEvery, e.AuditGrace = &c.History.AuditEvery, &c.History.AuditGrace
 	e.RefusedRate, e.MigrateTimeout, e.TaskDeadline = &c.RefusedRate, &c.MigrateTimeout, &c.Source.TaskDeadline
-	e.DBPooler = &c.DBPooler
+	e.DBPooler, e.DBPoolSize = &c.DBPooler, &c.DBPoolSize
 	e.Features, e.AutoMigrate = cli.Not{P: &c.SkipFeatures}, cli.Not{P: &c.SkipMigrate}
 	return e
 }
