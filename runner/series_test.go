@@ -304,3 +304,53 @@ func TestBusySeriesWaitsForItsLeaseBehindAPooler(t *testing.T) {
 		t.Fatalf("the runner still holds %d leases after its tasks finished", mine.Held())
 	}
 }
+
+// Two workers behind a transaction-mode PgBouncer, each with its own pooled
+// store and leases, never run tasks of one series at the same time: the
+// exclusivity the session-level locks give directly connected workers.
+func TestTwoPooledWorkersNeverRunOneSeriesAtOnce(t *testing.T) {
+	b := setup(t)
+	b.size = 1
+	ctx := context.Background()
+	f := &inFlight{bySymbol: map[string]int{}}
+	b.src.hook = func(s string) {
+		f.enter(s)
+		time.Sleep(100 * time.Millisecond)
+		f.leave(s)
+	}
+	now := time.Now()
+	var ts []tasks.Task
+	for i := range 6 {
+		from := day0.AddDate(0, 0, 30*i)
+		ts = append(ts, tasks.NewCollect("SAME", market.Interval1d, from, from.AddDate(0, 0, 30), "runner-test", now))
+	}
+	b.publishTasks(t, ts...)
+	pooledURL := testenv.ThroughPgBouncer(t, b.admin.Config().ConnString())
+	var stops []func() error
+	for _, id := range []string{"pooled-a", "pooled-b"} {
+		db, err := store.Open(ctx, pooledURL, store.Config{ApplicationName: "marketfleet-worker/" + id, Pooler: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close(context.Background()) })
+		locks, err := leases.Open(ctx, b.js, leases.Config{Holder: id, TTL: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = locks.Close(context.Background()) })
+		b.db = db
+		stops = append(stops, b.start(t, runner.Config{WorkerID: id, Locker: locks}))
+	}
+	b.waitEmpty(t, 60*time.Second)
+	for _, stop := range stops {
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, one := f.peaks(); one != 1 {
+		t.Fatalf("SAME was fetched %d times at once by the two workers, want 1", one)
+	}
+	if n := b.barsOf(t, "SAME"); n != 180 {
+		t.Fatalf("SAME has %d bars, want 180 (all six windows)", n)
+	}
+}
