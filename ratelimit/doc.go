@@ -66,6 +66,17 @@
 // sync_interval), the key reverts to an older, smaller TAT: the fleet may
 // then send up to the lost reservations once more, as an extra burst.
 //
+// # Pushback
+//
+// A source that answers "too many requests" (HTTP 429, or 503) wants the
+// fleet slower, not each worker's retries. Penalize halves the rate in
+// force for the whole fleet (the factor and the time of the cut live in the
+// key's state beside TAT), at most once a second however many workers saw
+// the same wave, never below a twentieth of Rate; the rate then recovers by
+// a tenth of Rate every 5 s without a new cut, computed from the state at
+// each reservation (no writes). Current says the rate in force and why.
+// (Issue 14: the source client and the status are wired to it next.)
+//
 // With Rate 0 the limiter is off: Wait returns at once and touches no KV.
 //
 // Every worker must use the same Rate and Burst for a key; a reader that

@@ -15,6 +15,11 @@ type state struct {
 	// write they reveal a writer's clock skew.
 	By string    `json:"by"`
 	At time.Time `json:"at"`
+	// Factor is the share of Rate in force when the source last pushed
+	// back, at Cut, and Reason what it said (see Penalize); zero: never.
+	Factor float64   `json:"factor,omitempty"`
+	Cut    time.Time `json:"cut,omitzero"`
+	Reason string    `json:"reason,omitempty"`
 }
 
 // schedule reserves n consecutive requests at time now against a bucket

@@ -36,11 +36,13 @@ func (l *Limiter) reserveKV(ctx context.Context, n int, opTimeout time.Duration)
 		return nil, err
 	}
 	now := time.Now()
-	grants, tat := schedule(cur.TAT, now, n, l.interval, l.tolerance)
+	interval, tolerance := l.scaled(factorAt(cur, now))
+	grants, tat := schedule(cur.TAT, now, n, interval, tolerance)
 	if dl, ok := ctx.Deadline(); ok && grants[0].After(dl) {
 		return nil, errBeyondDeadline
 	}
-	next := state{TAT: tat.UTC(), Rate: l.cfg.Rate, Burst: l.cfg.Burst, By: l.cfg.Name, At: now.UTC()}
+	next := state{TAT: tat.UTC(), Rate: l.cfg.Rate, Burst: l.cfg.Burst, By: l.cfg.Name, At: now.UTC(),
+		Factor: cur.Factor, Cut: cur.Cut, Reason: cur.Reason}
 	if err := l.write(opCtx, rev, next); err != nil {
 		return nil, err
 	}
