@@ -141,7 +141,10 @@ func (s *Store) EnsureSession(ctx context.Context) error {
 				s.drop()
 				return err
 			}
-			if !s.cfg.Pooler { // behind a pooler, sessions are the pooler's
+			// Behind a pooler, sessions are the pooler's: nothing to reap. The
+			// check above may have found the session gone (ctx ended): then
+			// the loop below dials again.
+			if !s.cfg.Pooler && s.Up() {
 				s.reapStale(ctx)
 				if s.Up() { // ctx may have ended mid-reap, taking the session with it
 					s.awaitPredecessor(ctx)
