@@ -75,7 +75,9 @@
 // the same wave, never below a twentieth of Rate; the rate then recovers by
 // a tenth of Rate every 5 s without a new cut, computed from the state at
 // each reservation (no writes). Current says the rate in force and why.
-// (Issue 14: the source client and the status are wired to it next.)
+// The yahoo client reports every 429 and 503 (yahoo.Config.Pushback); a
+// worker gives it its limiter. (Issue 14: the status, a metric and the
+// circuit breaker come next.)
 //
 // With Rate 0 the limiter is off: Wait returns at once and touches no KV.
 //

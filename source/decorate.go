@@ -15,6 +15,12 @@ type Waiter interface {
 	Wait(ctx context.Context) error
 }
 
+// Pushback is told when a source pushes back (HTTP 429, 503): the fleet
+// should ask it less often. *ratelimit.Limiter implements it (Penalize).
+type Pushback interface {
+	Penalize(ctx context.Context, reason string) (bool, error)
+}
+
 // Throttled returns s with every Fetch call waiting for w first. A Wait error
 // (the limiter unreachable, ctx done) fails the call without a request: the
 // task is retried later, and nothing is ever sent unthrottled.

@@ -200,19 +200,20 @@ func (w *Worker) newSource(ctx context.Context, js jetstream.JetStream) (source.
 	sc := w.cfg.Source
 	rate, _ := sc.rate() // validated
 	var limit source.Waiter
+	var pushback source.Pushback
 	if rate > 0 {
 		l, err := ratelimit.Open(ctx, js, ratelimit.Config{Key: "source." + sc.Name, Rate: rate, Burst: sc.Burst,
 			Replicas: w.cfg.Replicas, Name: w.cfg.ID, Logger: w.log})
 		if err != nil {
 			return nil, fmt.Errorf("source rate: %w", err)
 		}
-		limit = timedWaiter{w: l, m: w.mx}
+		limit, pushback = timedWaiter{w: l, m: w.mx}, l
 	}
 	var src source.Source
 	switch sc.Name {
 	case SourceYahoo:
 		yc := sc.Yahoo
-		yc.Limiter = limit
+		yc.Limiter, yc.Pushback = limit, pushback
 		y, err := yahoo.New(yc)
 		if err != nil {
 			return nil, err

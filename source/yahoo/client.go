@@ -45,6 +45,10 @@ type Config struct {
 	// the timeout; a Wait error fails the call without a request. Defaults
 	// to none.
 	Limiter source.Waiter
+	// Pushback, if set, is told every HTTP 429 and 503 (the fleet-wide
+	// limiter, which lowers the fleet's rate: ratelimit.Limiter.Penalize).
+	// Defaults to none.
+	Pushback source.Pushback
 	// Attempts is the number of attempts per Bars call for retryable
 	// failures (HTTP 429, 5xx, network errors). Defaults to 3.
 	Attempts int

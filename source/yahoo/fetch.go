@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,6 +83,9 @@ func (c *Client) attempt(ctx context.Context, u string) (resp *response, wait ti
 	}
 	defer hr.Body.Close()
 	if retryable(hr.StatusCode) {
+		if p := c.cfg.Pushback; p != nil && (hr.StatusCode == http.StatusTooManyRequests || hr.StatusCode == http.StatusServiceUnavailable) {
+			_, _ = p.Penalize(ctx, "HTTP "+strconv.Itoa(hr.StatusCode)) // best effort: the limiter logs its own errors
+		}
 		wait, hasWait = parseRetryAfter(hr.Header.Get("Retry-After"), c.now())
 		// Only an excerpt is needed; a read error would merely shorten it.
 		head, _ := io.ReadAll(io.LimitReader(hr.Body, retryBodyBytes))

@@ -202,3 +202,37 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// pushback records what the client told the fleet's limiter.
+type pushback struct{ reasons []string }
+
+func (p *pushback) Penalize(_ context.Context, reason string) (bool, error) {
+	p.reasons = append(p.reasons, reason)
+	return true, nil
+}
+
+// Every 429 and 503 is reported to the fleet's limiter (which lowers the
+// fleet's rate); other failures are not.
+func TestPushbackIsReported(t *testing.T) {
+	ok := fixture(t, "daily_EURUSDX_fx.json")
+	f := newFake(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		switch n {
+		case 1:
+			respond(w, http.StatusTooManyRequests, []byte("slow down"))
+		case 2:
+			respond(w, http.StatusServiceUnavailable, []byte("busy"))
+		case 3:
+			respond(w, http.StatusBadGateway, []byte("gateway"))
+		default:
+			respond(w, http.StatusOK, ok)
+		}
+	})
+	p := &pushback{}
+	c := newClient(t, f, withRetry(4, backoff.Policy{Base: time.Millisecond, Max: time.Millisecond}), func(cfg *Config) { cfg.Pushback = p })
+	if _, err := source.Bars(context.Background(), c, fxDays); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(p.reasons, ",") != "HTTP 429,HTTP 503" {
+		t.Fatalf("pushback told %v, want HTTP 429 then HTTP 503 (not the 502)", p.reasons)
+	}
+}
