@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -19,9 +18,6 @@ type Drift []string
 // DriftAdvice is the message of the warning a process logs about a Drift.
 const DriftAdvice = "the stream's settings differ from this process's; it is left as it is " +
 	"(a producer never changes a shared stream; `fleetctl stream apply` applies these settings)"
-
-// String joins the entries.
-func (d Drift) String() string { return strings.Join(d, "; ") }
 
 // UpsertStream creates the stream want when it is missing (safe to race:
 // a stream created meanwhile by another process is used). An existing

@@ -31,10 +31,14 @@ const maxDelayReason = 200
 // add is a no-op without a round trip. Errors are wrapped ("add delayed
 // tasks: ..."); before migration 7 they carry SQLSTATE 42P01.
 func (s *Store) AddDelayedTasks(ctx context.Context, ds []DelayedTask) error {
-	latest := map[[2]any]int{}
+	type message struct {
+		stream string
+		seq    uint64
+	}
+	latest := map[message]int{}
 	var keep []DelayedTask
 	for _, d := range ds {
-		k := [2]any{d.Stream, d.Seq}
+		k := message{d.Stream, d.Seq}
 		if i, seen := latest[k]; seen {
 			keep[i] = d
 			continue

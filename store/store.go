@@ -306,10 +306,6 @@ func (s *Store) Epoch() int {
 	return s.opened
 }
 
-// Opened is how many sessions the Store has opened so far. Session-level
-// state (the series locks) taken while it read n is gone once it reads more.
-func (s *Store) Opened() int { return s.opened }
-
 // BackendPID is the server process id of the current session, or 0.
 func (s *Store) BackendPID() uint32 {
 	if !s.Up() {
