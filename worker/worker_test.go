@@ -565,9 +565,15 @@ func TestRecreatedDatabaseIsMigratedAgain(t *testing.T) {
 		t.Fatalf("%d workers applied the migrations again, want exactly 1 (the other finds nothing to do)", applied)
 	}
 
-	if _, err := f.admin.Exec(ctx, `DROP TABLE features; DROP TABLE bars CASCADE`); err != nil {
-		t.Fatal(err)
-	}
+	// The running workers' transactions may deadlock with the drop: the
+	// server aborts the drop, which is then tried again.
+	testenv.Eventually(t, 20*time.Second, "the tables dropped", func() bool {
+		_, err := f.admin.Exec(ctx, `DROP TABLE features; DROP TABLE bars CASCADE`)
+		if err != nil && store.SQLState(err) != store.CodeDeadlock {
+			t.Fatal(err)
+		}
+		return err == nil
+	})
 	f.publish(t, "CCC", "DDD", "EEE", "FFF")
 	select {
 	case err := <-ws[0].done:
