@@ -39,6 +39,9 @@ var Names = []string{
 	"marketfleet_empty_answers_total",
 	"marketfleet_source_request_duration_seconds",
 	"marketfleet_source_ratelimit_wait_seconds_total",
+	"marketfleet_source_rate",
+	"marketfleet_source_breaker_open",
+	"marketfleet_source_deferred_total",
 	"marketfleet_db_connect_attempts_total",
 	"marketfleet_db_connect_failures_total",
 	"marketfleet_db_reconnects_total",
@@ -90,6 +93,12 @@ type Worker struct {
 
 	SourceDuration *prometheus.HistogramVec // source, status
 	RateLimitWait  prometheus.Counter
+	// SourceRate is the fleet's source rate, configured and current;
+	// SourceBreakerOpen 1 while the source's breaker is open;
+	// SourceDeferred the requests sent back to the queue to wait.
+	SourceRate        *prometheus.GaugeVec // rate: configured, current
+	SourceBreakerOpen prometheus.Gauge
+	SourceDeferred    prometheus.Counter
 
 	DBConnectAttempts prometheus.Counter
 	DBConnectFailures *prometheus.CounterVec // sqlstate_class
@@ -137,6 +146,12 @@ func NewWorker(kinds ...string) *Worker {
 	w.ProvisionalBars = f.gaugeVec("marketfleet_provisional_bars", "Provisional bars as the holder of slot 0 last counted them: pending, and due (final values available, re-collection asked for).", "state")
 	w.SourceDuration = f.histogramVec("marketfleet_source_request_duration_seconds", "Source fetches by source and status (ok, not_found, rejected, retry_after, error, canceled).", durationBuckets, "source", "status")
 	w.RateLimitWait = f.counter("marketfleet_source_ratelimit_wait_seconds_total", "Time spent waiting for the fleet-wide source rate limit.")
+	w.SourceRate = f.gaugeVec("marketfleet_source_rate", "The fleet-wide source rate in requests/s as this worker last read it: configured, and current (lowered while the source pushes back; fleetctl status says why).", "rate")
+	for _, r := range []string{"configured", "current"} {
+		w.SourceRate.WithLabelValues(r) // 0 while unlimited, or until the first pull
+	}
+	w.SourceBreakerOpen = f.gauge("marketfleet_source_breaker_open", "1 while the fleet's circuit breaker on the source is open: no requests go, no source tasks are taken.")
+	w.SourceDeferred = f.counter("marketfleet_source_deferred_total", "Source requests not made and sent back to the queue to wait (breaker open, or the fleet's requests booked beyond FLEET_SOURCE_MAX_WAIT).")
 	w.DBConnectAttempts = f.counter("marketfleet_db_connect_attempts_total", "PostgreSQL connection attempts.")
 	w.DBConnectFailures = f.counterVec("marketfleet_db_connect_failures_total", "Failed PostgreSQL connection attempts by SQLSTATE class (53, 57, 08, 28, ...), network or gate.", "sqlstate_class")
 	w.DBReconnects = f.counter("marketfleet_db_reconnects_total", "Sessions opened to replace a lost one.")

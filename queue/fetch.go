@@ -134,6 +134,9 @@ func NewFetcher(cons, priority jetstream.Consumer, c FetcherConfig) (*Fetcher, e
 // task may stay unsettled before it is redelivered.
 func (f *Fetcher) AckWait() time.Duration { return f.cons.CachedInfo().Config.AckWait }
 
+// Size is the most messages in one batch (FetcherConfig.Size).
+func (f *Fetcher) Size() int { return f.size }
+
 // MaxDeliver is the MaxDeliver of the fetcher's consumer: the delivery on
 // which a task's failure is final.
 func (f *Fetcher) MaxDeliver() int { return f.cons.CachedInfo().Config.MaxDeliver }
@@ -145,25 +148,35 @@ func (f *Fetcher) MaxDeliver() int { return f.cons.CachedInfo().Config.MaxDelive
 // error (no responders, connection closed, ...) which the caller should
 // treat as transient.
 func (f *Fetcher) Next(ctx context.Context) ([]jetstream.Msg, error) {
+	return f.NextUpTo(ctx, f.size)
+}
+
+// NextUpTo is Next with batches of at most n messages (n < 1 counts as 1,
+// n > Size as Size), for a caller that can only start a few now (the
+// fleet's source rate is low): a new pull asks for n, and fewer late
+// messages wait on it. A pull already open may still deliver up to the
+// size it asked for; they are the start of the next batches.
+func (f *Fetcher) NextUpTo(ctx context.Context, n int) ([]jetstream.Msg, error) {
 	f.stopKeeper()
 	defer f.startKeeper()
+	size := min(max(n, 1), f.size)
 	if len(f.held) > 0 {
-		n := min(len(f.held), f.size)
+		n := min(len(f.held), size)
 		out := f.held[:n:n]
 		f.held = f.held[n:]
-		return f.fill(out), nil
+		return f.fill(out, size), nil
 	}
 	var out []jetstream.Msg
 	for len(out) == 0 {
 		if f.cur == nil {
-			urgent, err := f.urgent()
+			urgent, err := f.urgent(size)
 			if len(urgent) > 0 {
 				return urgent, nil
 			}
 			if err != nil {
 				return nil, f.lost(ctx, err)
 			}
-			b, err := f.cons.Fetch(f.size, jetstream.FetchMaxWait(f.maxWait))
+			b, err := f.cons.Fetch(size, jetstream.FetchMaxWait(f.maxWait))
 			if err != nil {
 				return nil, f.lost(ctx, fmt.Errorf("fetch: %w", err))
 			}
@@ -181,7 +194,7 @@ func (f *Fetcher) Next(ctx context.Context) ([]jetstream.Msg, error) {
 		}
 		out = append(out, m)
 	}
-	return f.fill(out), nil
+	return f.fill(out, size), nil
 }
 
 // receive returns the open pull's next message (ok false when the pull
@@ -205,11 +218,11 @@ func (f *Fetcher) receive(ctx context.Context) (jetstream.Msg, bool, error) {
 // any. An error here (a timeout) is not the normal pull's business: the
 // next batch asks again; only one saying the priority consumer is gone is
 // returned, for the Fetcher to restore it.
-func (f *Fetcher) urgent() ([]jetstream.Msg, error) {
+func (f *Fetcher) urgent(size int) ([]jetstream.Msg, error) {
 	if f.priority == nil {
 		return nil, nil
 	}
-	b, err := f.priority.FetchNoWait(f.size)
+	b, err := f.priority.FetchNoWait(size)
 	if err != nil {
 		return nil, nil
 	}
@@ -223,14 +236,15 @@ func (f *Fetcher) urgent() ([]jetstream.Msg, error) {
 	return out, nil
 }
 
-// fill adds messages already arriving on the open pull, for up to Linger.
-func (f *Fetcher) fill(out []jetstream.Msg) []jetstream.Msg {
-	if f.cur == nil || len(out) >= f.size {
+// fill adds messages already arriving on the open pull, for up to Linger,
+// up to size in all.
+func (f *Fetcher) fill(out []jetstream.Msg, size int) []jetstream.Msg {
+	if f.cur == nil || len(out) >= size {
 		return out
 	}
 	timer := time.NewTimer(f.linger)
 	defer timer.Stop()
-	for len(out) < f.size {
+	for len(out) < size {
 		select {
 		case m, ok := <-f.cur.Messages():
 			if !ok {

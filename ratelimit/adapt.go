@@ -1,10 +1,16 @@
 package ratelimit
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Adaptive rate (AIMD). When the source pushes back (HTTP 429 or 503), a
@@ -39,60 +45,102 @@ func (l *Limiter) scaled(f float64) (interval, tolerance time.Duration) {
 	return interval, time.Duration(l.cfg.Burst-1) * interval
 }
 
-// Penalize tells the fleet that the source pushed back (reason, e.g.
-// "HTTP 429"): unless another worker did within the last second, the
-// fleet's rate is halved (down to 1/20 of the configured one). It reports
-// whether it cut the rate. With Rate 0 it does nothing.
-func (l *Limiter) Penalize(ctx context.Context, reason string) (bool, error) {
-	if l.kv == nil {
-		return false, nil
-	}
-	for range 5 { // conflicts: another worker wrote meanwhile
-		cur, rev, err := l.read(ctx)
-		if err != nil {
-			return false, err
-		}
-		now := time.Now()
-		if !cur.Cut.IsZero() && now.Sub(cur.Cut) < penaltyDebounce {
-			return false, nil // this wave was counted already
-		}
-		next := cur
-		next.Factor = max(minFactor, factorAt(cur, now)/2)
-		next.Cut, next.Reason = now.UTC(), reason
-		next.Rate, next.Burst, next.By, next.At = l.cfg.Rate, l.cfg.Burst, l.cfg.Name, now.UTC()
-		err = l.write(ctx, rev, next)
-		switch {
-		case err == nil:
-			l.log.Warn().Str("reason", reason).Float64("rate", l.cfg.Rate*next.Factor).Float64("configured", l.cfg.Rate).
-				Msg("fleet rate limiter: the source pushed back; the fleet's rate is halved")
-			return true, nil
-		case !errors.Is(err, errConflict):
-			return false, err
-		}
-	}
-	return false, fmt.Errorf("rate limit %s: penalize: %w", l.cfg.Key, errConflict)
-}
-
-// Current is the rate in force for the fleet now, the configured one, and
-// why they differ ("" when they do not).
+// Current is the rate in force for the fleet, the configured one, and why
+// they differ; and the breaker's state.
 type Current struct {
 	Rate, Configured float64
-	Reason           string
-	Since            time.Time
+	// Reason is what the source last said when it failed ("" when the
+	// rate is the configured one and the source is not failing), Since
+	// when the rate was last cut.
+	Reason string
+	Since  time.Time
+	// Failing is when the source's current run of failures began (zero:
+	// its last answer was a success); Open the end of the breaker's
+	// cool-down while it is open (zero otherwise); Opens the openings in
+	// this run.
+	Failing, Open time.Time
+	Opens         int
+}
+
+// Paused reports whether the breaker is open.
+func (c Current) Paused() bool { return !c.Open.IsZero() }
+
+// current describes st at now for a limiter configured at rate.
+func current(st state, rate float64, now time.Time) Current {
+	c := Current{Rate: rate, Configured: rate, Failing: st.Failing, Opens: st.Opens}
+	if f := factorAt(st, now); f < 1 {
+		c.Rate, c.Reason, c.Since = rate*f, st.Reason, st.Cut
+	}
+	if !st.Failing.IsZero() {
+		c.Reason = st.Reason
+	}
+	if st.Open.After(now) {
+		c.Open = st.Open
+	}
+	return c
 }
 
 // Current reads the rate in force now.
 func (l *Limiter) Current(ctx context.Context) (Current, error) {
-	c := Current{Rate: l.cfg.Rate, Configured: l.cfg.Rate}
 	if l.kv == nil {
-		return c, nil
+		return Current{Rate: l.cfg.Rate, Configured: l.cfg.Rate}, nil
 	}
 	st, _, err := l.read(ctx)
 	if err != nil {
-		return c, err
+		return Current{Rate: l.cfg.Rate, Configured: l.cfg.Rate}, err
 	}
-	if f := factorAt(st, time.Now()); f < 1 {
-		c.Rate, c.Reason, c.Since = l.cfg.Rate*f, st.Reason, st.Cut
+	return current(st, l.cfg.Rate, time.Now()), nil
+}
+
+// Snapshot is Current from the state this limiter last read, without a
+// round trip (for metrics): the configured rate when it has read none.
+func (l *Limiter) Snapshot() Current {
+	var st state
+	if s := l.seen.Load(); s != nil {
+		st = s.st
 	}
-	return c, nil
+	return current(st, l.cfg.Rate, time.Now())
+}
+
+// Reading is one limit as found in its bucket: its key, its Current
+// (computed with the rate its last writer was configured with), and who
+// wrote it last, when.
+type Reading struct {
+	Key string
+	Current
+	By string
+	At time.Time
+}
+
+// Inspect reads every limit in bucket (DefaultBucket when empty) without
+// taking part in it, for fleetctl status. A missing bucket holds none.
+func Inspect(ctx context.Context, js jetstream.JetStream, bucket string) ([]Reading, error) {
+	kv, err := js.KeyValue(ctx, cmp.Or(bucket, DefaultBucket))
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rate limits: %w", err)
+	}
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rate limits: %w", err)
+	}
+	var out []Reading
+	for k := range keys.Keys() {
+		e, err := kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return out, fmt.Errorf("rate limit %s: %w", k, err)
+		}
+		var st state
+		if err := json.Unmarshal(e.Value(), &st); err != nil {
+			continue // overwritten by the next reservation
+		}
+		out = append(out, Reading{Key: k, Current: current(st, st.Rate, time.Now()), By: st.By, At: st.At})
+	}
+	slices.SortFunc(out, func(a, b Reading) int { return strings.Compare(a.Key, b.Key) })
+	return out, nil
 }

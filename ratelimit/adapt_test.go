@@ -2,6 +2,7 @@ package ratelimit_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,5 +45,41 @@ func TestPenaltyHalvesTheFleetsRate(t *testing.T) {
 	}
 	if d := spacing(b); d < 85*time.Millisecond || d > 130*time.Millisecond {
 		t.Fatalf("grants %s apart after the penalty, want about 100ms (10/s)", d)
+	}
+}
+
+// A cut slows the fleet at once: callers whose grants were booked at the
+// old rate book again at the new one when their time comes, instead of
+// going at the old spacing for as long as the bookings reach ahead.
+func TestACutReschedulesWhatWasBookedBefore(t *testing.T) {
+	_, js := testenv.NATS(t).Connect(t)
+	ctx := context.Background()
+	l := open(t, js, ratelimit.Config{Key: "source.rebook", Rate: 10, Burst: 1, MaxWait: 5 * time.Second}, zerolog.Nop())
+	var mu sync.Mutex
+	var grants []time.Time
+	var wg sync.WaitGroup
+	for range 25 { // books 2.5 s ahead at 10/s
+		wg.Go(func() {
+			if err := l.Wait(ctx); err == nil {
+				mu.Lock()
+				grants = append(grants, time.Now())
+				mu.Unlock()
+			}
+		})
+	}
+	waitFor(t, 5*time.Second, "the bookings", func() bool { return l.Stats().Writes >= 20 })
+	cut := time.Now()
+	if ok, err := l.Penalize(ctx, "HTTP 429"); err != nil || !ok {
+		t.Fatalf("Penalize = %v, %v", ok, err)
+	}
+	wg.Wait()
+	n := 0
+	for _, g := range grants {
+		if g.After(cut.Add(100*time.Millisecond)) && g.Before(cut.Add(1100*time.Millisecond)) {
+			n++
+		}
+	}
+	if n > 6 {
+		t.Fatalf("%d grants in the second after the cut to 5/s; want at most 6 (the bookings at 10/s must not stand)", n)
 	}
 }

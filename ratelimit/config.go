@@ -20,6 +20,16 @@ const DefaultBucket = "MARKETFLEET_RATE"
 // one microsecond); a KV round trip per request cannot go faster anyway.
 const MaxRate = 1e6
 
+// Defaults of Config.MaxWait, BreakAfter and Cooldown.
+const (
+	DefaultMaxWait    = 10 * time.Second
+	DefaultBreakAfter = 30 * time.Second
+	DefaultCooldown   = 30 * time.Second
+)
+
+// MaxCooldown is the longest the breaker stays open at once.
+const MaxCooldown = 10 * time.Minute
+
 // Config describes one fleet-wide limit. Zero fields take the defaults
 // documented on each; Key is required.
 type Config struct {
@@ -46,6 +56,21 @@ type Config struct {
 	// RetryFor is how long Wait keeps retrying NATS errors before it
 	// returns an error wrapping ErrUnavailable. Defaults to 5s.
 	RetryFor time.Duration
+	// MaxWait is the longest a request waits for its grant in-process: a
+	// request the fleet's rate would make wait longer, or one made while
+	// the breaker is open, is not booked, and Wait returns an error
+	// wrapping ErrDeferred that asks for that delay (outcome.RetryAfter):
+	// its task waits in the queue. Admit uses it to size pulls. Defaults to
+	// 10s.
+	MaxWait time.Duration
+	// BreakAfter is how long the source must keep failing (HTTP 429, 5xx,
+	// network errors) with no success in between before the breaker opens
+	// and the fleet stops asking it. Defaults to 30s.
+	BreakAfter time.Duration
+	// Cooldown is how long the breaker stays open the first time; each
+	// opening without a success in between doubles it, up to MaxCooldown.
+	// Defaults to 30s.
+	Cooldown time.Duration
 	// Name identifies this limiter in the values it writes ("by"), for
 	// operators. Defaults to the host name (the pod name in Kubernetes).
 	Name string
@@ -61,6 +86,9 @@ func (c Config) WithDefaults() Config {
 	c.Batch = cmp.Or(c.Batch, 1)
 	c.Replicas = cmp.Or(c.Replicas, 1)
 	c.RetryFor = cmp.Or(c.RetryFor, 5*time.Second)
+	c.MaxWait = cmp.Or(c.MaxWait, DefaultMaxWait)
+	c.BreakAfter = cmp.Or(c.BreakAfter, DefaultBreakAfter)
+	c.Cooldown = cmp.Or(c.Cooldown, DefaultCooldown)
 	c.Name = cmp.Or(c.Name, hostname())
 	return c
 }
@@ -79,6 +107,12 @@ func (c Config) Validate() error {
 		return config.Invalid(ErrInvalidConfig, "Replicas", c.Replicas, "want 1..5")
 	case c.RetryFor <= 0:
 		return config.Invalid(ErrInvalidConfig, "RetryFor", c.RetryFor, "want > 0")
+	case c.MaxWait < 100*time.Millisecond:
+		return config.Invalid(ErrInvalidConfig, "MaxWait", c.MaxWait, "want at least 100ms")
+	case c.BreakAfter < time.Second:
+		return config.Invalid(ErrInvalidConfig, "BreakAfter", c.BreakAfter, "want at least 1s")
+	case c.Cooldown < time.Second || c.Cooldown > MaxCooldown:
+		return config.Invalid(ErrInvalidConfig, "Cooldown", c.Cooldown, "want 1s..%s", MaxCooldown)
 	case !validKey(c.Key):
 		return config.Invalid(ErrInvalidConfig, "Key", c.Key, "want letters, digits and -/_=. not starting or ending with a dot")
 	case !queue.ValidName(c.Bucket):

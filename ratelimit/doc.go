@@ -66,7 +66,7 @@
 // sync_interval), the key reverts to an older, smaller TAT: the fleet may
 // then send up to the lost reservations once more, as an extra burst.
 //
-// # Pushback
+// # Pushback, deferral and the breaker
 //
 // A source that answers "too many requests" (HTTP 429, or 503) wants the
 // fleet slower, not each worker's retries. Penalize halves the rate in
@@ -75,9 +75,17 @@
 // the same wave, never below a twentieth of Rate; the rate then recovers by
 // a tenth of Rate every 5 s without a new cut, computed from the state at
 // each reservation (no writes). Current says the rate in force and why.
-// The yahoo client reports every 429 and 503 (yahoo.Config.Pushback); a
-// worker gives it its limiter. (Issue 14: the status, a metric and the
-// circuit breaker come next.)
+//
+// A request that could only go more than Config.MaxWait from now is not
+// booked: Wait returns ErrDeferred at once, marked outcome.RetryAfter with
+// the delay, and its task waits in the queue, not in a worker. Admit tells
+// a worker, before it pulls, how many requests the fleet could still send
+// within MaxWait, or to take none for a while.
+//
+// Failures of the source (Penalize, Failed) and its answers (Served) drive
+// a circuit breaker kept in the same state: see breaker.go. The yahoo
+// client reports every attempt (yahoo.Config.Feedback); a worker gives it
+// its limiter, and gives the limiter to its runner as the gate.
 //
 // With Rate 0 the limiter is off: Wait returns at once and touches no KV.
 //

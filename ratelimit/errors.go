@@ -11,6 +11,14 @@ var ErrInvalidConfig = errors.New("invalid rate limit configuration")
 // not go; the condition is transient and the caller should retry later.
 var ErrUnavailable = errors.New("fleet rate limiter unavailable")
 
+// ErrDeferred is wrapped by the error Wait returns, at once and without
+// booking anything, when the request may not go within Config.MaxWait: the
+// breaker is open (the source is paused), or the fleet's requests are
+// booked further ahead than that. The error is marked
+// outcome.RetryAfter with the delay after which the request could go: its
+// task waits in the queue, not in the worker.
+var ErrDeferred = errors.New("source request deferred")
+
 // Internal outcomes of one reservation attempt.
 var (
 	// errConflict: another limiter wrote the key between our read and our

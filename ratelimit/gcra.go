@@ -20,6 +20,13 @@ type state struct {
 	Factor float64   `json:"factor,omitempty"`
 	Cut    time.Time `json:"cut,omitzero"`
 	Reason string    `json:"reason,omitempty"`
+	// Failing is when the source's current run of failures began (zero:
+	// its last answer was a success), Open the end of the breaker's
+	// cool-down (zero or past: closed), Opens how many times the breaker
+	// opened in this run (each cool-down doubles). See breaker.go.
+	Failing time.Time `json:"failing,omitzero"`
+	Open    time.Time `json:"open,omitzero"`
+	Opens   int       `json:"opens,omitempty"`
 }
 
 // schedule reserves n consecutive requests at time now against a bucket

@@ -109,6 +109,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			tt.want.MaxWait, tt.want.BreakAfter, tt.want.Cooldown = 10*time.Second, 30*time.Second, 30*time.Second
 			got := tt.in.WithDefaults()
 			if err := got.Validate(); err != nil {
 				t.Fatal(err)

@@ -36,13 +36,21 @@ func (l *Limiter) reserveKV(ctx context.Context, n int, opTimeout time.Duration)
 		return nil, err
 	}
 	now := time.Now()
+	if cur.Open.After(now) {
+		return nil, &deferral{until: cur.Open, why: "the source is paused (breaker open) after failing since " +
+			cur.Failing.Format(time.RFC3339) + ": " + cur.Reason}
+	}
 	interval, tolerance := l.scaled(factorAt(cur, now))
 	grants, tat := schedule(cur.TAT, now, n, interval, tolerance)
+	if grants[0].Sub(now) > l.cfg.MaxWait {
+		return nil, &deferral{until: grants[0], why: fmt.Sprintf("the fleet's requests are booked %s ahead at %.3g/s",
+			grants[0].Sub(now).Round(time.Millisecond), l.cfg.Rate*factorAt(cur, now))}
+	}
 	if dl, ok := ctx.Deadline(); ok && grants[0].After(dl) {
 		return nil, errBeyondDeadline
 	}
-	next := state{TAT: tat.UTC(), Rate: l.cfg.Rate, Burst: l.cfg.Burst, By: l.cfg.Name, At: now.UTC(),
-		Factor: cur.Factor, Cut: cur.Cut, Reason: cur.Reason}
+	next := cur
+	next.TAT, next.Rate, next.Burst, next.By, next.At = tat.UTC(), l.cfg.Rate, l.cfg.Burst, l.cfg.Name, now.UTC()
 	if err := l.write(opCtx, rev, next); err != nil {
 		return nil, err
 	}
@@ -77,6 +85,7 @@ func (l *Limiter) read(ctx context.Context) (state, uint64, error) {
 	e, err := l.kv.Get(ctx, l.cfg.Key)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
+		l.seen.Store(&seen{at: time.Now()})
 		return state{}, 0, nil
 	case err != nil:
 		l.stats.errors.Add(1)
@@ -88,6 +97,7 @@ func (l *Limiter) read(ctx context.Context) (state, uint64, error) {
 		return state{}, e.Revision(), nil
 	}
 	l.inspect(e, st)
+	l.seen.Store(&seen{st: st, at: time.Now()})
 	return st, e.Revision(), nil
 }
 
@@ -105,6 +115,7 @@ func (l *Limiter) write(ctx context.Context, rev uint64, st state) error {
 	switch {
 	case err == nil:
 		l.stats.writes.Add(1)
+		l.seen.Store(&seen{st: st, at: time.Now()})
 		return nil
 	case errors.Is(err, jetstream.ErrKeyRevisionMismatch), errors.Is(err, jetstream.ErrKeyExists):
 		l.stats.conflicts.Add(1)

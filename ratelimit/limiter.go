@@ -24,10 +24,11 @@ type Limiter struct {
 	interval  time.Duration // T
 	tolerance time.Duration // τ
 
-	sem    chan struct{} // serialises the KV round trips and guards spare
-	queued atomic.Int64  // callers waiting for sem
-	spare  []time.Time   // grants reserved by a batch, not yet handed out
-	rtt    time.Duration // smoothed KV round trip, guarded by sem
+	sem    chan struct{}        // serialises the KV round trips and guards spare
+	queued atomic.Int64         // callers waiting for sem
+	spare  []time.Time          // grants reserved by a batch, not yet handed out
+	rtt    time.Duration        // smoothed KV round trip, guarded by sem
+	seen   atomic.Pointer[seen] // the state last read
 
 	stats    counters
 	warnSkew throttle
@@ -80,7 +81,15 @@ func openBucket(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstr
 func (l *Limiter) Config() Config { return l.cfg }
 
 // Wait blocks until the fleet may send one more request, and returns nil
-// then. It returns an error wrapping ctx's error when ctx ends first, one
+// then. It returns an error wrapping ErrDeferred at once (booking nothing)
+// when the request could not go within Config.MaxWait: the breaker is open
+// or the fleet's requests are booked further ahead; the error asks for the
+// delay (outcome.After). A caller whose grant was booked before the
+// source pushed back (a cut this limiter has read since) books again at the
+// new rate when its time comes, so that a cut slows the fleet at once,
+// not after the bookings made at the old rate. It returns an error
+// wrapping ctx's error when ctx
+// ends first, one
 // wrapping context.DeadlineExceeded at once (reserving nothing) when the
 // request could only go after ctx's deadline, and one wrapping
 // ErrUnavailable when NATS errors persisted for Config.RetryFor. With Rate
@@ -93,16 +102,32 @@ func (l *Limiter) Wait(ctx context.Context) error {
 		l.stats.granted.Add(1)
 		return nil
 	}
-	at, err := l.reserve(ctx)
-	if err != nil {
-		return err
-	}
-	if err := sleepUntil(ctx, at); err != nil {
+	for {
+		booked := time.Now()
+		at, err := l.reserve(ctx)
+		if err != nil {
+			return err
+		}
+		if err := sleepUntil(ctx, at); err != nil {
+			l.stats.wasted.Add(1)
+			return fmt.Errorf("rate limit %s: %w", l.cfg.Key, err)
+		}
+		if !l.cutSince(booked) {
+			l.stats.granted.Add(1)
+			return nil
+		}
+		// Booked at a rate no longer in force (the source pushed back
+		// meanwhile): book again at the new one, or be deferred.
 		l.stats.wasted.Add(1)
-		return fmt.Errorf("rate limit %s: %w", l.cfg.Key, err)
 	}
-	l.stats.granted.Add(1)
-	return nil
+}
+
+// cutSince reports whether the state this limiter last read shows the
+// rate cut, or the breaker opened, after booked: a grant booked before
+// then was spaced for a rate the source refuses.
+func (l *Limiter) cutSince(booked time.Time) bool {
+	s := l.seen.Load()
+	return s != nil && s.st.Cut.After(booked)
 }
 
 // reserve returns the time at which the caller may go, retrying conflicts
@@ -113,11 +138,15 @@ func (l *Limiter) reserve(ctx context.Context) (time.Time, error) {
 	for {
 		at, err := l.attempt(ctx, start)
 		var pause time.Duration
+		var d *deferral
 		switch {
 		case err == nil:
 			return at, nil
 		case ctx.Err() != nil:
 			return time.Time{}, fmt.Errorf("rate limit %s: %w", l.cfg.Key, ctx.Err())
+		case errors.As(err, &d):
+			l.stats.deferred.Add(1)
+			return time.Time{}, l.deferred(d)
 		case errors.Is(err, errBeyondDeadline):
 			return time.Time{}, fmt.Errorf("rate limit %s: %w: %w", l.cfg.Key, err, context.DeadlineExceeded)
 		case errors.Is(err, errConflict), errors.Is(err, errLate):

@@ -13,7 +13,7 @@ import (
 	"marketfleet/ratelimit"
 )
 
-type outcome struct {
+type waitResult struct {
 	at   time.Time
 	took time.Duration
 	err  error
@@ -35,7 +35,7 @@ func TestNATSRestart(t *testing.T) {
 	defer cancel()
 	var (
 		mu   sync.Mutex
-		outs []outcome
+		outs []waitResult
 		wg   sync.WaitGroup
 	)
 	for range callers {
@@ -44,7 +44,7 @@ func TestNATSRestart(t *testing.T) {
 				start := time.Now()
 				err := l.Wait(ctx)
 				mu.Lock()
-				outs = append(outs, outcome{at: time.Now(), took: time.Since(start), err: err})
+				outs = append(outs, waitResult{at: time.Now(), took: time.Since(start), err: err})
 				mu.Unlock()
 			}
 		})
@@ -77,7 +77,7 @@ func TestNATSRestart(t *testing.T) {
 	}
 }
 
-func checkRestart(t *testing.T, outs []outcome, down, up time.Time, retryFor time.Duration, callers int) {
+func checkRestart(t *testing.T, outs []waitResult, down, up time.Time, retryFor time.Duration, callers int) {
 	t.Helper()
 	var before, during, after, failures int
 	back := time.Time{} // first grant after the restart

@@ -20,6 +20,8 @@ type Stats struct {
 	// Wasted is the number of reserved grants never handed out: dropped
 	// as overdue, or left by a caller whose context ended while it slept.
 	Wasted uint64
+	// Deferred is the number of Wait calls that returned ErrDeferred.
+	Deferred uint64
 }
 
 // Stats returns the limiter's counters.
@@ -31,11 +33,12 @@ func (l *Limiter) Stats() Stats {
 		Conflicts: l.stats.conflicts.Load(),
 		Errors:    l.stats.errors.Load(),
 		Wasted:    l.stats.wasted.Load(),
+		Deferred:  l.stats.deferred.Load(),
 	}
 }
 
 type counters struct {
-	granted, reads, writes, conflicts, errors, wasted atomic.Uint64
+	granted, reads, writes, conflicts, errors, wasted, deferred atomic.Uint64
 }
 
 // throttle lets an event through at most once per period.

@@ -93,6 +93,11 @@ type Config struct {
 	// Locker takes the series locks. Defaults to the DB's own
 	// (session-level advisory locks).
 	Locker Locker
+	// Gate, if set, is asked before every pull whether to take tasks now
+	// and how many: *ratelimit.Limiter holds pulls while the source's
+	// breaker is open or the fleet's requests are booked far ahead, so
+	// that tasks wait in the queue, not in the worker. Defaults to none.
+	Gate Gate
 	// WorkerID names the worker in dead letters. Defaults to "worker".
 	WorkerID string
 	// Observer, if set, is told about every settled task and batch (for

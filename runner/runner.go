@@ -50,6 +50,14 @@ type Locker interface {
 	Epoch() int
 }
 
+// Gate admits tasks: Admit returns hold > 0 when the worker should take
+// none for that long, and otherwise room, how many it may take now (at
+// least 1). An error admits a full batch (the tasks' own waits decide).
+// *ratelimit.Limiter implements it.
+type Gate interface {
+	Admit(ctx context.Context) (hold time.Duration, room int, err error)
+}
+
 // Enqueuer publishes follow-up tasks; *queue.Publisher implements it.
 // Publish must return only once every task is stored (or a duplicate).
 type Enqueuer interface {
@@ -82,6 +90,8 @@ type Runner struct {
 	// ackWait/3, and a transient failure on delivery maxDeliver is final.
 	ackWait    time.Duration
 	maxDeliver int
+	// holding: the last pull was held by the Gate (for its log lines).
+	holding bool
 	// settling is the batch being settled, nil when none.
 	settling *settling
 	// fetchSlots bounds the source fetches in flight, across the batches
@@ -210,7 +220,28 @@ func (r *Runner) next(ctx context.Context, inflight []*batch, lastChores time.Ti
 			}
 		}()
 	}
-	return r.fetcher.Next(fctx)
+	room := r.fetcher.Size()
+	if r.cfg.Gate != nil {
+		hold, n, err := r.cfg.Gate.Admit(fctx)
+		switch {
+		case err != nil:
+		case hold > 0:
+			if !r.holding {
+				r.log.Info().Stringer("for", hold.Round(time.Millisecond)).
+					Msg("taking no tasks: the source is paused or the fleet's requests are booked ahead (FLEET_SOURCE_MAX_WAIT)")
+				r.holding = true
+			}
+			_ = backoff.Sleep(fctx, hold)
+			return nil, fmt.Errorf("held by the source's limiter: %w", context.DeadlineExceeded)
+		default:
+			room = n
+		}
+	}
+	if r.holding {
+		r.log.Info().Msg("taking tasks again")
+		r.holding = false
+	}
+	return r.fetcher.NextUpTo(fctx, room)
 }
 
 // heldBy returns the series whose locks the batches in flight hold.

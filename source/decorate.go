@@ -15,10 +15,17 @@ type Waiter interface {
 	Wait(ctx context.Context) error
 }
 
-// Pushback is told when a source pushes back (HTTP 429, 503): the fleet
-// should ask it less often. *ratelimit.Limiter implements it (Penalize).
-type Pushback interface {
+// Feedback is told how a source answers, so that the fleet adapts:
+// *ratelimit.Limiter implements it, with a fleet-wide rate that halves on
+// pushback and a circuit breaker that pauses the fleet's requests after a
+// sustained run of failures.
+type Feedback interface {
+	// Penalize: the source pushed back (HTTP 429, 503): ask it less often.
 	Penalize(ctx context.Context, reason string) (bool, error)
+	// Failed: the source failed otherwise (other 5xx, a network error).
+	Failed(ctx context.Context, reason string) error
+	// Served: the source answered (any status it does not retry).
+	Served(ctx context.Context) error
 }
 
 // Throttled returns s with every Fetch call waiting for w first. A Wait error

@@ -143,6 +143,13 @@ type SourceConfig struct {
 	// Burst is how many requests may go back to back after a pause; 0: the
 	// rate, rounded up.
 	Burst int
+	// MaxWait, BreakAfter and Cooldown tune the fleet's limiter
+	// (ratelimit.Config): the longest a request waits for the rate in the
+	// worker before its task goes back to the queue, how long the source
+	// must keep failing before the breaker opens, and its first cool-down.
+	// Default to ratelimit.DefaultMaxWait, DefaultBreakAfter and
+	// DefaultCooldown (10s, 30s, 30s).
+	MaxWait, BreakAfter, Cooldown time.Duration
 	// TaskDeadline bounds the source's time for one collect task
 	// (kinds.Config.Deadline: its requests, retries and Retry-After waits,
 	// not its waits for the fleet's rate limit). Defaults to 30s; at least
@@ -217,6 +224,9 @@ func (c Config) WithDefaults() Config {
 	c.Source.Name = cmp.Or(c.Source.Name, SourceSynthetic)
 	c.Source.Yahoo = c.Source.Yahoo.WithDefaults()
 	c.Source.Rate = cmp.Or(c.Source.Rate, "auto")
+	c.Source.MaxWait = cmp.Or(c.Source.MaxWait, ratelimit.DefaultMaxWait)
+	c.Source.BreakAfter = cmp.Or(c.Source.BreakAfter, ratelimit.DefaultBreakAfter)
+	c.Source.Cooldown = cmp.Or(c.Source.Cooldown, ratelimit.DefaultCooldown)
 	c.Source.TaskDeadline = cmp.Or(c.Source.TaskDeadline, 30*time.Second)
 	c.History.AuditEvery = cmp.Or(c.History.AuditEvery, DefaultAuditEvery)
 	c.History.AuditGrace = cmp.Or(c.History.AuditGrace, audit.DefaultGrace)
@@ -319,6 +329,14 @@ func (s SourceConfig) validate() error {
 	}
 	if s.Burst < 0 {
 		return config.Invalid(ErrInvalidConfig, "Burst", s.Burst, "want >= 0 (0: the rate, rounded up)")
+	}
+	switch {
+	case s.MaxWait < 100*time.Millisecond:
+		return config.Invalid(ErrInvalidConfig, "MaxWait", s.MaxWait, "want at least 100ms")
+	case s.BreakAfter < time.Second:
+		return config.Invalid(ErrInvalidConfig, "BreakAfter", s.BreakAfter, "want at least 1s")
+	case s.Cooldown < time.Second || s.Cooldown > ratelimit.MaxCooldown:
+		return config.Invalid(ErrInvalidConfig, "Cooldown", s.Cooldown, "want 1s..%s", ratelimit.MaxCooldown)
 	}
 	return nil
 }

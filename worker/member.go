@@ -22,6 +22,7 @@ type member struct {
 	w      *Worker
 	q      *queueSide
 	src    source.Source
+	gate   runner.Gate // nil: the source's rate is unlimited
 	counts *taskCounts
 	// lastBudget is the budget last logged by the reporter, -1 before the
 	// first (so that a first budget of 0 is logged too).
@@ -192,6 +193,7 @@ func (m *member) runner(db *store.Store, lease *slots.Lease, stop func(error)) (
 			RequestedBy: "worker/" + cfg.ID, Logger: m.w.log, Restated: m.restated, Repaired: m.repaired, Empty: m.empty}),
 		FollowUps: m.q.tasks,
 		Locker:    m.q.locker(),
+		Gate:      m.gate,
 		WorkerID:  cfg.ID,
 		Observer:  observer{m: m.w.mx, counts: m.counts},
 		Housekeeping: func(ctx context.Context) {

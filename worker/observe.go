@@ -7,6 +7,7 @@ import (
 
 	"marketfleet/kinds"
 	"marketfleet/metrics"
+	"marketfleet/ratelimit"
 	"marketfleet/runner"
 	"marketfleet/slots"
 	"marketfleet/source"
@@ -129,7 +130,31 @@ func (t timedWaiter) Wait(ctx context.Context) error {
 	start := time.Now()
 	err := t.w.Wait(ctx)
 	metrics.ObserveSince(t.m.RateLimitWait, start)
+	if errors.Is(err, ratelimit.ErrDeferred) {
+		t.m.SourceDeferred.Inc()
+	}
 	return err
+}
+
+// observedGate is the runner's gate (the fleet's source limiter), which
+// also sets the source's rate and breaker gauges from the state the
+// limiter last read, before every pull.
+type observedGate struct {
+	l *ratelimit.Limiter
+	m *metrics.Worker
+}
+
+func (g observedGate) Admit(ctx context.Context) (time.Duration, int, error) {
+	hold, room, err := g.l.Admit(ctx)
+	cur := g.l.Snapshot()
+	g.m.SourceRate.WithLabelValues("configured").Set(cur.Configured)
+	g.m.SourceRate.WithLabelValues("current").Set(cur.Rate)
+	open := 0.0
+	if cur.Paused() {
+		open = 1
+	}
+	g.m.SourceBreakerOpen.Set(open)
+	return hold, room, err
 }
 
 // slotLoss names why a lease ended, for marketfleet_slot_losses_total;

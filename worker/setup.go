@@ -195,39 +195,43 @@ func transientNATS(err error) bool {
 // newSource returns the configured source, timed for the metrics, and
 // throttled by the fleet-wide rate limit when Source.Rate sets one: every
 // HTTP attempt of the yahoo client (its retries included), every fetch of
-// the synthetic one.
-func (w *Worker) newSource(ctx context.Context, js jetstream.JetStream) (source.Source, error) {
+// the synthetic one. The yahoo client tells the limiter how the source
+// answers (the adaptive rate and the breaker); the limiter is also the
+// runner's gate (nil when the rate is unlimited).
+func (w *Worker) newSource(ctx context.Context, js jetstream.JetStream) (source.Source, runner.Gate, error) {
 	sc := w.cfg.Source
 	rate, _ := sc.rate() // validated
 	var limit source.Waiter
-	var pushback source.Pushback
+	var feedback source.Feedback
+	var gate runner.Gate
 	if rate > 0 {
 		l, err := ratelimit.Open(ctx, js, ratelimit.Config{Key: "source." + sc.Name, Rate: rate, Burst: sc.Burst,
+			MaxWait: sc.MaxWait, BreakAfter: sc.BreakAfter, Cooldown: sc.Cooldown,
 			Replicas: w.cfg.Replicas, Name: w.cfg.ID, Logger: w.log})
 		if err != nil {
-			return nil, fmt.Errorf("source rate: %w", err)
+			return nil, nil, fmt.Errorf("source rate: %w", err)
 		}
-		limit, pushback = timedWaiter{w: l, m: w.mx}, l
+		limit, feedback, gate = timedWaiter{w: l, m: w.mx}, l, observedGate{l: l, m: w.mx}
 	}
 	var src source.Source
 	switch sc.Name {
 	case SourceYahoo:
 		yc := sc.Yahoo
-		yc.Limiter, yc.Pushback = limit, pushback
+		yc.Limiter, yc.Feedback = limit, feedback
 		y, err := yahoo.New(yc)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		src = y
 	default:
 		s, err := synthetic.New(sc.Synthetic)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		src = s
 		if limit != nil {
 			src = source.Throttled(src, limit)
 		}
 	}
-	return observedSource(src, w.mx), nil
+	return observedSource(src, w.mx), gate, nil
 }

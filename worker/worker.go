@@ -79,7 +79,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	defer q.close()
 	w.health.bound.Store(true)
-	src, err := w.newSource(ctx, q.js)
+	src, gate, err := w.newSource(ctx, q.js)
 	if err != nil {
 		return stoppedIsNil(ctx, err)
 	}
@@ -89,7 +89,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m := &member{w: w, q: q, src: src, counts: newTaskCounts(w.cfg.ID), lastBudget: -1}
+	m := &member{w: w, q: q, src: src, gate: gate, counts: newTaskCounts(w.cfg.ID), lastBudget: -1}
 	return rungroup.Run(ctx,
 		rungroup.Actor{Name: "member", Run: m.run},
 		rungroup.Actor{Name: "reaper", Run: q.reaper.Run},

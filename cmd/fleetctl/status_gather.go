@@ -16,6 +16,7 @@ import (
 	"marketfleet/dlq"
 	"marketfleet/market"
 	"marketfleet/queue"
+	"marketfleet/ratelimit"
 	"marketfleet/slots"
 	"marketfleet/store"
 )
@@ -73,6 +74,18 @@ func gatherNATS(ctx context.Context, cfg *config, timeout time.Duration, r *stat
 			d.RefusedRequests = &n
 		}
 		r.DeadLetters = &d
+		return nil
+	})
+	secs.section(ctx, "source", timeout, 1, 0, func(ctx context.Context) error {
+		rs, err := ratelimit.Inspect(ctx, js, "")
+		if err != nil {
+			return err
+		}
+		out := make([]sourceStatus, 0, len(rs))
+		for _, rd := range rs {
+			out = append(out, sourceOf(rd))
+		}
+		r.Source = &out
 		return nil
 	})
 	secs.section(ctx, "slots", timeout, 1, 0, func(ctx context.Context) error {

@@ -17,6 +17,7 @@ import (
 	"marketfleet/market"
 	"marketfleet/outcome"
 	"marketfleet/queue"
+	"marketfleet/ratelimit"
 	"marketfleet/slots"
 	"marketfleet/store"
 	"marketfleet/tasks"
@@ -417,5 +418,59 @@ func TestEachSectionHasItsOwnTimeLimit(t *testing.T) {
 	must(t, render(&out, r, r.At, false))
 	if !strings.Contains(out.String(), "Failures (last hour): unavailable (timed out after 1s)") {
 		t.Fatalf("report does not name the section's timeout:\n%s", out.String())
+	}
+}
+
+// The fleet's source limit is shown with its configured and current rate
+// and why they differ; an open breaker is a WARN finding.
+func TestStatusShowsTheSourceRateAndBreaker(t *testing.T) {
+	f := setupFleet(t)
+	_, js := f.nats.Connect(t)
+	ctx := context.Background()
+	l, err := ratelimit.Open(ctx, js, ratelimit.Config{Key: "source.yahoo", Rate: 10, BreakAfter: time.Second, Cooldown: time.Minute})
+	must(t, err)
+	cfg, err := loadConfig()
+	must(t, err)
+	show := func() (statusReport, string) {
+		t.Helper()
+		r, err := gather(ctx, cfg, statusOptions{Stale: 2, Timeout: 5 * time.Second})
+		must(t, err)
+		var out bytes.Buffer
+		must(t, render(&out, r, time.Now(), false))
+		return finish(r, time.Now()), out.String()
+	}
+	r, text := show()
+	if r.Source == nil || len(*r.Source) != 0 || !strings.Contains(text, "Source rate (fleet-wide): unlimited") {
+		t.Fatalf("no limiter used yet: source %v, text:\n%s", r.Source, text)
+	}
+	if _, err := l.Penalize(ctx, "HTTP 429"); err != nil {
+		t.Fatal(err)
+	}
+	r, text = show()
+	if s := *r.Source; len(s) != 1 || s[0].Key != "source.yahoo" || s[0].Configured != 10 || s[0].Current < 4.9 || s[0].Current > 5.1 ||
+		s[0].Reason != "HTTP 429" || s[0].CutAt == nil || s[0].FailingSince == nil || s[0].PausedUntil != nil {
+		t.Fatalf("after one 429: source %+v; want 5 of 10/s, cut because of HTTP 429, failing, not paused", s)
+	}
+	if !strings.Contains(text, "source.yahoo: 5 of 10 requests/s, cut") {
+		t.Fatalf("status text lacks the cut rate:\n%s", text)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for cur, _ := l.Current(ctx); !cur.Paused(); cur, _ = l.Current(ctx) {
+		if time.Now().After(deadline) {
+			t.Fatal("the breaker did not open")
+		}
+		must(t, l.Failed(ctx, "HTTP 429"))
+		time.Sleep(100 * time.Millisecond)
+	}
+	r, text = show()
+	if s := *r.Source; s[0].PausedUntil == nil || s[0].Openings != 1 || s[0].Current != 0.5 {
+		t.Fatalf("breaker open: source %+v; want paused, 1 opening, the floor rate 0.5/s", s)
+	}
+	found := false
+	for _, fd := range r.Verdict.Findings {
+		found = found || fd.Level == levelWarn && strings.HasPrefix(fd.Text, "the fleet has stopped asking the source (source.yahoo) until")
+	}
+	if !found || !strings.Contains(text, "breaker OPEN until") {
+		t.Fatalf("breaker open: verdict %+v, text:\n%s", r.Verdict, text)
 	}
 }

@@ -66,6 +66,7 @@ func render(w io.Writer, r statusReport, now time.Time, colour bool) error {
 	renderBacklog(bw, r, p)
 	renderDeadLetters(bw, r, now, p)
 	renderSlots(bw, r, now, p)
+	renderSource(bw, r, now, p)
 	renderPostgres(bw, r, p)
 	renderFailures(bw, r, now, p)
 	renderRestatements(bw, r, p)
@@ -403,4 +404,34 @@ func agoAt(now, t time.Time) string {
 		return "unknown"
 	}
 	return age(now.Sub(t)) + " ago"
+}
+
+func renderSource(w io.Writer, r statusReport, now time.Time, p painter) {
+	if !heading(w, p, "Source rate (fleet-wide)", r.Source != nil, r.why("source", "NATS")) {
+		return
+	}
+	if len(*r.Source) == 0 {
+		fmt.Fprintln(w, ": unlimited (no FLEET_SOURCE_RATE in use)")
+		return
+	}
+	fmt.Fprintln(w)
+	for _, s := range *r.Source {
+		line := fmt.Sprintf("  %s: %.3g of %.3g requests/s", s.Key, s.Current, s.Configured)
+		level := levelOK
+		if s.Current < s.Configured && s.CutAt != nil {
+			line += fmt.Sprintf(", cut %s ago (%s), recovering", age(now.Sub(*s.CutAt)), s.Reason)
+			if s.Current < s.Configured/2 {
+				level = levelWarn
+			}
+		}
+		switch {
+		case s.PausedUntil != nil:
+			line += fmt.Sprintf("; breaker OPEN until %s (opening %d, failing since %s: %s)",
+				s.PausedUntil.UTC().Format("15:04:05"), s.Openings, s.FailingSince.UTC().Format("15:04:05"), s.Reason)
+			level = levelWarn
+		case s.FailingSince != nil:
+			line += fmt.Sprintf("; failing for %s (%s)", age(now.Sub(*s.FailingSince)), s.Reason)
+		}
+		fmt.Fprintln(w, p.level(level, line))
+	}
 }

@@ -31,6 +31,9 @@ type statusReport struct {
 	Backlog     *backlogStatus    `json:"backlog"`
 	DeadLetters *deadLetterStatus `json:"dead_letters"`
 	Slots       *slots.State      `json:"slots"`
+	// Source is the fleet-wide limits on the data source (one per source
+	// the workers used), empty when none applies.
+	Source *[]sourceStatus `json:"source"`
 	// From PostgreSQL.
 	Postgres  *postgresStatus  `json:"postgres"`
 	Failures  *failureStatus   `json:"failures"`
@@ -39,6 +42,24 @@ type statusReport struct {
 	Restatements *restatementStatus `json:"restatements"`
 	// History is how final and complete the stored history is.
 	History *historyStatus `json:"history"`
+}
+
+// sourceStatus is one fleet-wide source limit (ratelimit.Inspect): the
+// configured and the current rate, why they differ, and the breaker.
+type sourceStatus struct {
+	Key        string  `json:"key"`
+	Configured float64 `json:"configured_rate"`
+	Current    float64 `json:"current_rate"`
+	// Reason is what the source last answered when it failed; CutAt when
+	// the rate was last halved.
+	Reason string     `json:"reason,omitempty"`
+	CutAt  *time.Time `json:"cut_at,omitempty"`
+	// FailingSince: the source has failed with no success since then.
+	FailingSince *time.Time `json:"failing_since,omitempty"`
+	// PausedUntil: the breaker is open, no requests go until then;
+	// Openings in this run of failures.
+	PausedUntil *time.Time `json:"paused_until,omitempty"`
+	Openings    int        `json:"openings,omitempty"`
 }
 
 // Verdict levels, in rising order of concern.
@@ -315,6 +336,18 @@ func assess(r statusReport, now time.Time) verdict {
 	}
 	if s := r.Slots; s != nil && s.Limit != nil && s.Limit.Slots == 0 {
 		add(levelCrit, "the connection budget is 0 (%s): no worker may hold a session", s.Limit.Arithmetic)
+	}
+	if r.Source != nil {
+		for _, s := range *r.Source {
+			switch {
+			case s.PausedUntil != nil:
+				add(levelWarn, "the fleet has stopped asking the source (%s) until %s: it kept failing (%s)",
+					s.Key, s.PausedUntil.UTC().Format("15:04:05"), s.Reason)
+			case s.Current < s.Configured/2:
+				add(levelWarn, "the source (%s) pushed back (%s): the fleet runs at %.3g of %.3g requests/s",
+					s.Key, s.Reason, s.Current, s.Configured)
+			}
+		}
 	}
 	if s := r.Slots; s != nil && len(s.Waiting) > 0 {
 		n := len(s.Waiting)

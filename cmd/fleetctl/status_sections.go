@@ -9,6 +9,7 @@ import (
 	"marketfleet/budget"
 	"marketfleet/dlq"
 	"marketfleet/market"
+	"marketfleet/ratelimit"
 	"marketfleet/store"
 )
 
@@ -187,4 +188,17 @@ func historyOf(f store.Finality, last store.AuditRecord, ran bool, err error) (h
 		h.LastAudit = &last
 	}
 	return h, nil
+}
+
+// sourceOf is one fleet-wide source limit as status shows it.
+func sourceOf(rd ratelimit.Reading) sourceStatus {
+	s := sourceStatus{Key: rd.Key, Configured: rd.Configured, Current: rd.Rate, Reason: rd.Reason, Openings: rd.Opens}
+	at := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		return &t
+	}
+	s.CutAt, s.FailingSince, s.PausedUntil = at(rd.Since), at(rd.Failing), at(rd.Open)
+	return s
 }

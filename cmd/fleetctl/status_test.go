@@ -39,6 +39,8 @@ func sampleReport() statusReport {
 			Waiting: []slots.Holder{{Slot: -1, Holder: "worker-c", Since: now.Add(-time.Minute)}},
 			Limit:   &slots.Limit{Slots: 2, By: "worker-a", At: now.Add(-3 * time.Second)},
 		},
+		Source: &[]sourceStatus{{Key: "source.yahoo", Configured: 10, Current: 2.5, Reason: "HTTP 429",
+			CutAt: at(20 * time.Second), FailingSince: at(40 * time.Second)}},
 		Postgres: &postgresStatus{MaxConnections: 100, SuperuserReserved: 3, Sessions: 85, UsagePercent: 85, Apps: []appSessions{
 			{Name: "marketfleet-worker", Sessions: 70, Workers: 70}, {Name: "grafana", Sessions: 12}, {Name: "psql", Sessions: 3}}},
 		Failures: &failureStatus{Since: now.Add(-time.Hour), OK: 1200, Retried: 80, DeadLettered: 12, FailurePercent: 92.0 * 100 / 1292,
@@ -56,7 +58,7 @@ func sampleReport() statusReport {
 }
 
 const samplePlain = `fleetctl status  2025-03-04 10:20:00 UTC
-WARN  sessions at 85% of max_connections; failure rate 7.1% in the last hour; 12 dead letters; 1 replica waiting for a slot; 1 gap still missing after a repair (fleetctl audit); provisional bars due for 7h and not re-collected
+WARN  sessions at 85% of max_connections; failure rate 7.1% in the last hour; 12 dead letters; the source (source.yahoo) pushed back (HTTP 429): the fleet runs at 2.5 of 10 requests/s; 1 replica waiting for a slot; 1 gap still missing after a repair (fleetctl audit); provisional bars due for 7h and not re-collected
 
 Backlog (stream MARKETFLEET_TASKS: 1523 messages, 3.0 MiB)
   CONSUMER                      PENDING  ACK PENDING  REDELIVERED  OLDEST WAITING
@@ -74,6 +76,9 @@ Connection slots: 2 held, 1 waiting; budget 2 (published by worker-a 3s ago)
     slot 0   worker-a, since 2h ago
     slot 1   worker-b, since 1h ago
     waiting  worker-c, since 1m ago
+
+Source rate (fleet-wide)
+  source.yahoo: 2.5 of 10 requests/s, cut 20s ago (HTTP 429), recovering; failing for 40s (HTTP 429)
 
 PostgreSQL: 85 of 100 sessions (85%)  WARN: above the 80% line
   [########################################|###.......]  | = the 80% line

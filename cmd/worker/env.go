@@ -29,6 +29,9 @@ type env struct {
 	YahooURL         *string         `envconfig:"FLEET_YAHOO_URL" desc:"base URL of the Yahoo chart API"`
 	SourceRate       *string         `envconfig:"FLEET_SOURCE_RATE" desc:"requests per second the whole fleet may send to the source, shared through NATS KV; auto: 5 for yahoo, unlimited for synthetic; 0: unlimited"`
 	SourceBurst      *int            `envconfig:"FLEET_SOURCE_BURST" desc:"requests that may go back to back after a pause (0: the rate, rounded up)"`
+	SourceMaxWait    *time.Duration  `envconfig:"FLEET_SOURCE_MAX_WAIT" desc:"longest a source request waits for the fleet's rate inside a worker; a longer wait sends its task back to the queue (NakWithDelay), and workers take no more tasks than could go within it"`
+	BreakAfter       *time.Duration  `envconfig:"FLEET_SOURCE_BREAK_AFTER" desc:"how long the source must keep failing (HTTP 429, 5xx, network errors) with no success before the fleet's breaker opens and stops asking it"`
+	Cooldown         *time.Duration  `envconfig:"FLEET_SOURCE_COOLDOWN" desc:"first cool-down of the breaker; it doubles with each reopening of the same run of failures (up to 10m)"`
 	HTTPTimeout      *time.Duration  `envconfig:"FLEET_HTTP_TIMEOUT" desc:"timeout of one source HTTP request"`
 	SyntheticLatency *time.Duration  `envconfig:"FLEET_SYNTHETIC_LATENCY" desc:"simulated fetch latency of the synthetic source"`
 	SyntheticActions *market.Actions `envconfig:"FLEET_SYNTHETIC_ACTIONS" desc:"corporate actions the synthetic source reports, e.g. AAPL:split:2020-08-31:4:1,MSFT:dividend:2024-05-15:0.75 (comma-separated SYMBOL:split:DATE:N:D or SYMBOL:dividend|capital_gain:DATE:AMOUNT)"`
@@ -67,6 +70,7 @@ func newEnv() *env {
 	e.Source, e.SourceRate, e.SourceBurst = &c.Source.Name, &c.Source.Rate, &c.Source.Burst
 	e.YahooURL, e.HTTPTimeout, e.SyntheticLatency = &c.Source.Yahoo.BaseURL, &c.Source.Yahoo.Timeout, &c.Source.Synthetic.Latency
 	e.SyntheticActions = &c.Source.Synthetic.Actions
+	e.SourceMaxWait, e.BreakAfter, e.Cooldown = &c.Source.MaxWait, &c.Source.BreakAfter, &c.Source.Cooldown
 	e.SettleSessions, e.SettleIntraday = &c.History.SettleSessions, &c.History.SettleIntraday
 	e.AuditEvery, e.AuditGrace = &c.History.AuditEvery, &c.History.AuditGrace
 	e.RefusedRate, e.MigrateTimeout, e.TaskDeadline = &c.RefusedRate, &c.MigrateTimeout, &c.Source.TaskDeadline

@@ -62,6 +62,9 @@ var contract = map[string]family{
 		"status": {"ok", "not_found", "rejected", "retry_after", "error", "canceled"},
 	}},
 	"marketfleet_source_ratelimit_wait_seconds_total": {counter, nil},
+	"marketfleet_source_rate":                         {gauge, map[string][]string{"rate": {"configured", "current"}}}, // 0: unlimited
+	"marketfleet_source_breaker_open":                 {gauge, nil},
+	"marketfleet_source_deferred_total":               {counter, nil},
 	"marketfleet_db_connect_attempts_total":           {counter, nil},
 	// sqlstate_class: a two-character SQLSTATE class (53, 57, 08, 28, ...),
 	// "network" or "gate".

@@ -45,10 +45,12 @@ type Config struct {
 	// the timeout; a Wait error fails the call without a request. Defaults
 	// to none.
 	Limiter source.Waiter
-	// Pushback, if set, is told every HTTP 429 and 503 (the fleet-wide
-	// limiter, which lowers the fleet's rate: ratelimit.Limiter.Penalize).
+	// Feedback, if set, is told how every HTTP attempt went: 429 and 503
+	// are pushback (Penalize), other 5xx and network errors failures
+	// (Failed), any other answer a success (Served). The fleet-wide
+	// limiter lowers the fleet's rate and opens its breaker from these.
 	// Defaults to none.
-	Pushback source.Pushback
+	Feedback source.Feedback
 	// Attempts is the number of attempts per Bars call for retryable
 	// failures (HTTP 429, 5xx, network errors). Defaults to 3.
 	Attempts int

@@ -79,13 +79,14 @@ func (c *Client) attempt(ctx context.Context, u string) (resp *response, wait ti
 	req.Header.Set("Accept", "application/json")
 	hr, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
+		if ctx.Err() == nil {
+			c.tell(ctx, 0, err)
+		}
 		return nil, 0, false, err // a *url.Error: "Get "<url>": <cause>"
 	}
 	defer hr.Body.Close()
+	c.tell(ctx, hr.StatusCode, nil)
 	if retryable(hr.StatusCode) {
-		if p := c.cfg.Pushback; p != nil && (hr.StatusCode == http.StatusTooManyRequests || hr.StatusCode == http.StatusServiceUnavailable) {
-			_, _ = p.Penalize(ctx, "HTTP "+strconv.Itoa(hr.StatusCode)) // best effort: the limiter logs its own errors
-		}
 		wait, hasWait = parseRetryAfter(hr.Header.Get("Retry-After"), c.now())
 		// Only an excerpt is needed; a read error would merely shorten it.
 		head, _ := io.ReadAll(io.LimitReader(hr.Body, retryBodyBytes))
@@ -96,6 +97,24 @@ func (c *Client) attempt(ctx context.Context, u string) (resp *response, wait ti
 		return nil, 0, false, fmt.Errorf("HTTP %d: %w", hr.StatusCode, err)
 	}
 	return &response{status: hr.StatusCode, body: body}, 0, false, nil
+}
+
+// tell gives the fleet's limiter (Config.Feedback) the outcome of one
+// attempt: a status, or a network error. Best effort: the limiter logs its
+// own errors, and a request is never failed for them.
+func (c *Client) tell(ctx context.Context, status int, err error) {
+	f := c.cfg.Feedback
+	switch {
+	case f == nil:
+	case err != nil:
+		_ = f.Failed(ctx, "network: "+err.Error())
+	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
+		_, _ = f.Penalize(ctx, "HTTP "+strconv.Itoa(status))
+	case retryable(status):
+		_ = f.Failed(ctx, "HTTP "+strconv.Itoa(status))
+	default:
+		_ = f.Served(ctx)
+	}
 }
 
 // retryable reports whether a status is worth retrying in-process.

@@ -203,17 +203,28 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 }
 
-// pushback records what the client told the fleet's limiter.
-type pushback struct{ reasons []string }
+// feedback records what the client told the fleet's limiter.
+type feedback struct{ told []string }
 
-func (p *pushback) Penalize(_ context.Context, reason string) (bool, error) {
-	p.reasons = append(p.reasons, reason)
+func (f *feedback) Penalize(_ context.Context, reason string) (bool, error) {
+	f.told = append(f.told, "pushback "+reason)
 	return true, nil
 }
 
-// Every 429 and 503 is reported to the fleet's limiter (which lowers the
-// fleet's rate); other failures are not.
-func TestPushbackIsReported(t *testing.T) {
+func (f *feedback) Failed(_ context.Context, reason string) error {
+	f.told = append(f.told, "failed "+reason)
+	return nil
+}
+
+func (f *feedback) Served(context.Context) error {
+	f.told = append(f.told, "served")
+	return nil
+}
+
+// Every attempt's outcome is told to the fleet's limiter: 429 and 503 as
+// pushback (which lowers the fleet's rate), other 5xx as failures (towards
+// the breaker), an answer as a success.
+func TestFeedbackIsReported(t *testing.T) {
 	ok := fixture(t, "daily_EURUSDX_fx.json")
 	f := newFake(t, func(n int, w http.ResponseWriter, _ *http.Request) {
 		switch n {
@@ -227,12 +238,12 @@ func TestPushbackIsReported(t *testing.T) {
 			respond(w, http.StatusOK, ok)
 		}
 	})
-	p := &pushback{}
-	c := newClient(t, f, withRetry(4, backoff.Policy{Base: time.Millisecond, Max: time.Millisecond}), func(cfg *Config) { cfg.Pushback = p })
+	fb := &feedback{}
+	c := newClient(t, f, withRetry(4, backoff.Policy{Base: time.Millisecond, Max: time.Millisecond}), func(cfg *Config) { cfg.Feedback = fb })
 	if _, err := source.Bars(context.Background(), c, fxDays); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(p.reasons, ",") != "HTTP 429,HTTP 503" {
-		t.Fatalf("pushback told %v, want HTTP 429 then HTTP 503 (not the 502)", p.reasons)
+	if got := strings.Join(fb.told, ","); got != "pushback HTTP 429,pushback HTTP 503,failed HTTP 502,served" {
+		t.Fatalf("feedback told %s, want pushback HTTP 429, pushback HTTP 503, failed HTTP 502, served", got)
 	}
 }
