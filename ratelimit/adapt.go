@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -38,11 +39,14 @@ func factorAt(st state, now time.Time) float64 {
 }
 
 // scaled returns the emission interval and tolerance at factor f of the
-// configured rate: a slower rate spaces grants further apart and keeps the
-// burst in requests.
+// configured rate: a slower rate spaces grants further apart and scales
+// the burst down with it (Burst·f requests rounded down, at least 1), so that a source
+// that pushed back never gets the full burst at once, and the breaker's
+// probes after a cool-down (at the floor rate) come one at a time.
 func (l *Limiter) scaled(f float64) (interval, tolerance time.Duration) {
 	interval = time.Duration(float64(l.interval) / f)
-	return interval, time.Duration(l.cfg.Burst-1) * interval
+	burst := max(1, int(math.Floor(float64(l.cfg.Burst)*f+1e-9)))
+	return interval, time.Duration(burst-1) * interval
 }
 
 // Current is the rate in force for the fleet, the configured one, and why

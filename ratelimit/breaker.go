@@ -13,7 +13,9 @@ import (
 // Circuit breaker. The source's failures (Penalize: HTTP 429 and 503;
 // Failed: other 5xx, network errors) and successes (Served) are told to
 // the limiter. A run of failures with no success in between that lasts
-// Config.BreakAfter opens the breaker: for a cool-down (Config.Cooldown,
+// Config.BreakAfter opens the breaker (a run with no failure for about
+// BreakAfter before its first opening is over: a lone failure after a
+// quiet spell starts a new one): for a cool-down (Config.Cooldown,
 // doubling with each opening of the same run, up to MaxCooldown) no
 // request is booked, and Wait defers every caller to the end of it. The
 // cool-down ends with an empty bucket at the floor rate, so the first
@@ -72,17 +74,23 @@ func (l *Limiter) failure(ctx context.Context, reason string, cut bool) (bool, e
 		if cut && (cur.Cut.IsZero() || now.Sub(cur.Cut) >= penaltyDebounce) {
 			next.Factor, next.Cut, next.Reason, changed = max(minFactor, factorAt(cur, now)/2), now.UTC(), reason, true
 		}
+		// A run that saw no failure for BreakAfter (LastFail is kept to
+		// within penaltyDebounce) before any opening is over: the fleet was
+		// idle, and a lone failure after it is not sustained.
+		over := cur.Opens == 0 && now.Sub(cur.LastFail) >= l.cfg.BreakAfter+penaltyDebounce
+		if now.Sub(cur.LastFail) >= penaltyDebounce {
+			next.LastFail, changed = now.UTC(), true
+		}
 		switch {
-		case cur.Failing.IsZero():
-			next.Failing, next.Reason, changed = now.UTC(), reason, true
+		case cur.Failing.IsZero() || over:
+			next.Failing, next.Opens, next.Reason, changed = now.UTC(), 0, reason, true
 		case now.Sub(cur.Failing) >= l.cfg.BreakAfter:
 			next.Opens++
 			next.Open = now.Add(l.cooldown(next.Opens)).UTC()
-			// Closed again, the bucket is empty and the rate at its floor:
-			// the first requests are probes, one slow interval apart.
-			_, tolerance := l.scaled(minFactor)
-			next.Factor, next.Cut, next.Reason = minFactor, next.Open, reason
-			next.TAT = next.Open.Add(tolerance) // the first grant at Open
+			// Closed again, the bucket is empty and the rate at its floor
+			// (with a burst of Burst/20): the first requests are probes,
+			// one slow interval apart.
+			next.Factor, next.Cut, next.Reason, next.TAT = minFactor, next.Open, reason, next.Open
 			changed, opened = true, true
 		}
 		if !changed {
@@ -110,7 +118,7 @@ func (l *Limiter) logFailure(cur, next state, opened, cut bool) {
 	case cut:
 		l.log.Warn().Str("reason", next.Reason).Float64("rate", l.cfg.Rate*next.Factor).Float64("configured", l.cfg.Rate).
 			Msg("fleet rate limiter: the source pushed back; the fleet's rate is halved")
-	case cur.Failing.IsZero():
+	case !cur.Failing.Equal(next.Failing):
 		l.log.Warn().Str("reason", next.Reason).Stringer("break_after", l.cfg.BreakAfter).
 			Msg("the source is failing; the breaker opens if it fails with no success for break_after")
 	}
@@ -150,7 +158,7 @@ func (l *Limiter) Served(ctx context.Context) error {
 			return err
 		}
 		next := cur
-		next.Failing, next.Opens, next.Open = time.Time{}, 0, time.Time{}
+		next.Failing, next.Opens, next.Open, next.LastFail = time.Time{}, 0, time.Time{}, time.Time{}
 		next.By, next.At = l.cfg.Name, time.Now().UTC()
 		err = l.write(ctx, rev, next)
 		switch {

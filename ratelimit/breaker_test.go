@@ -163,6 +163,16 @@ func TestBreakerPausesTheFleetAndProbesAfterTheCooldown(t *testing.T) {
 	if cur, _ = a.Current(ctx); cur.Paused() {
 		t.Fatalf("the first failure of a new run opened the breaker: %+v", cur)
 	}
+	// A lone failure after a quiet spell longer than BreakAfter is not a
+	// sustained run: it starts a new one instead of opening the breaker.
+	first := cur.Failing
+	waitFor(t, 4*time.Second, "a quiet spell of BreakAfter", func() bool { return time.Since(first) > 2100*time.Millisecond })
+	if err := a.Failed(ctx, "HTTP 500"); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ = b.Current(ctx); cur.Paused() || !cur.Failing.After(first) {
+		t.Fatalf("a failure after a quiet spell: %+v; want a new run (failing since now), not an open breaker", cur)
+	}
 }
 
 // waitFor polls cond every 50 ms until it holds, failing the test after

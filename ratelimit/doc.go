@@ -72,7 +72,8 @@
 // fleet slower, not each worker's retries. Penalize halves the rate in
 // force for the whole fleet (the factor and the time of the cut live in the
 // key's state beside TAT), at most once a second however many workers saw
-// the same wave, never below a twentieth of Rate; the rate then recovers by
+// the same wave, never below a twentieth of Rate (the burst shrinks in
+// proportion, to one request at least); the rate then recovers by
 // a tenth of Rate every 5 s without a new cut, computed from the state at
 // each reservation (no writes). Current says the rate in force and why.
 //

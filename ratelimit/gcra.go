@@ -27,6 +27,9 @@ type state struct {
 	Failing time.Time `json:"failing,omitzero"`
 	Open    time.Time `json:"open,omitzero"`
 	Opens   int       `json:"opens,omitempty"`
+	// LastFail is the latest failure recorded (to within a second): a run
+	// with no failure for BreakAfter, and no opening yet, is over.
+	LastFail time.Time `json:"last_fail,omitzero"`
 }
 
 // schedule reserves n consecutive requests at time now against a bucket

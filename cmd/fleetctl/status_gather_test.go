@@ -451,7 +451,7 @@ func TestStatusShowsTheSourceRateAndBreaker(t *testing.T) {
 		s[0].Reason != "HTTP 429" || s[0].CutAt == nil || s[0].FailingSince == nil || s[0].PausedUntil != nil {
 		t.Fatalf("after one 429: source %+v; want 5 of 10/s, cut because of HTTP 429, failing, not paused", s)
 	}
-	if !strings.Contains(text, "source.yahoo: 5 of 10 requests/s, cut") {
+	if !strings.Contains(text, "source.yahoo: 5") || !strings.Contains(text, " of 10 requests/s, cut 0s ago (HTTP 429)") {
 		t.Fatalf("status text lacks the cut rate:\n%s", text)
 	}
 	deadline := time.Now().Add(10 * time.Second)
