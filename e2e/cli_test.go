@@ -29,7 +29,7 @@ func TestWorkerHelpListsEveryVariable(t *testing.T) {
 			t.Errorf("worker --help does not list %s", v)
 		}
 	}
-	if !strings.Contains(out, "FLEET_BATCH_SIZE         20") {
+	if !regexp.MustCompile(`(?m)^FLEET_BATCH_SIZE\s+20\s`).MatchString(out) {
 		t.Errorf("worker --help does not show the batch size default:\n%s", out)
 	}
 	// The README's configuration table documents every variable.

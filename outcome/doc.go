@@ -1,5 +1,5 @@
 // Package outcome says what became of a task that failed, in one typed
-// vocabulary: the Class of a failure (transient, busy, invalid, not_found,
+// vocabulary: the Class of a failure (transient, busy, deferred, invalid, not_found,
 // rejected, data, panic, exhausted, max_deliveries), and how an error
 // carries its class from where it is made to the one place that acts on it.
 //
@@ -14,6 +14,7 @@
 //
 //	nil                      → acknowledge
 //	Busy                     → retry soon
+//	Deferred (and After(d))  → retry no sooner than d; never exhausted
 //	a dead-letter class      → dead letter, then terminate
 //	Transient (and After(d)) → retry with backoff, no sooner than d
 //

@@ -18,6 +18,11 @@ const (
 	Transient Class = "transient"
 	// Busy tasks found their series held by another task: retried soon.
 	Busy Class = "busy"
+	// Deferred tasks were held back by the fleet before they reached the
+	// source (its breaker is open, or its rate is booked far ahead): retried
+	// after the delay they ask for, and never dead-lettered for it (on the
+	// last delivery allowed they are put back at the end of the queue).
+	Deferred Class = "deferred"
 	// Invalid envelopes (or requests) can never be run.
 	Invalid Class = "invalid"
 	// NotFound: the source says the symbol does not exist.
@@ -41,11 +46,11 @@ const (
 )
 
 // Classes lists every class, the retried ones first.
-var Classes = []Class{Transient, Busy, Invalid, NotFound, Rejected, Data, BadData, Panic, Exhausted, MaxDeliveries}
+var Classes = []Class{Transient, Busy, Deferred, Invalid, NotFound, Rejected, Data, BadData, Panic, Exhausted, MaxDeliveries}
 
 // DeadLetter reports whether a task that failed with class c is
-// dead-lettered: every class but Transient and Busy.
-func (c Class) DeadLetter() bool { return c != Transient && c != Busy && c != "" }
+// dead-lettered: every class but Transient, Busy and Deferred.
+func (c Class) DeadLetter() bool { return c != Transient && c != Busy && c != Deferred && c != "" }
 
 // Mark returns err marked with class c: Of reports c for it and for every
 // error that wraps it. Its message is err's. Mark(c, nil) is nil.

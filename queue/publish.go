@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -181,4 +182,35 @@ func (p *Publisher) publishSync(ctx context.Context, m *nats.Msg) (*jetstream.Pu
 		return nil, fmt.Errorf("publish %s: %w", m.Header.Get(jetstream.MsgIDHeader), err)
 	}
 	return ack, nil
+}
+
+// requeuedPrefix starts the message id of a requeued task: requeued@SEQ:ID,
+// SEQ the stream sequence of the message it replaces, ID the original id.
+const requeuedPrefix = "requeued@"
+
+// Requeue publishes msg again as a new message at the end of its stream,
+// same subject, data and headers, with deliveries counted afresh: for a
+// task that the fleet held back on its last delivery allowed. Its message
+// id is requeued@SEQ:ID (SEQ the stream sequence of msg, ID its original
+// id), so that requeuing the same delivery twice (the ack after it was
+// lost) stores one copy. The caller acknowledges msg once Requeue returned
+// nil.
+func (p *Publisher) Requeue(ctx context.Context, msg jetstream.Msg) error {
+	md, err := msg.Metadata()
+	if err != nil {
+		return fmt.Errorf("requeue: %w", err)
+	}
+	id := msg.Headers().Get(jetstream.MsgIDHeader)
+	if rest, ok := strings.CutPrefix(id, requeuedPrefix); ok {
+		if _, orig, ok := strings.Cut(rest, ":"); ok {
+			id = orig
+		}
+	}
+	m := &nats.Msg{Subject: msg.Subject(), Data: msg.Data(), Header: nats.Header{}}
+	for k, vs := range msg.Headers() {
+		m.Header[k] = append([]string(nil), vs...)
+	}
+	m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s%d:%s", requeuedPrefix, md.Sequence.Stream, id))
+	_, err = p.publishSync(ctx, m)
+	return err
 }

@@ -73,7 +73,10 @@ func (c Current) Paused() bool { return !c.Open.IsZero() }
 func current(st state, rate float64, now time.Time) Current {
 	c := Current{Rate: rate, Configured: rate, Failing: st.Failing, Opens: st.Opens}
 	if f := factorAt(st, now); f < 1 {
-		c.Rate, c.Reason, c.Since = rate*f, st.Reason, st.Cut
+		c.Rate, c.Reason = rate*f, st.Reason
+		if !st.Cut.After(now) { // while the breaker is open, Cut is its end
+			c.Since = st.Cut
+		}
 	}
 	if !st.Failing.IsZero() {
 		c.Reason = st.Reason

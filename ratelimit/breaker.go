@@ -44,6 +44,18 @@ type deferral struct {
 
 func (d *deferral) Error() string { return d.why }
 
+// quiet is how long a run of failures must see none to be over: at least
+// BreakAfter and two requests at the floor rate (a slow fleet's failures
+// are that far apart), plus the cool-down when the breaker opened in the
+// run (no request goes then), plus the second LastFail is kept to.
+func (l *Limiter) quiet(opens int) time.Duration {
+	q := max(l.cfg.BreakAfter, 2*time.Duration(float64(l.interval)/minFactor)) + penaltyDebounce
+	if opens > 0 {
+		q += l.cooldown(opens)
+	}
+	return q
+}
+
 // cooldown is the length of the opens-th opening of a run.
 func (l *Limiter) cooldown(opens int) time.Duration {
 	d := l.cfg.Cooldown
@@ -70,14 +82,16 @@ func (l *Limiter) failure(ctx context.Context, reason string, cut bool) (bool, e
 		if cur.Open.After(now) {
 			return false, nil // paused already: this is a request booked before
 		}
-		next, changed, opened := cur, false, false
-		if cut && (cur.Cut.IsZero() || now.Sub(cur.Cut) >= penaltyDebounce) {
-			next.Factor, next.Cut, next.Reason, changed = max(minFactor, factorAt(cur, now)/2), now.UTC(), reason, true
+		next, changed, opened, didCut := cur, false, false, false
+		// A cut lowers the rate in force, at most once per penaltyDebounce;
+		// at the floor there is nothing to cut (and Cut must not move: the
+		// grants booked since the last cut stand).
+		if f := factorAt(cur, now); cut && (cur.Cut.IsZero() || now.Sub(cur.Cut) >= penaltyDebounce) && f > minFactor*1.5 {
+			next.Factor, next.Cut, next.Reason, changed, didCut = max(minFactor, f/2), now.UTC(), reason, true, true
 		}
-		// A run that saw no failure for BreakAfter (LastFail is kept to
-		// within penaltyDebounce) before any opening is over: the fleet was
+		// A run with no failure for a quiet spell is over: the fleet was
 		// idle, and a lone failure after it is not sustained.
-		over := cur.Opens == 0 && now.Sub(cur.LastFail) >= l.cfg.BreakAfter+penaltyDebounce
+		over := now.Sub(cur.LastFail) >= l.quiet(cur.Opens)
 		if now.Sub(cur.LastFail) >= penaltyDebounce {
 			next.LastFail, changed = now.UTC(), true
 		}
@@ -100,8 +114,8 @@ func (l *Limiter) failure(ctx context.Context, reason string, cut bool) (bool, e
 		err = l.write(ctx, rev, next)
 		switch {
 		case err == nil:
-			l.logFailure(cur, next, opened, next.Cut.Equal(now.UTC()))
-			return next.Cut.Equal(now.UTC()), nil
+			l.logFailure(cur, next, opened, didCut)
+			return didCut || opened, nil
 		case !errors.Is(err, errConflict):
 			return false, err
 		}
@@ -115,7 +129,7 @@ func (l *Limiter) logFailure(cur, next state, opened, cut bool) {
 		l.log.Error().Str("reason", next.Reason).Time("failing_since", next.Failing).Time("until", next.Open).
 			Stringer("cooldown", next.Open.Sub(next.At).Round(time.Second)).Int("opens", next.Opens).
 			Msg("the source keeps failing: the fleet stops asking it until the cool-down ends (breaker open)")
-	case cut:
+	case cut && l.warnCut.allow(10*time.Second):
 		l.log.Warn().Str("reason", next.Reason).Float64("rate", l.cfg.Rate*next.Factor).Float64("configured", l.cfg.Rate).
 			Msg("fleet rate limiter: the source pushed back; the fleet's rate is halved")
 	case !cur.Failing.Equal(next.Failing):
@@ -154,8 +168,8 @@ func (l *Limiter) Served(ctx context.Context) error {
 	}
 	for range 5 {
 		cur, rev, err := l.read(ctx)
-		if err != nil || (cur.Failing.IsZero() && cur.Opens == 0) {
-			return err
+		if err != nil || (cur.Failing.IsZero() && cur.Opens == 0) || cur.Open.After(time.Now()) {
+			return err // nothing to end, or an answer to a request booked before the breaker opened
 		}
 		next := cur
 		next.Failing, next.Opens, next.Open, next.LastFail = time.Time{}, 0, time.Time{}, time.Time{}
@@ -179,25 +193,25 @@ func (l *Limiter) Served(ctx context.Context) error {
 // source now: hold > 0 while the breaker is open or the fleet's requests
 // are booked more than MaxWait/2 ahead (take none for that long), and
 // otherwise room, about how many requests the fleet could still send
-// within MaxWait (at least 1). It reads the key at most every 250 ms. With
-// Rate 0 it always admits.
+// within MaxWait (at least 1). It reads the key at most every 250 ms. On a
+// NATS error it admits 1 (the tasks' own waits decide). With Rate 0 it
+// always admits.
 func (l *Limiter) Admit(ctx context.Context) (hold time.Duration, room int, err error) {
 	if l.kv == nil {
 		return 0, MaxAdmit, nil
 	}
-	s := l.seen.Load()
-	if s == nil || time.Since(s.at) > admitFresh {
-		if _, _, err := l.read(ctx); err != nil {
-			return 0, MaxAdmit, err
-		}
-		s = l.seen.Load()
+	var st state
+	if s := l.seen.Load(); s != nil && time.Since(s.at) <= admitFresh {
+		st = s.st
+	} else if st, _, err = l.read(ctx); err != nil {
+		return 0, 1, err
 	}
 	now := time.Now()
-	if s.st.Open.After(now) {
-		return s.st.Open.Sub(now), 0, nil
+	if st.Open.After(now) {
+		return st.Open.Sub(now), 0, nil
 	}
-	interval, tolerance := l.scaled(factorAt(s.st, now))
-	backlog := max(0, s.st.TAT.Add(-tolerance).Sub(now))
+	interval, tolerance := l.scaled(factorAt(st, now))
+	backlog := max(0, st.TAT.Add(-tolerance).Sub(now))
 	if backlog > l.cfg.MaxWait/2 {
 		return max(backlog-l.cfg.MaxWait/2, 50*time.Millisecond), 0, nil
 	}
@@ -213,5 +227,5 @@ const MaxAdmit = 1 << 20
 func (l *Limiter) deferred(d *deferral) error {
 	wait := max(time.Until(d.until), 0)
 	wait += rand.N(wait/2 + 1)
-	return outcome.RetryAfter(wait, fmt.Errorf("rate limit %s: %w: %s", l.cfg.Key, ErrDeferred, d.why))
+	return outcome.Mark(outcome.Deferred, outcome.RetryAfter(wait, fmt.Errorf("rate limit %s: %w: %s", l.cfg.Key, ErrDeferred, d.why)))
 }

@@ -3,6 +3,7 @@ package ratelimit_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func TestWaitDefersWhatCouldNotGoWithinMaxWait(t *testing.T) {
 			switch {
 			case err == nil:
 				granted++
-			case errors.Is(err, ratelimit.ErrDeferred) && outcome.Of(err) == outcome.Transient:
+			case errors.Is(err, ratelimit.ErrDeferred) && outcome.Of(err) == outcome.Deferred:
 				asked = append(asked, outcome.After(err))
 			default:
 				t.Errorf("Wait = %v; want nil or ErrDeferred", err)
@@ -163,10 +164,11 @@ func TestBreakerPausesTheFleetAndProbesAfterTheCooldown(t *testing.T) {
 	if cur, _ = a.Current(ctx); cur.Paused() {
 		t.Fatalf("the first failure of a new run opened the breaker: %+v", cur)
 	}
-	// A lone failure after a quiet spell longer than BreakAfter is not a
-	// sustained run: it starts a new one instead of opening the breaker.
+	// A lone failure after a quiet spell (here 3 s: two requests at the
+	// floor rate of 1/s, plus the second the last failure is kept to) is
+	// not a sustained run: it starts a new one instead of opening the breaker.
 	first := cur.Failing
-	waitFor(t, 4*time.Second, "a quiet spell of BreakAfter", func() bool { return time.Since(first) > 2100*time.Millisecond })
+	waitFor(t, 5*time.Second, "a quiet spell", func() bool { return time.Since(first) > 3100*time.Millisecond })
 	if err := a.Failed(ctx, "HTTP 500"); err != nil {
 		t.Fatal(err)
 	}
@@ -185,5 +187,74 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 			t.Fatalf("timed out after %s waiting for %s", within, what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// An answer to a request booked before the breaker opened does not close
+// it: the cool-down and its doubling stand.
+func TestAnAnswerWhileOpenLeavesTheBreakerOpen(t *testing.T) {
+	_, js := testenv.NATS(t).Connect(t)
+	ctx := context.Background()
+	l := open(t, js, ratelimit.Config{Key: "source.late", Rate: 20, BreakAfter: time.Second, Cooldown: time.Minute}, zerolog.Nop())
+	waitFor(t, 5*time.Second, "the breaker to open", func() bool {
+		must(t, l.Failed(ctx, "HTTP 500"))
+		cur, _ := l.Current(ctx)
+		return cur.Paused()
+	})
+	must(t, l.Served(ctx))
+	if cur, _ := l.Current(ctx); !cur.Paused() || cur.Opens != 1 {
+		t.Fatalf("after a late answer: %+v; want still open", cur)
+	}
+}
+
+// At the floor rate a pushback cuts nothing: the bookings stand (no
+// re-booking of the fleet's grants every second of a storm), and the rate
+// in force stays at its floor.
+func TestPushbackAtTheFloorKeepsTheBookings(t *testing.T) {
+	_, js := testenv.NATS(t).Connect(t)
+	ctx := context.Background()
+	l := open(t, js, ratelimit.Config{Key: "source.floor", Rate: 100, Burst: 1, BreakAfter: time.Hour}, zerolog.Nop())
+	waitFor(t, 10*time.Second, "the floor rate", func() bool {
+		_, _ = l.Penalize(ctx, "HTTP 429")
+		cur, _ := l.Current(ctx)
+		return cur.Rate < 5.5
+	})
+	before, _ := l.Current(ctx)
+	waitFor(t, 3*time.Second, "the debounce to pass", func() bool { return time.Since(before.Since) > 1100*time.Millisecond })
+	if cut, err := l.Penalize(ctx, "HTTP 429"); err != nil || cut {
+		t.Fatalf("Penalize at the floor = %v, %v; want no cut", cut, err)
+	}
+	if after, _ := l.Current(ctx); !after.Since.Equal(before.Since) {
+		t.Fatalf("the cut moved from %s to %s at the floor", before.Since, after.Since)
+	}
+}
+
+// A value nobody can decode (a foreign writer, a truncated write) neither
+// stops Admit nor Wait: the bucket counts as full and the next booking
+// overwrites it.
+func TestUndecodableStateIsOverwritten(t *testing.T) {
+	_, js := testenv.NATS(t).Connect(t)
+	ctx := context.Background()
+	l := open(t, js, ratelimit.Config{Key: "source.garbled", Rate: 10}, zerolog.Nop())
+	kv, err := js.KeyValue(ctx, ratelimit.DefaultBucket)
+	must(t, err)
+	_, err = kv.Put(ctx, "source.garbled", []byte("{not json"))
+	must(t, err)
+	fresh := open(t, js, ratelimit.Config{Key: "source.garbled", Rate: 10}, zerolog.Nop())
+	if hold, room, err := fresh.Admit(ctx); err != nil || hold != 0 || room < 1 {
+		t.Fatalf("Admit on a garbled key = %s, %d, %v; want admitted", hold, room, err)
+	}
+	wait(t, l, 2*time.Second)
+	e, err := kv.Get(ctx, "source.garbled")
+	must(t, err)
+	if !strings.HasPrefix(string(e.Value()), "{\"tat\"") {
+		t.Fatalf("the key still holds %q after a booking", e.Value())
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -94,6 +94,7 @@ func (l *Limiter) read(ctx context.Context) (state, uint64, error) {
 	var st state
 	if err := json.Unmarshal(e.Value(), &st); err != nil {
 		l.log.Warn().Err(err).Uint64("revision", e.Revision()).Msg("fleet rate limiter: undecodable value; treating the bucket as full")
+		l.seen.Store(&seen{at: time.Now()})
 		return state{}, e.Revision(), nil
 	}
 	l.inspect(e, st)

@@ -34,6 +34,7 @@ type Limiter struct {
 	warnSkew throttle
 	warnConf throttle
 	warnErr  throttle
+	warnCut  throttle
 }
 
 // Open returns a Limiter for cfg. When cfg.Rate is 0 the limiter is
@@ -103,16 +104,16 @@ func (l *Limiter) Wait(ctx context.Context) error {
 		return nil
 	}
 	for {
-		booked := time.Now()
 		at, err := l.reserve(ctx)
 		if err != nil {
 			return err
 		}
+		factor := l.factorSeen() // the rate this grant was spaced for
 		if err := sleepUntil(ctx, at); err != nil {
 			l.stats.wasted.Add(1)
 			return fmt.Errorf("rate limit %s: %w", l.cfg.Key, err)
 		}
-		if !l.cutSince(booked) {
+		if !l.cutSince(factor) {
 			l.stats.granted.Add(1)
 			return nil
 		}
@@ -122,12 +123,25 @@ func (l *Limiter) Wait(ctx context.Context) error {
 	}
 }
 
-// cutSince reports whether the state this limiter last read shows the
-// rate cut, or the breaker opened, after booked: a grant booked before
-// then was spaced for a rate the source refuses.
-func (l *Limiter) cutSince(booked time.Time) bool {
+// factorSeen is the share of Rate in force by the state this limiter last
+// read (1 before it has read any).
+func (l *Limiter) factorSeen() float64 {
+	if s := l.seen.Load(); s != nil {
+		return factorAt(s.st, time.Now())
+	}
+	return 1
+}
+
+// cutSince reports whether the state this limiter last read puts the
+// rate in force well below factor, the one a grant was booked at (or the
+// breaker open): that grant was spaced for a rate the source refuses.
+func (l *Limiter) cutSince(factor float64) bool {
 	s := l.seen.Load()
-	return s != nil && s.st.Cut.After(booked)
+	if s == nil {
+		return false
+	}
+	now := time.Now()
+	return s.st.Open.After(now) || factorAt(s.st, now) < 0.75*factor
 }
 
 // reserve returns the time at which the caller may go, retrying conflicts

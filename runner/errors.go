@@ -14,3 +14,6 @@ var ErrInvalidConfig = errors.New("invalid runner configuration")
 // and interval never run at the same time in the fleet. Marked
 // outcome.Busy: the task is retried after a short delay.
 var ErrBusy = outcome.Mark(outcome.Busy, errors.New("another task of this series is running"))
+
+// errHeld is next's error when the Gate holds pulls: not a failure.
+var errHeld = errors.New("pulls held by the source's limiter")

@@ -52,16 +52,18 @@ type Locker interface {
 
 // Gate admits tasks: Admit returns hold > 0 when the worker should take
 // none for that long, and otherwise room, how many it may take now (at
-// least 1). An error admits a full batch (the tasks' own waits decide).
-// *ratelimit.Limiter implements it.
+// least 1). On an error the runner takes up to room (the tasks' own waits
+// decide). *ratelimit.Limiter implements it.
 type Gate interface {
 	Admit(ctx context.Context) (hold time.Duration, room int, err error)
 }
 
-// Enqueuer publishes follow-up tasks; *queue.Publisher implements it.
-// Publish must return only once every task is stored (or a duplicate).
+// Enqueuer publishes follow-up tasks, and puts a deferred task back at the
+// end of the queue; *queue.Publisher implements it. Both must return only
+// once the message is stored (or a duplicate).
 type Enqueuer interface {
 	Publish(ctx context.Context, ts []tasks.Task) (queue.Result, error)
+	Requeue(ctx context.Context, msg jetstream.Msg) error
 }
 
 var _ Enqueuer = (*queue.Publisher)(nil)
@@ -167,6 +169,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err != nil {
 			switch {
 			case ctx.Err() != nil:
+			case errors.Is(err, errHeld):
+				// the gate holds pulls: the chores, batches in flight and
+				// settlements go on; ask again
 			case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 				// the chores are due, a batch's fetches or a settlement are done
 			default:
@@ -225,6 +230,7 @@ func (r *Runner) next(ctx context.Context, inflight []*batch, lastChores time.Ti
 		hold, n, err := r.cfg.Gate.Admit(fctx)
 		switch {
 		case err != nil:
+			room = min(room, max(n, 1))
 		case hold > 0:
 			if !r.holding {
 				r.log.Info().Stringer("for", hold.Round(time.Millisecond)).
@@ -232,7 +238,7 @@ func (r *Runner) next(ctx context.Context, inflight []*batch, lastChores time.Ti
 				r.holding = true
 			}
 			_ = backoff.Sleep(fctx, hold)
-			return nil, fmt.Errorf("held by the source's limiter: %w", context.DeadlineExceeded)
+			return nil, errHeld
 		default:
 			room = n
 		}

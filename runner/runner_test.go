@@ -553,3 +553,54 @@ func TestSlowTaskIsCutAtItsDeadlineAndRetriedAlone(t *testing.T) {
 		t.Fatalf("SLOW fetched %d times, want 2 (cut, then retried)", len(calls))
 	}
 }
+
+// A task the fleet defers (its limiter held it back before it reached the
+// source) is never dead-lettered for it: deferred on its last delivery, it
+// is put back at the end of the queue as a new message, and completes once
+// the source may be asked; requeuing the same delivery twice stores one copy.
+func TestDeferredTaskIsRequeuedNotExhausted(t *testing.T) {
+	b := setup(t)
+	b.consumer(t, queue.ConsumerConfig{MaxDeliver: 2})
+	deferred := func(i int) error {
+		return outcome.Mark(outcome.Deferred, outcome.RetryAfter(20*time.Millisecond, fmt.Errorf("breaker open (%d)", i)))
+	}
+	b.src.fail["HELD"] = []error{deferred(1), deferred(2), deferred(3), deferred(4), deferred(5)}
+	b.publish(t, "HELD")
+	stop := b.start(t, runner.Config{})
+	b.waitEmpty(t, 20*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(b.src.callTimes("HELD")); n != 6 {
+		t.Fatalf("HELD fetched %d times, want 6 (5 deferrals over 3 messages of 2 deliveries, then stored)", n)
+	}
+	if letters, err := b.dead.List(context.Background(), dlq.Filter{}, 0); err != nil || len(letters) != 0 {
+		t.Fatalf("dead letters %+v, %v; want none", letters, err)
+	}
+	if b.barsOf(t, "HELD") != 30 {
+		t.Fatal("HELD was not stored")
+	}
+	// The requeue of one delivery is idempotent.
+	b.publish(t, "TWICE")
+	msgs, err := b.cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := <-msgs.Messages()
+	if m == nil {
+		t.Fatal("no message to requeue")
+	}
+	pub := queue.NewPublisher(b.js, "")
+	for range 2 {
+		if err := pub.Requeue(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := b.js.Stream(context.Background(), queue.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := s.Info(context.Background()); err != nil || info.State.Msgs != 2 {
+		t.Fatalf("stream holds %v messages (%v); want the original and one requeued copy", info.State.Msgs, err)
+	}
+}

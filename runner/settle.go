@@ -20,9 +20,10 @@ import (
 type action int
 
 const (
-	actAck   action = iota // applied and committed: confirmed ack
-	actRetry               // transient failure: NakWithDelay
-	actTerm                // permanent failure: dead letter, then TermWithReason
+	actAck     action = iota // applied and committed: confirmed ack
+	actRetry                 // transient failure: NakWithDelay
+	actTerm                  // permanent failure: dead letter, then TermWithReason
+	actRequeue               // deferred on its last delivery: a new copy at the end of the queue, then ack
 )
 
 // decide is the one place where a task's error becomes an action. The
@@ -30,14 +31,22 @@ const (
 // dead-letter class is dead-lettered, busy and transient failures are
 // retried. A transient failure on the last delivery JetStream allows
 // (maxDeliver) is final too: the task is dead-lettered as exhausted with
-// that last error instead of vanishing into a MAX_DELIVERIES advisory.
+// that last error instead of vanishing into a MAX_DELIVERIES advisory. A
+// deferred task (held back by the fleet before it reached the source) is
+// never final: on the last delivery it is put back at the end of the
+// queue as a new message, its deliveries counted afresh.
 func decide(err error, delivered uint64, maxDeliver int) (action, outcome.Class) {
+	last := maxDeliver > 0 && delivered >= uint64(maxDeliver)
 	switch c := outcome.Of(err); {
 	case err == nil:
 		return actAck, ""
 	case c.DeadLetter():
 		return actTerm, c
-	case maxDeliver > 0 && delivered >= uint64(maxDeliver):
+	case c == outcome.Deferred && last:
+		return actRequeue, c
+	case c == outcome.Deferred:
+		return actRetry, c
+	case last:
 		return actTerm, outcome.Exhausted
 	default: // busy, transient
 		return actRetry, c
@@ -64,6 +73,11 @@ func retryDelay(p backoff.Policy, delivered uint64, err error) (d time.Duration,
 		return max(busyDelay+rand.N(busyDelay), d), false
 	}
 	asked := outcome.After(err)
+	if outcome.Of(err) == outcome.Deferred {
+		// The fleet's limiter said when the request could go: no backoff
+		// on top of it (a deferral is no failure of the task).
+		return min(max(asked, 100*time.Millisecond), p.Max), false
+	}
 	if asked > p.Max {
 		return p.Max, true
 	}
@@ -136,6 +150,18 @@ func (r *Runner) settleOne(ctx context.Context, it *item) action {
 		}
 	case actRetry:
 		r.retry(it, class, err)
+	case actRequeue:
+		if qerr := r.cfg.FollowUps.Requeue(ctx, it.msg); qerr != nil {
+			r.taskLog(r.log.Warn(), it).Err(qerr).Msg("requeue failed; task kept for retry")
+			r.retry(it, class, err)
+			return actRetry
+		}
+		r.taskLog(r.log.Info(), it).Str("class", string(class)).Err(err).
+			Msg("task deferred on its last delivery: put back at the end of the queue")
+		if err := it.msg.DoubleAck(ctx); err != nil {
+			// Redelivered later, its requeue is de-duplicated by message id.
+			r.taskLog(r.log.Warn(), it).Err(err).Msg("ack after requeue failed")
+		}
 	case actTerm:
 		if derr := r.dead.Write(ctx, it.msg, r.letter(it, class, err)); derr != nil {
 			// Never terminate what could not be dead-lettered: retry it.
@@ -159,7 +185,11 @@ func (r *Runner) settleOne(ctx context.Context, it *item) action {
 
 func (r *Runner) retry(it *item, class outcome.Class, err error) {
 	delay, capped := retryDelay(r.cfg.Retry, it.delivered, err)
-	ev := r.taskLog(r.log.Warn(), it).Str("class", string(class)).Stringer("retry_in", delay).Err(err)
+	level := r.log.Warn()
+	if class == outcome.Deferred { // the fleet's own pacing (logged by the limiter), not a failure
+		level = r.log.Debug()
+	}
+	ev := r.taskLog(level, it).Str("class", string(class)).Stringer("retry_in", delay).Err(err)
 	if capped {
 		ev = ev.Stringer("asked", outcome.After(err)).Str("capped_by", "FLEET_RETRY_MAX")
 	}

@@ -90,7 +90,9 @@ func (m *member) keepBudget(ctx context.Context, lease *slots.Lease, db *store.S
 	} else if !ok {
 		return // keep the slot until a budget says otherwise
 	}
-	if n := m.limit(pub, true); lease.Slot() >= n {
+	n := m.limit(pub, true)
+	m.w.peers.Store(int64(n))
+	if lease.Slot() >= n {
 		m.w.log.Warn().Int("slot", lease.Slot()).Int("budget", n).Msg("the connection budget no longer covers this slot: giving it up")
 		lease.Revoke()
 	}

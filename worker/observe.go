@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"marketfleet/kinds"
@@ -142,10 +143,18 @@ func (t timedWaiter) Wait(ctx context.Context) error {
 type observedGate struct {
 	l *ratelimit.Limiter
 	m *metrics.Worker
+	// peers is how many workers may share the room the limiter reports
+	// (the published connection budget; 0 before it is known): each takes
+	// its share, so that the fleet does not take W times what its rate can
+	// serve within FLEET_SOURCE_MAX_WAIT and defer the rest.
+	peers *atomic.Int64
 }
 
 func (g observedGate) Admit(ctx context.Context) (time.Duration, int, error) {
 	hold, room, err := g.l.Admit(ctx)
+	if n := g.peers.Load(); n > 1 && room < ratelimit.MaxAdmit {
+		room = max(1, (room+int(n)-1)/int(n))
+	}
 	cur := g.l.Snapshot()
 	g.m.SourceRate.WithLabelValues("configured").Set(cur.Configured)
 	g.m.SourceRate.WithLabelValues("current").Set(cur.Rate)

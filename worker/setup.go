@@ -211,7 +211,7 @@ func (w *Worker) newSource(ctx context.Context, js jetstream.JetStream) (source.
 		if err != nil {
 			return nil, nil, fmt.Errorf("source rate: %w", err)
 		}
-		limit, feedback, gate = timedWaiter{w: l, m: w.mx}, l, observedGate{l: l, m: w.mx}
+		limit, feedback, gate = timedWaiter{w: l, m: w.mx}, l, observedGate{l: l, m: w.mx, peers: &w.peers}
 	}
 	var src source.Source
 	switch sc.Name {

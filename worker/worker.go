@@ -30,6 +30,7 @@ type Worker struct {
 	health  *health
 	hist    *history.Policy // when bars are final, what a history holds
 	running atomic.Bool     // Run was called
+	peers   atomic.Int64    // the connection budget last known: workers sharing the source's room
 	stopped chan struct{}   // closed when Run returns
 }
 

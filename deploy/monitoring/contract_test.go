@@ -27,7 +27,7 @@ var (
 	// no rule or panel names a kind) and "invalid", for envelopes no
 	// worker can run.
 	kindLabels   = append(kinds.Names(), metrics.InvalidKind)
-	errorClasses = []string{"transient", "busy", "invalid", "not_found", "rejected", "data", "bad_data", "panic", "exhausted"}
+	errorClasses = []string{"transient", "busy", "deferred", "invalid", "not_found", "rejected", "data", "bad_data", "panic", "exhausted"}
 	consumers    = []string{"marketfleet-workers", "marketfleet-workers-priority"}
 	actionKinds  = []string{"split", "dividend", "capital_gain"}
 )

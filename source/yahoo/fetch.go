@@ -104,6 +104,9 @@ func (c *Client) attempt(ctx context.Context, u string) (resp *response, wait ti
 // own errors, and a request is never failed for them.
 func (c *Client) tell(ctx context.Context, status int, err error) {
 	f := c.cfg.Feedback
+	// The answer counts even when the task's own time ran out just after.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
 	switch {
 	case f == nil:
 	case err != nil:
