@@ -1,15 +1,21 @@
-# syntax=docker/dockerfile:1
 # marketfleet images: static binaries on distroless, run as non-root.
 #
-#   docker build -t marketfleet:dev .                 # worker, producer, fleetctl
-#   docker build -t marketfleet-nats:dev --target nats .   # nats-server pinned in go.mod
+#   make image   # both, with stand-in base images where no registry answers
+#   docker build -t marketfleet:dev --target marketfleet .   # worker, producer, fleetctl
+#   docker build -t marketfleet-nats:dev --target nats .     # nats-server pinned in go.mod
+#
+# No "# syntax=" line: it makes BuildKit fetch a frontend image, which an
+# offline builder cannot; the file builds with BuildKit and the classic
+# builder alike. GOPROXY may be passed with --build-arg (make image passes
+# the host's).
 #
 # The toolchain matches the Makefile's GOTOOLCHAIN (go1.26.8's standard
 # library has known vulnerabilities; make vulncheck).
 
 FROM golang:1.27.3-bookworm AS build
+ARG GOPROXY=https://proxy.golang.org,direct
 WORKDIR /src
-ENV CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-trimpath
+ENV CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-trimpath GOPROXY=$GOPROXY
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .

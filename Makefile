@@ -20,7 +20,7 @@ GOVULNCHECK_VERSION   := v1.9.0
 # Bump it to the newest pseudo-version to refresh the data.
 VULNDB_VERSION        := v0.0.0-20261105234957-e22db6528018
 
-.PHONY: all build nats-server nats-cli demo test bench fuzz lint vulncheck vet fmt services clean promtool chromium monitoring
+.PHONY: all build nats-server nats-cli demo test bench fuzz lint vulncheck vet fmt services clean promtool chromium monitoring image
 
 all: build
 
@@ -68,6 +68,26 @@ test: promtool chromium
 bench:
 	@admin=$${MARKETFLEET_BENCH_DATABASE_URL:-$$(env -u DATABASE_URL scripts/postgres.sh up)} && \
 		$(GO) run ./bench --admin-url "$$admin" $(BENCHFLAGS)
+
+# The images: marketfleet:dev (worker, producer, fleetctl) and
+# marketfleet-nats:dev, from the Dockerfile with the classic builder, then a
+# smoke run of each. scripts/docker.sh starts a Docker engine if none answers
+# (installing Debian's docker.io); scripts/base-images.sh pulls the base
+# images, or where no registry answers builds stand-ins under their upstream
+# names (deploy/standins/README.md).
+IMAGE_TAG ?= dev
+image:
+	@docker=$$(scripts/docker.sh up) && scripts/base-images.sh "$$docker" && \
+	for target in marketfleet nats; do \
+		name=marketfleet; [ $$target = nats ] && name=marketfleet-nats; \
+		echo "building $$name:$(IMAGE_TAG)"; \
+		DOCKER_BUILDKIT=0 "$$docker" build -q --build-arg GOPROXY="$$($(GO) env GOPROXY)" \
+			--target $$target -t $$name:$(IMAGE_TAG) . >/dev/null || exit 1; \
+	done && \
+	"$$docker" run --rm marketfleet:$(IMAGE_TAG) --help | grep -q '^FLEET_SOURCE_RATE' && \
+	"$$docker" run --rm --entrypoint /usr/local/bin/fleetctl marketfleet:$(IMAGE_TAG) --help 2>&1 | grep -q '^usage: fleetctl' && \
+	"$$docker" run --rm marketfleet-nats:$(IMAGE_TAG) --version | grep -q '^nats-server: v2' && \
+	echo "images marketfleet:$(IMAGE_TAG) and marketfleet-nats:$(IMAGE_TAG) built and run"
 
 # promtool checks and unit-tests the alert rules (go test ./deploy/monitoring
 # fails without it); scripts/promtool.sh installs Debian's prometheus package

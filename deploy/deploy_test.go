@@ -156,6 +156,18 @@ func TestDockerfile(t *testing.T) {
 	if !strings.Contains(string(b), "golang:"+string(toolchain[1])) {
 		t.Errorf("the build stage does not use the Makefile's toolchain go%s", toolchain[1])
 	}
+	// make image builds a stand-in for every base image where no registry
+	// answers: scripts/base-images.sh must know each one.
+	script, err := os.ReadFile("../scripts/base-images.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stage := range order {
+		base := strings.Replace(bases[stage], "golang:"+string(toolchain[1]), "golang:$GO_VERSION", 1)
+		if _, isStage := bases[base]; !isStage && !regexp.MustCompile(`(?m)^ensure "?`+regexp.QuoteMeta(base)+`"? `).Match(script) {
+			t.Errorf("FROM %s: scripts/base-images.sh has no stand-in for it (make image fails offline)", bases[stage])
+		}
+	}
 	if !strings.Contains(string(b), "CGO_ENABLED=0") {
 		t.Error("binaries must be static: CGO_ENABLED=0")
 	}
