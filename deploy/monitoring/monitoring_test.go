@@ -163,3 +163,26 @@ func write(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// The rules are tested with the promtool found here (Debian's prometheus
+// package); deploy/compose.yaml must run the same Prometheus version, so
+// that what is tested is what runs.
+func TestComposeRunsThePrometheusTheRulesAreTestedWith(t *testing.T) {
+	root := repoRoot(t)
+	out, err := promtool(t, root, "--version")
+	if err != nil {
+		t.Fatalf("promtool --version: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`version (\d+\.\d+\.\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no version in promtool --version:\n%s", out)
+	}
+	compose := readRepoFile(t, "deploy/compose.yaml")
+	img := regexp.MustCompile(`(?m)^\s*image:\s*prom/prometheus:v(\S+)`).FindStringSubmatch(compose)
+	if img == nil {
+		t.Fatal("deploy/compose.yaml runs no prom/prometheus image")
+	}
+	if img[1] != m[1] {
+		t.Errorf("deploy/compose.yaml runs Prometheus %s, the rules are tested with promtool %s: pin prom/prometheus:v%s", img[1], m[1], m[1])
+	}
+}
