@@ -20,7 +20,7 @@ GOVULNCHECK_VERSION   := v1.9.0
 # Bump it to the newest pseudo-version to refresh the data.
 VULNDB_VERSION        := v0.0.0-20261105234957-e22db6528018
 
-.PHONY: all build nats-server nats-cli demo test bench fuzz lint vulncheck vet fmt services clean promtool chromium monitoring image
+.PHONY: all build nats-server nats-cli demo test bench fuzz lint vulncheck vet fmt services clean promtool chromium monitoring image compose-test
 
 all: build
 
@@ -88,6 +88,14 @@ image:
 	"$$docker" run --rm --entrypoint /usr/local/bin/fleetctl marketfleet:$(IMAGE_TAG) --help 2>&1 | grep -q '^usage: fleetctl' && \
 	"$$docker" run --rm marketfleet-nats:$(IMAGE_TAG) --version | grep -q '^nats-server: v2' && \
 	echo "images marketfleet:$(IMAGE_TAG) and marketfleet-nats:$(IMAGE_TAG) built and run"
+
+# deploy/compose.yaml for real (deploy/composetest, build tag "compose"): the
+# images, stand-ins for postgres and prometheus where no registry answers,
+# Docker Compose built from the module proxy (scripts/compose.sh).
+compose-test: image
+	@docker=$$(scripts/docker.sh up) && scripts/base-images.sh "$$docker" compose && \
+		compose=$$(scripts/compose.sh) && \
+		DOCKER="$$docker" COMPOSE="$$compose" $(GO) test -tags compose -count=1 -timeout 20m -v ./deploy/composetest
 
 # promtool checks and unit-tests the alert rules (go test ./deploy/monitoring
 # fails without it); scripts/promtool.sh installs Debian's prometheus package

@@ -4,13 +4,17 @@
 # as stand-ins under their upstream names (deploy/standins/README.md: a test
 # scaffold; with a registry the real images are used unchanged).
 #
-# Usage: scripts/base-images.sh DOCKER
-#   DOCKER  the docker client (scripts/docker.sh up prints it)
+# Usage: scripts/base-images.sh DOCKER [compose]
+#   DOCKER   the docker client (scripts/docker.sh up prints it)
+#   compose  also the images deploy/compose.yaml runs (make compose-test)
 #
-# Images (the Dockerfile's FROM lines; deploy_test checks the list):
+# Images (the Dockerfile's FROM lines and compose.yaml's images but ours,
+# Grafana's and the NATS exporter's; deploy_test checks the list):
 #   debian:bookworm                             debootstrap minbase + docker import
 #   golang:$GO_VERSION-bookworm                 deploy/standins/golang.Dockerfile
 #   gcr.io/distroless/static-debian12:nonroot   deploy/standins/distroless.Dockerfile
+#   postgres:15.10-bookworm                     deploy/standins/postgres.Dockerfile
+#   prom/prometheus:v2.42.0                     deploy/standins/prometheus.Dockerfile
 # GO_VERSION is the Makefile's pinned toolchain (go1.27.3 → 1.27.3).
 # Idempotent: an image already present is kept. The debootstrap root
 # filesystem is cached in $MARKETFLEET_IMAGE_CACHE (default
@@ -23,8 +27,8 @@ die() {
 	exit 1
 }
 
-[[ $# -eq 1 ]] || die "usage: scripts/base-images.sh DOCKER"
-readonly DOCKER=$1
+[[ $# -ge 1 && $# -le 2 && ${2:-compose} == compose ]] || die "usage: scripts/base-images.sh DOCKER [compose]"
+readonly DOCKER=$1 COMPOSE=${2:-}
 root=$(cd "$(dirname "$0")/.." && pwd)
 readonly CACHE=${MARKETFLEET_IMAGE_CACHE:-/var/cache/marketfleet}
 toolchain=$(grep -oE '^export GOTOOLCHAIN *:?= *go[0-9.]+' "$root/Makefile" | grep -oE 'go[0-9.]+$' || true)
@@ -81,6 +85,20 @@ build_distroless() {
 	DOCKER_BUILDKIT=0 "$DOCKER" build -q -t gcr.io/distroless/static-debian12:nonroot "$ctx" >/dev/null
 }
 
+# build_standin NAME FILE...: builds deploy/standins/NAME.Dockerfile with
+# the other files of deploy/standins given, under the image's name.
+build_standin() {
+	local image=$1 name=$2 ctx=$work/$2
+	shift 2
+	mkdir -p "$ctx"
+	cp "$root/deploy/standins/$name.Dockerfile" "$ctx/Dockerfile"
+	for f in "$@"; do cp -p "$root/deploy/standins/$f" "$ctx/"; done
+	DOCKER_BUILDKIT=0 "$DOCKER" build -q -t "$image" "$ctx" >/dev/null
+}
+
+build_postgres() { build_standin postgres:15.10-bookworm postgres postgres-entrypoint.sh; }
+build_prometheus() { build_standin prom/prometheus:v2.42.0 prometheus; }
+
 ensure() {
 	local image=$1 build=$2
 	if have_image "$image"; then
@@ -98,3 +116,7 @@ ensure() {
 ensure debian:bookworm build_debian
 ensure "golang:$GO_VERSION-bookworm" build_golang
 ensure gcr.io/distroless/static-debian12:nonroot build_distroless
+if [[ $COMPOSE == compose ]]; then
+	ensure postgres:15.10-bookworm build_postgres
+	ensure prom/prometheus:v2.42.0 build_prometheus
+fi
