@@ -342,12 +342,22 @@ func TestKubernetes(t *testing.T) {
 	if len(byKind["NetworkPolicy"]) < 2 {
 		t.Error("want NetworkPolicies for the workers and the producer")
 	}
-	for _, s := range byKind["Secret"] {
+	// kubectl apply -f deploy/k8s/ must never create a Secret: the example
+	// lives in examples/ (not applied: apply -f is not recursive) and holds
+	// placeholders only.
+	if len(byKind["Secret"]) > 0 {
+		t.Error("deploy/k8s/ holds a Secret: kubectl apply -f deploy/k8s/ would install it; keep it in deploy/k8s/examples/")
+	}
+	for _, s := range yamlDocs(t, "k8s/examples/secret.yaml") {
 		for k, v := range asMap(get(s, "stringData")) {
 			if !strings.Contains(str(v), "CHANGE-ME") {
-				t.Errorf("secrets.example.yaml %s holds a value that is not a placeholder", k)
+				t.Errorf("examples/secret.yaml %s holds a value that is not a placeholder", k)
 			}
 		}
+	}
+	// kubectl applies a folder's files in name order: the namespace first.
+	if first := yamlDocs(t, paths[0]); str(first[0]["kind"]) != "Namespace" {
+		t.Errorf("%s is applied first, want the Namespace (name it 00-namespace.yaml)", paths[0])
 	}
 
 	nv := yamlDocs(t, "helm/nats-values.yaml")[0]
