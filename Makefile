@@ -20,7 +20,7 @@ GOVULNCHECK_VERSION   := v1.9.0
 # Bump it to the newest pseudo-version to refresh the data.
 VULNDB_VERSION        := v0.0.0-20261105234957-e22db6528018
 
-.PHONY: all build nats-server nats-cli demo test bench fuzz lint vulncheck vet fmt services clean promtool chromium monitoring image compose-test
+.PHONY: all build nats-server nats-cli demo test bench fuzz lint vulncheck vet fmt services clean promtool chromium monitoring image compose-test k8s-test
 
 all: build
 
@@ -96,6 +96,14 @@ compose-test: image
 	@docker=$$(scripts/docker.sh up) && scripts/base-images.sh "$$docker" compose && \
 		compose=$$(scripts/compose.sh) && \
 		DOCKER="$$docker" COMPOSE="$$compose" $(GO) test -tags compose -count=1 -timeout 20m -v ./deploy/composetest
+
+# deploy/k8s/ applied to a real kube-apiserver + etcd (deploy/k8stest, build
+# tag "k8s"), server-side with strict validation, the KEDA CRDs installed;
+# scripts/k8s.sh builds them from the module proxy (tools/k8s), and kubectl
+# when none is installed.
+k8s-test:
+	@bin=$$(scripts/k8s.sh) && kubectl=$$(command -v kubectl || echo "$$bin/kubectl") && \
+		KUBE_BIN="$$bin" KUBECTL="$$kubectl" $(GO) test -tags k8s -count=1 -timeout 20m -v ./deploy/k8stest
 
 # promtool checks and unit-tests the alert rules (go test ./deploy/monitoring
 # fails without it); scripts/promtool.sh installs Debian's prometheus package

@@ -1,0 +1,227 @@
+//go:build k8s
+
+package k8stest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestManifestsApplyToARealAPIServer starts etcd and a real kube-apiserver,
+// installs the KEDA CRDs, and applies deploy/k8s/ with kubectl, server-side
+// and with strict validation (an unknown field is an error): every object is
+// stored. A copy of the folder with one unknown field in the worker's
+// Deployment must be refused: the test can fail.
+func TestManifestsApplyToARealAPIServer(t *testing.T) {
+	start := time.Now()
+	k := startCluster(t)
+	t.Logf("etcd and kube-apiserver ready in %s", time.Since(start).Round(time.Second))
+
+	k.kubectl(t, "apply", "--server-side", "-f", filepath.Join(k.bin, "keda-crds"))
+	k.kubectl(t, "wait", "--for", "condition=established", "--timeout", "60s", "crd/scaledobjects.keda.sh")
+
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	folder := filepath.Join(root, "deploy/k8s")
+	out := k.kubectl(t, "apply", "--server-side", "--validate=strict", "-f", folder)
+	t.Logf("kubectl apply -f deploy/k8s/:\n%s", out)
+	for _, want := range []string{"namespace/marketfleet", "deployment.apps/marketfleet-worker", "deployment.apps/marketfleet-producer",
+		"scaledobject.keda.sh/marketfleet-worker"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kubectl apply -f deploy/k8s/ did not apply %s", want)
+		}
+	}
+	if got := k.kubectl(t, "get", "deployments,networkpolicies,scaledobjects", "-n", "marketfleet", "-o", "name"); strings.Count(got, "\n") < 4 {
+		t.Errorf("objects stored in namespace marketfleet:\n%s", got)
+	}
+	if got := k.kubectl(t, "get", "secrets", "-n", "marketfleet", "-o", "name"); strings.Contains(got, "marketfleet-credentials") {
+		t.Error("applying the folder created the example Secret")
+	}
+
+	// A broken copy: one unknown field in the worker's container.
+	broken := t.TempDir()
+	entries, err := os.ReadDir(folder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(folder, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Name() == "worker.yaml" {
+			b = []byte(strings.Replace(string(b), "          image:", "          imagePullPolicyy: Always\n          image:", 1))
+		}
+		if err := os.WriteFile(filepath.Join(broken, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err = k.kubectlErr("apply", "--server-side", "--dry-run=server", "--validate=strict", "-f", broken)
+	if err == nil || !strings.Contains(out, "imagePullPolicyy") {
+		t.Fatalf("a worker.yaml with an unknown field was accepted (err %v):\n%s", err, out)
+	}
+	t.Logf("the broken copy is refused: %s", firstLine(out, "imagePullPolicyy"))
+	t.Logf("k8s-test took %s", time.Since(start).Round(time.Second))
+}
+
+// cluster is etcd and kube-apiserver, and a kubeconfig for them.
+type cluster struct {
+	bin, kubeconfig, kubectlBin string
+}
+
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	k := &cluster{bin: os.Getenv("KUBE_BIN"), kubectlBin: os.Getenv("KUBECTL")}
+	if k.bin == "" || k.kubectlBin == "" {
+		t.Fatal("KUBE_BIN and KUBECTL must be set: run make k8s-test")
+	}
+	dir := t.TempDir()
+	etcdPort, peerPort, apiPort := freePort(t), freePort(t), freePort(t)
+	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPort)
+	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
+	background(t, dir, "etcd", filepath.Join(k.bin, "etcd"), "--name", "default", "--data-dir", filepath.Join(dir, "etcd"),
+		"--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
+		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL, "--initial-cluster", "default="+peerURL)
+	waitFor(t, time.Minute, "etcd", func() bool {
+		resp, err := http.Get(etcdURL + "/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "sa.key")
+	writeFile(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+	token := fmt.Sprintf("k8s-test-%d", time.Now().UnixNano())
+	tokens := filepath.Join(dir, "tokens.csv")
+	writeFile(t, tokens, []byte(token+`,admin,admin,"system:masters"`+"\n"))
+	background(t, dir, "kube-apiserver", filepath.Join(k.bin, "kube-apiserver"),
+		"--etcd-servers", etcdURL, "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+		"--secure-port", fmt.Sprint(apiPort), "--cert-dir", filepath.Join(dir, "certs"),
+		"--token-auth-file", tokens, "--authorization-mode", "RBAC",
+		"--service-account-issuer", "https://kubernetes.default.svc", "--service-account-key-file", keyFile,
+		"--service-account-signing-key-file", keyFile, "--service-cluster-ip-range", "10.96.0.0/24")
+	k.kubeconfig = filepath.Join(dir, "kubeconfig")
+	writeFile(t, k.kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster: {server: "https://127.0.0.1:%d", insecure-skip-tls-verify: true}
+users:
+- name: admin
+  user: {token: %q}
+contexts:
+- name: test
+  context: {cluster: test, user: admin}
+current-context: test
+`, apiPort, token)))
+	waitFor(t, 3*time.Minute, "kube-apiserver /readyz", func() bool {
+		out, err := k.kubectlErr("get", "--raw", "/readyz")
+		return err == nil && strings.TrimSpace(out) == "ok"
+	})
+	return k
+}
+
+func (k *cluster) kubectlErr(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, k.kubectlBin, append([]string{"--kubeconfig", k.kubeconfig}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+func (k *cluster) kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := k.kubectlErr(args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// background starts a server that lives as long as the test; its output
+// goes to a log file, shown when the test fails.
+func background(t *testing.T, dir, name, bin string, args ...string) {
+	t.Helper()
+	logFile := filepath.Join(dir, name+".log")
+	f, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		f.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile)
+			lines := strings.Split(string(b), "\n")
+			t.Logf("%s log (last lines):\n%s", name, strings.Join(lines[max(0, len(lines)-30):], "\n"))
+		}
+	})
+}
+
+func writeFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// freePort returns a TCP port on 127.0.0.1 that nothing listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func firstLine(s, with string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, with) {
+			return l
+		}
+	}
+	return ""
+}
+
+// waitFor polls cond every 500 ms until it holds, failing the test after
+// within.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
