@@ -30,7 +30,12 @@ func TestManifestsApplyToARealAPIServer(t *testing.T) {
 	t.Logf("etcd and kube-apiserver ready in %s", time.Since(start).Round(time.Second))
 
 	k.kubectl(t, "apply", "--server-side", "-f", filepath.Join(k.bin, "keda-crds"))
-	k.kubectl(t, "wait", "--for", "condition=established", "--timeout", "60s", "crd/scaledobjects.keda.sh")
+	// Polled, not kubectl wait: that fails at once while the CRD has no
+	// status yet.
+	waitFor(t, time.Minute, "the KEDA CRDs to be established", func() bool {
+		out, err := k.kubectlErr("get", "crd", "scaledobjects.keda.sh", "-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`)
+		return err == nil && strings.TrimSpace(out) == "True"
+	})
 
 	root, err := filepath.Abs("../..")
 	if err != nil {
