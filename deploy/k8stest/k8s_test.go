@@ -22,8 +22,9 @@ import (
 // TestManifestsApplyToARealAPIServer starts etcd and a real kube-apiserver,
 // installs the KEDA CRDs, and applies deploy/k8s/ with kubectl, server-side
 // and with strict validation (an unknown field is an error): every object is
-// stored. A copy of the folder with one unknown field in the worker's
-// Deployment must be refused: the test can fail.
+// stored; then both Deployments roll out on a kwok node. A copy of the
+// folder with one unknown field in the worker's Deployment must be refused:
+// the test can fail.
 func TestManifestsApplyToARealAPIServer(t *testing.T) {
 	start := time.Now()
 	k := startCluster(t)
@@ -57,6 +58,8 @@ func TestManifestsApplyToARealAPIServer(t *testing.T) {
 		t.Error("applying the folder created the example Secret")
 	}
 
+	k.rollOut(t)
+
 	// A broken copy: one unknown field in the worker's container.
 	broken := t.TempDir()
 	entries, err := os.ReadDir(folder)
@@ -88,16 +91,72 @@ func TestManifestsApplyToARealAPIServer(t *testing.T) {
 
 // cluster is etcd and kube-apiserver, and a kubeconfig for them.
 type cluster struct {
-	bin, kubeconfig, kubectlBin string
+	bin, kubeconfig, kubectlBin, dir string
+}
+
+// fakeNode is a node kwok pretends to run: it marks the pods bound to it
+// running and ready.
+const fakeNode = `apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-0
+  annotations: {node.alpha.kubernetes.io/ttl: "0", kwok.x-k8s.io/node: fake}
+  labels: {kubernetes.io/hostname: kwok-node-0, kubernetes.io/os: linux, kubernetes.io/arch: amd64, type: kwok}
+status:
+  allocatable: {cpu: "32", memory: 256Gi, pods: "110"}
+  capacity: {cpu: "32", memory: 256Gi, pods: "110"}
+`
+
+// rollOut starts kube-controller-manager, kube-scheduler and kwok with one
+// fake node, and waits for both Deployments to roll out: their replicas
+// created, scheduled and (pretended) ready.
+func (k *cluster) rollOut(t *testing.T) {
+	t.Helper()
+	start := time.Now()
+	background(t, k.dir, "kube-controller-manager", filepath.Join(k.bin, "kube-controller-manager"),
+		"--kubeconfig", k.kubeconfig, "--authentication-kubeconfig", k.kubeconfig, "--authorization-kubeconfig", k.kubeconfig,
+		"--controllers", "deployment,replicaset,serviceaccount", "--leader-elect=false",
+		"--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(freePort(t)))
+	background(t, k.dir, "kube-scheduler", filepath.Join(k.bin, "kube-scheduler"),
+		"--kubeconfig", k.kubeconfig, "--authentication-kubeconfig", k.kubeconfig, "--authorization-kubeconfig", k.kubeconfig,
+		"--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(freePort(t)))
+	background(t, k.dir, "kwok", filepath.Join(k.bin, "kwok"), "--kubeconfig", k.kubeconfig,
+		"--config", filepath.Join(k.bin, "kwok-stages.yaml"),
+		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+		"--cidr=10.0.0.1/24", "--node-ip=10.0.0.1", "--server-address", "127.0.0.1:"+fmt.Sprint(freePort(t)))
+	node := filepath.Join(k.dir, "node.yaml")
+	writeFile(t, node, []byte(fakeNode))
+	k.kubectl(t, "apply", "-f", node)
+	// The API server taints a new node not-ready; the node lifecycle
+	// controller would lift it once kwok reports the node Ready.
+	waitFor(t, time.Minute, "kwok to report the node Ready", func() bool {
+		out, err := k.kubectlErr("get", "node", "kwok-node-0", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+		return err == nil && strings.TrimSpace(out) == "True"
+	})
+	if out, err := k.kubectlErr("taint", "nodes", "kwok-node-0", "node.kubernetes.io/not-ready:NoSchedule-"); err != nil && !strings.Contains(out, "not found") {
+		t.Fatalf("untaint the fake node: %v\n%s", err, out)
+	}
+	for _, d := range []string{"marketfleet-worker", "marketfleet-producer"} {
+		if out, err := k.kubectlErr("rollout", "status", "deployment/"+d, "-n", "marketfleet", "--timeout", "90s"); err != nil {
+			state, _ := k.kubectlErr("get", "nodes,replicasets,pods", "-A", "-o", "wide")
+			events, _ := k.kubectlErr("get", "events", "-n", "marketfleet")
+			t.Fatalf("%s did not roll out: %v\n%s\n%s\n%s", d, err, out, state, events)
+		}
+	}
+	pods := k.kubectl(t, "get", "pods", "-n", "marketfleet", "--field-selector", "status.phase=Running", "-o", "name")
+	if n := strings.Count(pods, "pod/marketfleet-worker-"); n != 3 {
+		t.Errorf("%d worker pods running, want the Deployment's 3:\n%s", n, pods)
+	}
+	t.Logf("both Deployments rolled out on a kwok node in %s", time.Since(start).Round(time.Second))
 }
 
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	k := &cluster{bin: os.Getenv("KUBE_BIN"), kubectlBin: os.Getenv("KUBECTL")}
+	k := &cluster{bin: os.Getenv("KUBE_BIN"), kubectlBin: os.Getenv("KUBECTL"), dir: t.TempDir()}
 	if k.bin == "" || k.kubectlBin == "" {
 		t.Fatal("KUBE_BIN and KUBECTL must be set: run make k8s-test")
 	}
-	dir := t.TempDir()
+	dir := k.dir
 	etcdPort, peerPort, apiPort := freePort(t), freePort(t), freePort(t)
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPort)
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
