@@ -67,7 +67,7 @@ func TestACutReschedulesWhatWasBookedBefore(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, 5*time.Second, "the bookings", func() bool { return l.Stats().Writes >= 20 })
+	testenv.Poll(t, 5*time.Second, 50*time.Millisecond, "the bookings", func() bool { return l.Stats().Writes >= 20 })
 	cut := time.Now()
 	if ok, err := l.Penalize(ctx, "HTTP 429"); err != nil || !ok {
 		t.Fatalf("Penalize = %v, %v", ok, err)

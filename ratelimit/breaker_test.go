@@ -80,7 +80,7 @@ func TestAdmitSizesPullsByTheFleetsBookings(t *testing.T) {
 	for range 18 { // books 1.7 s ahead
 		wg.Go(func() { _ = a.Wait(ctx) })
 	}
-	waitFor(t, 5*time.Second, "the bookings to show", func() bool {
+	testenv.Poll(t, 5*time.Second, 50*time.Millisecond, "the bookings to show", func() bool {
 		time.Sleep(300 * time.Millisecond) // let Admit's cached read expire
 		hold, _, err = b.Admit(ctx)
 		return err == nil && hold > 0
@@ -109,7 +109,7 @@ func TestBreakerPausesTheFleetAndProbesAfterTheCooldown(t *testing.T) {
 		t.Fatalf("after one failure: %+v; want failing, not paused", cur)
 	}
 	wait(t, b, time.Second) // still closed: requests go
-	waitFor(t, 5*time.Second, "the breaker to open", func() bool {
+	testenv.Poll(t, 5*time.Second, 50*time.Millisecond, "the breaker to open", func() bool {
 		if _, err := a.Penalize(ctx, "HTTP 429"); err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +128,7 @@ func TestBreakerPausesTheFleetAndProbesAfterTheCooldown(t *testing.T) {
 		t.Fatalf("Admit while open = %s, %v; want a hold", hold, err)
 	}
 	// The cool-down over, a probe goes; it fails: open again, for 2 s.
-	waitFor(t, 3*time.Second, "the cool-down to end", func() bool {
+	testenv.Poll(t, 3*time.Second, 50*time.Millisecond, "the cool-down to end", func() bool {
 		c, _ := b.Current(ctx)
 		return !c.Paused()
 	})
@@ -141,7 +141,7 @@ func TestBreakerPausesTheFleetAndProbesAfterTheCooldown(t *testing.T) {
 		t.Fatalf("after a failed probe: %+v; want open again at once, for 2s", cur)
 	}
 	// The source recovers: the next probe succeeds and ends the run.
-	waitFor(t, 4*time.Second, "the second cool-down to end", func() bool {
+	testenv.Poll(t, 4*time.Second, 50*time.Millisecond, "the second cool-down to end", func() bool {
 		c, _ := b.Current(ctx)
 		return !c.Paused()
 	})
@@ -168,25 +168,12 @@ func TestBreakerPausesTheFleetAndProbesAfterTheCooldown(t *testing.T) {
 	// floor rate of 1/s, plus the second the last failure is kept to) is
 	// not a sustained run: it starts a new one instead of opening the breaker.
 	first := cur.Failing
-	waitFor(t, 5*time.Second, "a quiet spell", func() bool { return time.Since(first) > 3100*time.Millisecond })
+	testenv.Poll(t, 5*time.Second, 50*time.Millisecond, "a quiet spell", func() bool { return time.Since(first) > 3100*time.Millisecond })
 	if err := a.Failed(ctx, "HTTP 500"); err != nil {
 		t.Fatal(err)
 	}
 	if cur, _ = b.Current(ctx); cur.Paused() || !cur.Failing.After(first) {
 		t.Fatalf("a failure after a quiet spell: %+v; want a new run (failing since now), not an open breaker", cur)
-	}
-}
-
-// waitFor polls cond every 50 ms until it holds, failing the test after
-// within.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -196,7 +183,7 @@ func TestAnAnswerWhileOpenLeavesTheBreakerOpen(t *testing.T) {
 	_, js := testenv.NATS(t).Connect(t)
 	ctx := context.Background()
 	l := open(t, js, ratelimit.Config{Key: "source.late", Rate: 20, BreakAfter: time.Second, Cooldown: time.Minute}, zerolog.Nop())
-	waitFor(t, 5*time.Second, "the breaker to open", func() bool {
+	testenv.Poll(t, 5*time.Second, 50*time.Millisecond, "the breaker to open", func() bool {
 		must(t, l.Failed(ctx, "HTTP 500"))
 		cur, _ := l.Current(ctx)
 		return cur.Paused()
@@ -214,13 +201,13 @@ func TestPushbackAtTheFloorKeepsTheBookings(t *testing.T) {
 	_, js := testenv.NATS(t).Connect(t)
 	ctx := context.Background()
 	l := open(t, js, ratelimit.Config{Key: "source.floor", Rate: 100, Burst: 1, BreakAfter: time.Hour}, zerolog.Nop())
-	waitFor(t, 10*time.Second, "the floor rate", func() bool {
+	testenv.Poll(t, 10*time.Second, 50*time.Millisecond, "the floor rate", func() bool {
 		_, _ = l.Penalize(ctx, "HTTP 429")
 		cur, _ := l.Current(ctx)
 		return cur.Rate < 5.5
 	})
 	before, _ := l.Current(ctx)
-	waitFor(t, 3*time.Second, "the debounce to pass", func() bool { return time.Since(before.Since) > 1100*time.Millisecond })
+	testenv.Poll(t, 3*time.Second, 50*time.Millisecond, "the debounce to pass", func() bool { return time.Since(before.Since) > 1100*time.Millisecond })
 	if cut, err := l.Penalize(ctx, "HTTP 429"); err != nil || cut {
 		t.Fatalf("Penalize at the floor = %v, %v; want no cut", cut, err)
 	}

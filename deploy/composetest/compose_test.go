@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"marketfleet/internal/testenv"
 )
 
 // skipped are the services of deploy/compose.yaml this test does not start,
@@ -49,7 +50,7 @@ func TestComposeRunsTheFleet(t *testing.T) {
 	t.Logf("up in %s", time.Since(start).Round(time.Second))
 
 	sessions := c.sampleSessions(t)
-	waitFor(t, 2*time.Minute, "3 worker sessions", func() bool { return sessions.now() == 3 })
+	testenv.Poll(t, 2*time.Minute, 500*time.Millisecond, "3 worker sessions", func() bool { return sessions.now() == 3 })
 
 	symbols := make([]string, 200)
 	for i := range symbols {
@@ -60,7 +61,7 @@ func TestComposeRunsTheFleet(t *testing.T) {
 	if !strings.Contains(out, "enqueued 200 tasks: 200 accepted") {
 		t.Fatalf("producer enqueue: %s", out)
 	}
-	waitFor(t, 3*time.Minute, "the bars of 200 symbols", func() bool {
+	testenv.Poll(t, 3*time.Minute, 500*time.Millisecond, "the bars of 200 symbols", func() bool {
 		return c.sql(t, `SELECT count(DISTINCT symbol) FROM bars WHERE symbol LIKE 'CT%'`) == "200"
 	})
 	if peak := sessions.reset(); peak != 3 {
@@ -68,7 +69,7 @@ func TestComposeRunsTheFleet(t *testing.T) {
 	}
 
 	alerts := regexp.MustCompile(`(?m)^\s*- alert: (\w+)`).FindAllStringSubmatch(readFile(t, "deploy/prometheus/alerts.yml"), -1)
-	waitFor(t, 2*time.Minute, "Prometheus to scrape 3 workers and load every rule", func() bool {
+	testenv.Poll(t, 2*time.Minute, 500*time.Millisecond, "Prometheus to scrape 3 workers and load every rule", func() bool {
 		up, rules := c.prometheus(t)
 		for _, a := range alerts {
 			if !rules[a[1]] {
@@ -79,12 +80,12 @@ func TestComposeRunsTheFleet(t *testing.T) {
 	})
 
 	c.run(t, 2*time.Minute, "up", "-d", "--no-build", "--no-deps", "--scale", "worker=5", "worker")
-	waitFor(t, 2*time.Minute, "a fifth worker waiting for a connection slot", func() bool {
+	testenv.Poll(t, 2*time.Minute, 500*time.Millisecond, "a fifth worker waiting for a connection slot", func() bool {
 		return strings.Contains(c.run(t, time.Minute, "logs", "--no-color", "worker"), "waiting for a connection slot")
 	})
-	waitFor(t, time.Minute, "4 worker sessions", func() bool { return sessions.now() == 4 })
+	testenv.Poll(t, time.Minute, 500*time.Millisecond, "4 worker sessions", func() bool { return sessions.now() == 4 })
 	deadline := time.Now().Add(15 * time.Second) // watch the budget hold for a while
-	waitFor(t, time.Minute, "15 s of five workers", func() bool { return time.Now().After(deadline) })
+	testenv.Poll(t, time.Minute, 500*time.Millisecond, "15 s of five workers", func() bool { return time.Now().After(deadline) })
 	if peak := sessions.reset(); peak != 4 {
 		t.Errorf("peak worker sessions %d with 5 workers under a budget of 4, want 4", peak)
 	}
@@ -108,11 +109,11 @@ func newCompose(t *testing.T) *compose {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.root, c.promPort = root, freePort(t)
+	c.root, c.promPort = root, testenv.FreePort(t)
 	env := []string{"MARKETFLEET_BUDGET=4",
-		"MARKETFLEET_NATS_PORT=" + strconv.Itoa(freePort(t)),
+		"MARKETFLEET_NATS_PORT=" + strconv.Itoa(testenv.FreePort(t)),
 		"MARKETFLEET_PROMETHEUS_PORT=" + strconv.Itoa(c.promPort),
-		"MARKETFLEET_GRAFANA_PORT=" + strconv.Itoa(freePort(t))}
+		"MARKETFLEET_GRAFANA_PORT=" + strconv.Itoa(testenv.FreePort(t))}
 	for i, k := range []string{"MARKETFLEET_DB_SUPERUSER_PASSWORD", "MARKETFLEET_DB_WORKER_PASSWORD", "MARKETFLEET_DB_MIGRATE_PASSWORD",
 		"MARKETFLEET_NATS_PRODUCER_PASSWORD", "MARKETFLEET_NATS_WORKER_PASSWORD", "MARKETFLEET_NATS_ADMIN_PASSWORD", "GRAFANA_ADMIN_PASSWORD"} {
 		env = append(env, fmt.Sprintf("%s=compose-test-%d-%d", k, i, time.Now().UnixNano()))
@@ -268,17 +269,6 @@ func getJSON(url string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-// freePort returns a TCP port on 127.0.0.1 that nothing listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func readFile(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("../..", path))
@@ -286,17 +276,4 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// waitFor polls cond every 500 ms until it holds, failing the test after
-// within.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
 }

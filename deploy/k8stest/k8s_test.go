@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"marketfleet/internal/testenv"
 )
 
 // TestManifestsApplyToARealAPIServer starts etcd and a real kube-apiserver,
@@ -33,7 +34,7 @@ func TestManifestsApplyToARealAPIServer(t *testing.T) {
 	k.kubectl(t, "apply", "--server-side", "-f", filepath.Join(k.bin, "keda-crds"))
 	// Polled, not kubectl wait: that fails at once while the CRD has no
 	// status yet.
-	waitFor(t, time.Minute, "the KEDA CRDs to be established", func() bool {
+	testenv.Poll(t, time.Minute, 500*time.Millisecond, "the KEDA CRDs to be established", func() bool {
 		out, err := k.kubectlErr("get", "crd", "scaledobjects.keda.sh", "-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`)
 		return err == nil && strings.TrimSpace(out) == "True"
 	})
@@ -116,20 +117,20 @@ func (k *cluster) rollOut(t *testing.T) {
 	background(t, k.dir, "kube-controller-manager", filepath.Join(k.bin, "kube-controller-manager"),
 		"--kubeconfig", k.kubeconfig, "--authentication-kubeconfig", k.kubeconfig, "--authorization-kubeconfig", k.kubeconfig,
 		"--controllers", "deployment,replicaset,serviceaccount", "--leader-elect=false",
-		"--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(freePort(t)))
+		"--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(testenv.FreePort(t)))
 	background(t, k.dir, "kube-scheduler", filepath.Join(k.bin, "kube-scheduler"),
 		"--kubeconfig", k.kubeconfig, "--authentication-kubeconfig", k.kubeconfig, "--authorization-kubeconfig", k.kubeconfig,
-		"--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(freePort(t)))
+		"--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(testenv.FreePort(t)))
 	background(t, k.dir, "kwok", filepath.Join(k.bin, "kwok"), "--kubeconfig", k.kubeconfig,
 		"--config", filepath.Join(k.bin, "kwok-stages.yaml"),
 		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-		"--cidr=10.0.0.1/24", "--node-ip=10.0.0.1", "--server-address", "127.0.0.1:"+fmt.Sprint(freePort(t)))
+		"--cidr=10.0.0.1/24", "--node-ip=10.0.0.1", "--server-address", "127.0.0.1:"+fmt.Sprint(testenv.FreePort(t)))
 	node := filepath.Join(k.dir, "node.yaml")
 	writeFile(t, node, []byte(fakeNode))
 	k.kubectl(t, "apply", "-f", node)
 	// The API server taints a new node not-ready; the node lifecycle
 	// controller would lift it once kwok reports the node Ready.
-	waitFor(t, time.Minute, "kwok to report the node Ready", func() bool {
+	testenv.Poll(t, time.Minute, 500*time.Millisecond, "kwok to report the node Ready", func() bool {
 		out, err := k.kubectlErr("get", "node", "kwok-node-0", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
 		return err == nil && strings.TrimSpace(out) == "True"
 	})
@@ -157,13 +158,13 @@ func startCluster(t *testing.T) *cluster {
 		t.Fatal("KUBE_BIN and KUBECTL must be set: run make k8s-test")
 	}
 	dir := k.dir
-	etcdPort, peerPort, apiPort := freePort(t), freePort(t), freePort(t)
+	etcdPort, peerPort, apiPort := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPort)
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
 	background(t, dir, "etcd", filepath.Join(k.bin, "etcd"), "--name", "default", "--data-dir", filepath.Join(dir, "etcd"),
 		"--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
 		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL, "--initial-cluster", "default="+peerURL)
-	waitFor(t, time.Minute, "etcd", func() bool {
+	testenv.Poll(t, time.Minute, 500*time.Millisecond, "etcd", func() bool {
 		resp, err := http.Get(etcdURL + "/health")
 		if err != nil {
 			return false
@@ -201,7 +202,7 @@ contexts:
   context: {cluster: test, user: admin}
 current-context: test
 `, apiPort, token)))
-	waitFor(t, 3*time.Minute, "kube-apiserver /readyz", func() bool {
+	testenv.Poll(t, 3*time.Minute, 500*time.Millisecond, "kube-apiserver /readyz", func() bool {
 		out, err := k.kubectlErr("get", "--raw", "/readyz")
 		return err == nil && strings.TrimSpace(out) == "ok"
 	})
@@ -257,17 +258,6 @@ func writeFile(t *testing.T, path string, b []byte) {
 	}
 }
 
-// freePort returns a TCP port on 127.0.0.1 that nothing listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func firstLine(s, with string) string {
 	for _, l := range strings.Split(s, "\n") {
 		if strings.Contains(l, with) {
@@ -275,17 +265,4 @@ func firstLine(s, with string) string {
 		}
 	}
 	return ""
-}
-
-// waitFor polls cond every 500 ms until it holds, failing the test after
-// within.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
 }

@@ -12,11 +12,28 @@ import (
 // what if it does not within the given time.
 func Eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(within); !cond(); time.Sleep(20 * time.Millisecond) {
+	Poll(t, within, 20*time.Millisecond, what, cond)
+}
+
+// Poll is Eventually with a pause of every between two calls of cond, for
+// a cond that costs a command or a round trip.
+func Poll(t testing.TB, within, every time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(every) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not within %s", what, within)
 		}
 	}
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ports, err := freePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ports[0]
 }
 
 // stopWithin is how long Background's stop waits for run to return.
