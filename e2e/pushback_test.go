@@ -75,6 +75,15 @@ func inWindow(times []time.Time, from time.Time, d time.Duration) int {
 	return n
 }
 
+// busiestSecond is the most of times (sorted) in any window of 1 s.
+func busiestSecond(times []time.Time) int {
+	peak := 0
+	for i := range times {
+		peak = max(peak, inWindow(times, times[i], time.Second))
+	}
+	return peak
+}
+
 // TestFleetSlowsDownForAWaveOf429s: three workers share FLEET_SOURCE_RATE=10
 // (burst 10) against a fake Yahoo that answers 429 to everything for 60 s.
 // The fleet's request rate, counted by the source, falls below half within
@@ -132,10 +141,7 @@ func TestFleetSlowsDownForAWaveOf429s(t *testing.T) {
 		}
 	}
 	times := fake.times()
-	peak := 0
-	for i := range times {
-		peak = max(peak, inWindow(times, times[i], time.Second))
-	}
+	peak := busiestSecond(times)
 	var during []int
 	for s := from.Add(5 * time.Second); !s.After(to.Add(-time.Second)); s = s.Add(500 * time.Millisecond) {
 		during = append(during, inWindow(times, s, time.Second))

@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,21 +12,6 @@ import (
 	"marketfleet/source"
 	"marketfleet/source/yahoo"
 )
-
-// stampedYahoo serves one recorded chart response and records when each
-// request arrived.
-type stampedYahoo struct {
-	mu    sync.Mutex
-	times []time.Time
-	body  []byte
-}
-
-func (s *stampedYahoo) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	s.mu.Lock()
-	s.times = append(s.times, time.Now())
-	s.mu.Unlock()
-	_, _ = w.Write(s.body)
-}
 
 // TestSourceRateIsFleetWide: three workers share FLEET_SOURCE_RATE=10
 // (burst 10) through NATS KV: the fake provider never sees more than
@@ -40,7 +23,7 @@ func TestSourceRateIsFleetWide(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake := &stampedYahoo{body: body}
+	fake := &wavingYahoo{body: body} // no wave: every answer is the body
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	e := newEnv(t)
@@ -59,21 +42,11 @@ func TestSourceRateIsFleetWide(t *testing.T) {
 			t.Fatalf("worker %s exit %d", w.id, code)
 		}
 	}
-	fake.mu.Lock()
-	times := append([]time.Time(nil), fake.times...)
-	fake.mu.Unlock()
+	times := fake.times()
 	if len(times) != n {
 		t.Fatalf("%d requests, want %d", len(times), n)
 	}
-	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
-	peak := 0
-	for i := range times {
-		j := i
-		for j < len(times) && times[j].Sub(times[i]) < time.Second {
-			j++
-		}
-		peak = max(peak, j-i)
-	}
+	peak := busiestSecond(times)
 	span := times[len(times)-1].Sub(times[0])
 	sustained := float64(n-burst) / span.Seconds()
 	t.Logf("%d requests from 3 workers in %s: busiest second %d (limit %d + burst %d), sustained %.1f/s",
