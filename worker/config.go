@@ -116,6 +116,10 @@ type Config struct {
 	// MetricsAddr is the address ServeHTTP listens on for /metrics,
 	// /healthz and /readyz, such as ":9464". Defaults to "": none.
 	MetricsAddr string
+	// Pprof also serves Go's profiles (/debug/pprof/) on MetricsAddr, for
+	// an operator or the benchmark to see where a worker's CPU goes.
+	// Defaults to false: the address serves no profiles.
+	Pprof bool
 	// Dial opens the NATS connection. Required.
 	Dial Dialer
 	// Faults are test-only pause points. Defaults to none.

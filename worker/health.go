@@ -2,6 +2,7 @@ package worker
 
 import (
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 )
 
@@ -14,10 +15,16 @@ type health struct {
 	bound   atomic.Bool
 }
 
-// handler answers /healthz, /readyz and /metrics (with metrics).
-func (h *health) handler(metrics http.Handler) http.Handler {
+// handler answers /healthz, /readyz and /metrics (with metrics), and with
+// profiles Go's /debug/pprof/.
+func (h *health) handler(metrics http.Handler, profiles bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
+	if profiles {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

@@ -113,7 +113,7 @@ func (w *Worker) ServeHTTP(ctx context.Context) error {
 	if err != nil {
 		return err // "listen tcp :9464: bind: address already in use"
 	}
-	srv := &http.Server{Handler: w.health.handler(w.mx.Handler()), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: w.health.handler(w.mx.Handler(), w.cfg.Pprof), ReadHeaderTimeout: 5 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {

@@ -47,6 +47,7 @@ type env struct {
 	MigrateTimeout   *time.Duration  `envconfig:"FLEET_MIGRATE_TIMEOUT" desc:"worker migrate gives up after this long (connecting, waiting for the lock, applying) and exits 1 with the server's reason"`
 	AutoMigrate      cli.Not         `envconfig:"FLEET_AUTO_MIGRATE" desc:"apply missing schema migrations at start (under a lock)"`
 	MetricsAddr      *string         `envconfig:"FLEET_METRICS_ADDR" desc:"address for /metrics (Prometheus), /healthz and /readyz, e.g. :9464 (default: off)"`
+	Pprof            *bool           `envconfig:"FLEET_PPROF" desc:"also serve Go's profiles (/debug/pprof/) on FLEET_METRICS_ADDR; keep that address private"`
 	SettleSessions   *int            `envconfig:"FLEET_SETTLE_SESSIONS" desc:"sessions that must close after a daily (or longer) bar's before it is final; provisional bars are re-collected until then (up to 20; default 2; negative: final at the close)"`
 	SettleIntraday   *time.Duration  `envconfig:"FLEET_SETTLE_INTRADAY" desc:"how long after its end an intraday bar is final"`
 	AuditEvery       *time.Duration  `envconfig:"FLEET_AUDIT_EVERY" desc:"how often the worker holding slot 0 audits the whole history and enqueues repairs for its gaps (since the last audit anyone recorded); negative: never"`
@@ -62,7 +63,7 @@ func newEnv() *env {
 	e.Defaults()
 	c := &e.Config
 	e.Budget, e.Workers = cli.BindBudget(&c.Budget, &c.Slots), cli.BindWorkers(c)
-	e.WorkerID, e.StatementTimeout, e.MetricsAddr = &c.ID, &c.StatementTimeout, &c.MetricsAddr
+	e.WorkerID, e.StatementTimeout, e.MetricsAddr, e.Pprof = &c.ID, &c.StatementTimeout, &c.MetricsAddr, &c.Pprof
 	e.BatchSize, e.FetchWait = &c.Fetcher.Size, &c.Fetcher.MaxWait
 	e.AckWait, e.MaxDeliver, e.MaxAckPending = &c.Consumer.AckWait, &c.Consumer.MaxDeliver, &c.Consumer.MaxAckPending
 	e.FetchConcurrency, e.Pipeline, e.WriteTimeout, e.ShutdownGrace = &c.Runner.FetchConcurrency, &c.Runner.Pipeline, &c.Runner.WriteTimeout, &c.Runner.Grace
