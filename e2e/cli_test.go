@@ -29,7 +29,7 @@ func TestWorkerHelpListsEveryVariable(t *testing.T) {
 			t.Errorf("worker --help does not list %s", v)
 		}
 	}
-	if !regexp.MustCompile(`(?m)^FLEET_BATCH_SIZE\s+20\s`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^FLEET_BATCH_SIZE\s+50\s`).MatchString(out) {
 		t.Errorf("worker --help does not show the batch size default:\n%s", out)
 	}
 	// The README's configuration table documents every variable.

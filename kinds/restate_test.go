@@ -122,7 +122,7 @@ func (f *actionFleet) start(t *testing.T, name string, faults runner.Faults) *wo
 			f.repairs = append(f.repairs, r)
 		}})
 	r, err := runner.New(fetcher, db, dlq.NewWriter(js, dlq.WriterConfig{}), runner.Config{
-		Kinds: reg, FollowUps: queue.NewPublisher(js, ""), WorkerID: name, Faults: faults,
+		Kinds: reg, FollowUps: queue.NewPublisher(js, ""), Confirm: js.Conn().FlushWithContext, WorkerID: name, Faults: faults,
 		Tuning: runner.Tuning{Retry: backoff.Policy{Base: 50 * time.Millisecond, Max: 200 * time.Millisecond}},
 	})
 	if err != nil {

@@ -153,8 +153,8 @@ type ConsumerConfig struct {
 	// retrying it and publishes a MAX_DELIVERIES advisory. Defaults to 10.
 	MaxDeliver int
 	// MaxAckPending caps unacknowledged tasks across the whole fleet.
-	// Defaults to 5000 (a worker holds up to 3 batches: 60 tasks at the
-	// default batch of 20, for 83 workers).
+	// Defaults to 15000 (a worker holds up to 3 batches: 150 tasks at the
+	// default batch of 50, for 100 workers).
 	MaxAckPending int
 	// Priority makes it the consumer of high-priority tasks (subjects under
 	// PrioritySubjectPrefix) instead of normal ones. Its Name then defaults
@@ -172,7 +172,7 @@ func (c ConsumerConfig) WithDefaults() ConsumerConfig {
 	}
 	c.AckWait = cmp.Or(c.AckWait, 30*time.Second)
 	c.MaxDeliver = cmp.Or(c.MaxDeliver, 10)
-	c.MaxAckPending = cmp.Or(c.MaxAckPending, 5000)
+	c.MaxAckPending = cmp.Or(c.MaxAckPending, 15000)
 	return c
 }
 

@@ -86,7 +86,7 @@ func (f *Fetcher) lost(ctx context.Context, err error) error {
 // FetcherConfig tunes a Fetcher. Zero fields take the defaults documented
 // on each.
 type FetcherConfig struct {
-	// Size is the most messages in one batch: 1..1000. Defaults to 20.
+	// Size is the most messages in one batch: 1..1000. Defaults to 50.
 	Size int
 	// MaxWait is how long one pull request waits on an empty queue before
 	// it expires, 100ms..1m; it also bounds how long Drain waits. Defaults
@@ -99,7 +99,7 @@ type FetcherConfig struct {
 
 // WithDefaults returns c with zero fields set to their defaults.
 func (c FetcherConfig) WithDefaults() FetcherConfig {
-	c.Size = cmp.Or(c.Size, 20)
+	c.Size = cmp.Or(c.Size, 50)
 	c.MaxWait = cmp.Or(c.MaxWait, time.Second)
 	c.Linger = cmp.Or(c.Linger, 5*time.Millisecond)
 	return c

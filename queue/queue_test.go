@@ -78,7 +78,7 @@ func TestEnsureIsIdempotentUnderRace(t *testing.T) {
 		t.Fatal(err)
 	}
 	cc := c.CachedInfo().Config
-	if cc.AckPolicy != jetstream.AckExplicitPolicy || cc.MaxAckPending != 5000 || cc.MaxDeliver != 10 || cc.AckWait != 30*time.Second {
+	if cc.AckPolicy != jetstream.AckExplicitPolicy || cc.MaxAckPending != 15000 || cc.MaxDeliver != 10 || cc.AckWait != 30*time.Second {
 		t.Fatalf("consumer config = %+v", cc)
 	}
 }

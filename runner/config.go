@@ -16,7 +16,8 @@ import (
 // take the defaults documented on each.
 type Tuning struct {
 	// FetchConcurrency bounds the concurrent Fetch phases (source requests)
-	// across the batches in flight: 1..1000. Defaults to 20.
+	// across the batches in flight: 1..1000. Defaults to 50 (a batch's
+	// worth of the fetcher's default Size).
 	FetchConcurrency int
 	// Pipeline is how many batches may be begun (fetching) and not yet
 	// written, 1..8; one more may be being settled. 1 runs one batch at a
@@ -46,7 +47,7 @@ type Tuning struct {
 
 // WithDefaults returns t with zero fields set to their defaults.
 func (t Tuning) WithDefaults() Tuning {
-	t.FetchConcurrency = cmp.Or(t.FetchConcurrency, 20)
+	t.FetchConcurrency = cmp.Or(t.FetchConcurrency, 50)
 	t.Pipeline = cmp.Or(t.Pipeline, 2)
 	t.Grace = cmp.Or(t.Grace, 25*time.Second)
 	t.Retry = cmp.Or(t.Retry, backoff.Policy{Base: 2 * time.Second, Max: 2 * time.Minute})
@@ -90,6 +91,11 @@ type Config struct {
 	// FollowUps stores the follow-up tasks the handlers return, before the
 	// tasks that made them are acknowledged.
 	FollowUps Enqueuer
+	// Confirm returns once the server has read every ack sent so far on the
+	// connection the tasks came on (nats.Conn.FlushWithContext: one round
+	// trip). A batch's acks are sent plain, then confirmed together by one
+	// call. Required.
+	Confirm func(ctx context.Context) error
 	// Locker takes the series locks. Defaults to the DB's own
 	// (session-level advisory locks).
 	Locker Locker
@@ -131,6 +137,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: no task kinds registered", ErrInvalidConfig)
 	case c.FollowUps == nil:
 		return fmt.Errorf("%w: a follow-up enqueuer is required", ErrInvalidConfig)
+	case c.Confirm == nil:
+		return fmt.Errorf("%w: Confirm (the connection's flush) is required", ErrInvalidConfig)
 	}
 	return c.Tuning.Validate()
 }

@@ -102,6 +102,7 @@ func (b *bundle) start(t *testing.T, cfg runner.Config) (stop func() error) {
 		cfg.Kinds = kinds.Register(kinds.Config{Source: b.src, Features: b.features, RequestedBy: "worker/runner-test"})
 	}
 	cfg.FollowUps = queue.NewPublisher(b.js, "")
+	cfg.Confirm = b.nc.FlushWithContext
 	if cfg.WorkerID == "" {
 		cfg.WorkerID = "runner-test"
 	}

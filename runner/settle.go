@@ -20,7 +20,7 @@ import (
 type action int
 
 const (
-	actAck     action = iota // applied and committed: confirmed ack
+	actAck     action = iota // applied and committed: ack (sent plain, confirmed with the batch's others)
 	actRetry                 // transient failure: NakWithDelay
 	actTerm                  // permanent failure: dead letter, then TermWithReason
 	actRequeue               // deferred on its last delivery: a new copy at the end of the queue, then ack
@@ -117,37 +117,62 @@ func (r *Runner) followUp(ctx context.Context, items []*item) {
 	}
 }
 
-// settle acks, naks or dead-letters every item, all concurrently (each is
-// a round trip to the server). It returns how many took each action.
+// settle acks, naks or dead-letters every item. The acks go first, plain
+// (a message each, no reply), then one round trip confirms the server has
+// read them all (Config.Confirm); the rest, which wait for the server
+// (a dead letter is stored before its Term), run concurrently. It returns
+// how many took each action.
+//
+// What a plain ack does not promise: that the server applied it. If the
+// server or the connection goes down after the commit and before the ack
+// is applied, the task is delivered again and its write repeated, which
+// changes nothing (every write is an idempotent upsert of the same rows).
+// No task is ever lost: nothing is acked before its commit.
 func (r *Runner) settle(ctx context.Context, items []*item) map[action]int {
 	counts := map[action]int{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	var acked []*item
 	for _, it := range items {
-		wg.Go(func() {
-			act := r.settleOne(ctx, it)
-			it.act, it.settled = act, time.Now()
-			mu.Lock()
-			counts[act]++
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	return counts
-}
-
-// settleOne carries out the decision on one item and returns what it did.
-func (r *Runner) settleOne(ctx context.Context, it *item) action {
-	err := it.failure()
-	act, class := decide(err, it.delivered, r.maxDeliver)
-	it.class = class
-	switch act {
-	case actAck:
-		if err := it.msg.DoubleAck(ctx); err != nil {
+		act, class := decide(it.failure(), it.delivered, r.maxDeliver)
+		if act != actAck {
+			wg.Go(func() {
+				act := r.settleOne(ctx, it, act, class)
+				it.act, it.settled = act, time.Now()
+				mu.Lock()
+				counts[act]++
+				mu.Unlock()
+			})
+			continue
+		}
+		if err := it.msg.Ack(); err != nil {
 			// Committed but not acked: it will be redelivered and re-applied,
 			// which changes nothing.
 			r.taskLog(r.log.Warn(), it).Err(err).Msg("ack failed after commit")
 		}
+		acked = append(acked, it)
+	}
+	if len(acked) > 0 {
+		if err := r.cfg.Confirm(ctx); err != nil {
+			r.log.Warn().Err(err).Int("acks", len(acked)).
+				Msg("acks not confirmed: their tasks may be delivered again and rewritten, which changes nothing")
+		}
+	}
+	now := time.Now()
+	for _, it := range acked {
+		it.act, it.settled = actAck, now
+	}
+	wg.Wait()
+	counts[actAck] += len(acked)
+	return counts
+}
+
+// settleOne carries out the decision (anything but an ack) on one item
+// and returns what it did.
+func (r *Runner) settleOne(ctx context.Context, it *item, act action, class outcome.Class) action {
+	err := it.failure()
+	it.class = class
+	switch act {
 	case actRetry:
 		r.retry(it, class, err)
 	case actRequeue:

@@ -192,6 +192,7 @@ func (m *member) runner(db *store.Store, lease *slots.Lease, stop func(error)) (
 		Kinds: kinds.Register(kinds.Config{Source: m.src, History: m.w.hist, Features: !cfg.SkipFeatures, Deadline: cfg.Source.TaskDeadline,
 			RequestedBy: "worker/" + cfg.ID, Logger: m.w.log, Restated: m.restated, Repaired: m.repaired, Empty: m.empty}),
 		FollowUps: m.q.tasks,
+		Confirm:   m.q.nc.FlushWithContext,
 		Locker:    m.q.locker(),
 		Gate:      m.gate,
 		WorkerID:  cfg.ID,
