@@ -111,6 +111,9 @@ func (c StreamConfig) jetstream() jetstream.StreamConfig {
 		MaxMsgSize: MaxMessageBytes,
 		Duplicates: c.Duplicates,
 		Replicas:   c.Replicas,
+		// Producers store a group of tasks as one atomic batch: one fsync
+		// for the group on a server that syncs every write (Publisher).
+		AllowAtomicPublish: true,
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -13,7 +14,8 @@ import (
 	"marketfleet/tasks"
 )
 
-// DefaultPublishWindow is how many publishes may await their ack at once.
+// DefaultPublishWindow is how many publishes may await their ack at once,
+// and the most tasks of one atomic batch.
 const DefaultPublishWindow = 256
 
 // publishTimeout bounds the wait for one ack: for an async publish always
@@ -29,6 +31,10 @@ type Publisher struct {
 	js     jetstream.JetStream
 	stream string
 	window int
+	// unbatched is set once the stream refused an atomic batch as not
+	// allowed (a stream created by an earlier version, not yet applied):
+	// from then on every group goes one message at a time.
+	unbatched atomic.Bool
 }
 
 // NewPublisher returns a Publisher for the named stream (DefaultStream if
@@ -80,6 +86,12 @@ func (p *Publisher) Publish(ctx context.Context, ts []tasks.Task) (Result, error
 // those confirmed before it, a prefix of ts (Result counts the same), and
 // the tasks after it may or may not have been stored: publishing ts again is
 // safe, since the stream de-duplicates by message id.
+//
+// The tasks go in groups of up to the window, each first as one atomic
+// batch (publishAtomic: one fsync for the group on a server that syncs
+// every write); a group the server does not store as a batch (one of its
+// tasks is a duplicate, the stream predates batches) is published one
+// message at a time, pipelined, which reports each duplicate.
 func (p *Publisher) PublishEach(ctx context.Context, ts []tasks.Task) ([]Outcome, Result, error) {
 	msgs, err := encodeAll(ts)
 	if err != nil {
@@ -87,32 +99,41 @@ func (p *Publisher) PublishEach(ctx context.Context, ts []tasks.Task) ([]Outcome
 	}
 	var res Result
 	out := make([]Outcome, 0, len(msgs))
-	settle := func(in inflight) error {
-		ack, err := p.settle(ctx, in)
-		if err != nil {
-			return err
-		}
-		out = append(out, Outcome{MsgID: in.msg.Header.Get(jetstream.MsgIDHeader), Duplicate: ack.Duplicate, Seq: ack.Sequence})
-		res.count(ack.Duplicate)
-		return nil
-	}
-	pending := make([]inflight, 0, p.window)
-	for _, m := range msgs {
-		if len(pending) == p.window {
-			if err := settle(pending[0]); err != nil {
-				return out, res, err
+	for start := 0; start < len(msgs); start += p.window {
+		group := msgs[start:min(start+p.window, len(msgs))]
+		if len(group) > 1 && !p.unbatched.Load() {
+			if outs, ok := p.publishAtomic(ctx, group); ok {
+				out = append(out, outs...)
+				res.Accepted += len(outs)
+				continue
 			}
-			pending = pending[1:]
 		}
-		f, err := p.js.PublishMsgAsync(m, jetstream.WithExpectStream(p.stream))
-		pending = append(pending, inflight{msg: m, fut: f, err: err})
-	}
-	for _, in := range pending {
-		if err := settle(in); err != nil {
+		var err error
+		if out, err = p.publishOneByOne(ctx, group, out, &res); err != nil {
 			return out, res, err
 		}
 	}
 	return out, res, nil
+}
+
+// publishOneByOne publishes msgs each on its own, pipelined (all of them
+// awaiting their acks at once: at most the window), appends their outcomes
+// to out and counts them in res.
+func (p *Publisher) publishOneByOne(ctx context.Context, msgs []*nats.Msg, out []Outcome, res *Result) ([]Outcome, error) {
+	pending := make([]inflight, 0, len(msgs))
+	for _, m := range msgs {
+		f, err := p.js.PublishMsgAsync(m, jetstream.WithExpectStream(p.stream))
+		pending = append(pending, inflight{msg: m, fut: f, err: err})
+	}
+	for _, in := range pending {
+		ack, err := p.settle(ctx, in)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, Outcome{MsgID: in.msg.Header.Get(jetstream.MsgIDHeader), Duplicate: ack.Duplicate, Seq: ack.Sequence})
+		res.count(ack.Duplicate)
+	}
+	return out, nil
 }
 
 // encodeAll validates and encodes ts into messages carrying their subject

@@ -121,6 +121,81 @@ func TestPublishCountsDuplicates(t *testing.T) {
 	}
 }
 
+// A group of tasks is stored as one atomic batch (one fsync on a server
+// that syncs every write): consecutive sequences, the batch's id on every
+// message. A group with a duplicate in it goes one message at a time and
+// reports exactly that one as a duplicate.
+func TestPublishStoresAGroupAsOneAtomicBatch(t *testing.T) {
+	js, _ := setup(t)
+	ctx := context.Background()
+	p := queue.NewPublisher(js, "")
+	ts := collectTasks(300) // more than one group of 256
+	outs, res, err := p.PublishEach(ctx, ts)
+	if err != nil || res != (queue.Result{Accepted: 300}) || len(outs) != 300 {
+		t.Fatalf("PublishEach = %d outcomes, %+v, %v; want 300 accepted", len(outs), res, err)
+	}
+	s, err := js.Stream(ctx, queue.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches := map[string]int{}
+	for i, o := range outs {
+		if o.Seq != uint64(i+1) || o.Duplicate || o.MsgID != ts[i].MsgID() {
+			t.Fatalf("outcome %d = %+v; want seq %d, new, id %s", i, o, i+1, ts[i].MsgID())
+		}
+		m, err := s.GetMsg(ctx, o.Seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Header.Get(jetstream.MsgIDHeader) != o.MsgID {
+			t.Fatalf("message %d holds id %q, want %q", o.Seq, m.Header.Get(jetstream.MsgIDHeader), o.MsgID)
+		}
+		batches[m.Header.Get("Nats-Batch-Id")]++
+	}
+	if len(batches) != 2 || batches[""] != 0 {
+		t.Fatalf("messages by batch id: %v; want two atomic batches (256 and 44)", batches)
+	}
+	// 3 new tasks around one already stored.
+	mixed := append(collectTasks(0), ts[7])
+	for i := range 3 {
+		mixed = append(mixed, tasks.NewCollect(fmt.Sprintf("N%04d", i), market.Interval1d, day0, day0.AddDate(0, 1, 0), "queue-test", time.Now()))
+	}
+	outs, res, err = p.PublishEach(ctx, mixed)
+	if err != nil || res != (queue.Result{Accepted: 3, Duplicates: 1}) {
+		t.Fatalf("PublishEach(one duplicate, three new) = %+v, %v", res, err)
+	}
+	if !outs[0].Duplicate || outs[0].Seq != 8 || outs[1].Duplicate || outs[3].Seq != 303 {
+		t.Fatalf("outcomes %+v: want the first a duplicate of seq 8, the rest new at 301..303", outs)
+	}
+}
+
+// A stream created by an earlier version (no atomic batches) still gets
+// every task, one message at a time.
+func TestPublishToAStreamWithoutBatches(t *testing.T) {
+	js, _ := setup(t)
+	ctx := context.Background()
+	s, err := js.Stream(ctx, queue.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.AllowAtomicPublish = false
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	p := queue.NewPublisher(js, "")
+	for range 2 { // the first group learns the stream refuses batches
+		res, err := p.Publish(ctx, collectTasks(300))
+		if err != nil || res.Accepted+res.Duplicates != 300 {
+			t.Fatalf("Publish = %+v, %v; want 300 stored or duplicates", res, err)
+		}
+	}
+	info, err := s.Info(ctx)
+	if err != nil || info.State.Msgs != 300 {
+		t.Fatalf("stream holds %d messages (%v), want 300", info.State.Msgs, err)
+	}
+}
+
 func TestPublishRejectsInvalidTaskBeforeSending(t *testing.T) {
 	js, _ := setup(t)
 	ts := collectTasks(3)

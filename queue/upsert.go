@@ -67,6 +67,9 @@ func streamDrift(have, want jetstream.StreamConfig) Drift {
 	if have.Discard != want.Discard {
 		add("discard", have.Discard, want.Discard)
 	}
+	if have.AllowAtomicPublish != want.AllowAtomicPublish {
+		add("allow_atomic", have.AllowAtomicPublish, want.AllowAtomicPublish)
+	}
 	if have.Description != want.Description {
 		add("description", strconv.Quote(have.Description), strconv.Quote(want.Description))
 	}
