@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,10 +32,11 @@ type Publisher struct {
 	js     jetstream.JetStream
 	stream string
 	window int
-	// unbatched is set once the stream refused an atomic batch as not
-	// allowed (a stream created by an earlier version, not yet applied):
-	// from then on every group goes one message at a time.
+	// unbatched is set when the stream does not allow atomic batches (its
+	// config says so on the first publish, or it refused one): from then
+	// on every group goes one message at a time.
 	unbatched atomic.Bool
+	checked   sync.Once
 }
 
 // NewPublisher returns a Publisher for the named stream (DefaultStream if
@@ -88,15 +90,23 @@ func (p *Publisher) Publish(ctx context.Context, ts []tasks.Task) (Result, error
 // safe, since the stream de-duplicates by message id.
 //
 // The tasks go in groups of up to the window, each first as one atomic
-// batch (publishAtomic: one fsync for the group on a server that syncs
-// every write); a group the server does not store as a batch (one of its
-// tasks is a duplicate, the stream predates batches) is published one
-// message at a time, pipelined, which reports each duplicate.
+// batch if the stream allows them (publishAtomic: one fsync for the group
+// on a server that syncs every write); a group the server does not store
+// as a batch (one of its tasks is a duplicate, the stream refuses batches)
+// is published one message at a time, pipelined, which reports each
+// duplicate.
 func (p *Publisher) PublishEach(ctx context.Context, ts []tasks.Task) ([]Outcome, Result, error) {
 	msgs, err := encodeAll(ts)
 	if err != nil {
 		return nil, Result{}, err
 	}
+	p.checked.Do(func() {
+		// One look at the stream's config; if it fails, the first batch
+		// tells (a refused batch sets unbatched too).
+		if s, err := p.js.Stream(ctx, p.stream); err == nil && !s.CachedInfo().Config.AllowAtomicPublish {
+			p.unbatched.Store(true)
+		}
+	})
 	var res Result
 	out := make([]Outcome, 0, len(msgs))
 	for start := 0; start < len(msgs); start += p.window {

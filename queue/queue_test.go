@@ -169,22 +169,25 @@ func TestPublishStoresAGroupAsOneAtomicBatch(t *testing.T) {
 	}
 }
 
-// A stream created by an earlier version (no atomic batches) still gets
-// every task, one message at a time.
+// A stream without atomic batches (FLEET_STREAM_BATCHES=false, or one
+// created by an earlier version) gets every task, one message at a time:
+// the publisher reads the stream's config and does not try.
 func TestPublishToAStreamWithoutBatches(t *testing.T) {
-	js, _ := setup(t)
+	nc, js := testenv.NATS(t).Connect(t)
 	ctx := context.Background()
-	s, err := js.Stream(ctx, queue.DefaultStream)
+	wire, err := nc.SubscribeSync(queue.SubjectPrefix + ".>") // every publish, stored or refused
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := s.CachedInfo().Config
-	cfg.AllowAtomicPublish = false
-	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+	s, _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{SkipBatches: true})
+	if err != nil {
 		t.Fatal(err)
 	}
+	if s.CachedInfo().Config.AllowAtomicPublish {
+		t.Fatal("stream created with SkipBatches allows atomic batches")
+	}
 	p := queue.NewPublisher(js, "")
-	for range 2 { // the first group learns the stream refuses batches
+	for range 2 {
 		res, err := p.Publish(ctx, collectTasks(300))
 		if err != nil || res.Accepted+res.Duplicates != 300 {
 			t.Fatalf("Publish = %+v, %v; want 300 stored or duplicates", res, err)
@@ -193,6 +196,22 @@ func TestPublishToAStreamWithoutBatches(t *testing.T) {
 	info, err := s.Info(ctx)
 	if err != nil || info.State.Msgs != 300 {
 		t.Fatalf("stream holds %d messages (%v), want 300", info.State.Msgs, err)
+	}
+	m, err := s.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := m.Header.Get("Nats-Batch-Id"); id != "" {
+		t.Fatalf("message 1 came in batch %q on a stream that refuses them", id)
+	}
+	for seen := 0; seen < 600; seen++ {
+		msg, err := wire.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("%d publishes seen on the wire, want 600: %v", seen, err)
+		}
+		if msg.Header.Get("Nats-Batch-Id") != "" {
+			t.Fatal("the publisher sent a batch to a stream that does not allow them: it should read the stream's config first")
+		}
 	}
 }
 

@@ -48,6 +48,7 @@ type Streams struct {
 	Replicas   *int           `envconfig:"FLEET_STREAM_REPLICAS" desc:"replicas of every stream and KV bucket: 1 on one server, 3 in a production cluster"`
 	MaxBytes   *int64         `envconfig:"FLEET_STREAM_MAX_BYTES" desc:"task stream size cap in bytes; when full, publishing fails instead of dropping tasks"`
 	Duplicates *time.Duration `envconfig:"FLEET_DEDUP_WINDOW" desc:"window in which a task with the same Nats-Msg-Id is a duplicate"`
+	Batches    Not            `envconfig:"FLEET_STREAM_BATCHES" desc:"the task stream allows atomic batches: publishers store up to 256 tasks with one fsync on a nats-server with sync_interval: always; false on a server with the default fsync interval, where batches only cost CPU (an existing stream changes with fleetctl stream apply)"`
 	DLQ        *string        `envconfig:"FLEET_DLQ_STREAM" desc:"JetStream stream keeping dead letters"`
 	DLQMaxAge  *time.Duration `envconfig:"FLEET_DLQ_MAX_AGE" desc:"how long dead letters are kept"`
 	DLQBytes   *int64         `envconfig:"FLEET_DLQ_MAX_BYTES" desc:"dead-letter stream size cap in bytes; when full, new dead letters are refused (tasks kept and retried), never old ones dropped"`
@@ -58,7 +59,7 @@ type Streams struct {
 // BindStreams binds the stream variables to the task stream s (its
 // replication factor to replicas) and the dead-letter stream d.
 func BindStreams(replicas *int, s *queue.StreamConfig, d *dlq.Config) Streams {
-	return Streams{Stream: &s.Name, Replicas: replicas, MaxBytes: &s.MaxBytes, Duplicates: &s.Duplicates,
+	return Streams{Stream: &s.Name, Replicas: replicas, MaxBytes: &s.MaxBytes, Duplicates: &s.Duplicates, Batches: Not{P: &s.SkipBatches},
 		DLQ: &d.Name, DLQMaxAge: &d.MaxAge, DLQBytes: &d.MaxBytes, Refused: &d.RefusedName, RefusedCap: &d.RefusedMaxBytes}
 }
 
