@@ -59,14 +59,21 @@ demo: build nats-server
 test: promtool chromium
 	@admin=$${MARKETFLEET_TEST_DATABASE_URL:-$$(env -u DATABASE_URL scripts/postgres.sh up)} && \
 		pooled=$${MARKETFLEET_TEST_PGBOUNCER_URL:-$$(scripts/pgbouncer.sh up "$$admin")} && \
-		MARKETFLEET_TEST_DATABASE_URL="$$admin" MARKETFLEET_TEST_PGBOUNCER_URL="$$pooled" $(GO) test -race -count=1 ./...
+		MARKETFLEET_TEST_DATABASE_URL="$$admin" MARKETFLEET_TEST_PGBOUNCER_URL="$$pooled" $(GO) test -race -count=1 ./... && \
+		cd bench/river && MARKETFLEET_TEST_DATABASE_URL="$$admin" $(GO) test -race -count=1 ./...
 
-# The benchmark (BENCHMARKS.md): pooled-concurrent, sequential and
-# marketfleet on the same PostgreSQL and nats-server, as ratios, plus the
-# ceilings, the scaling series and the targets. Writes bench/results.json.
-# BENCHFLAGS passes options, e.g. BENCHFLAGS="-runs 1 -n 500".
+# The benchmark (BENCHMARKS.md), three modes in one run, each selectable
+# alone (BENCHFLAGS=-modes throughput|durable|source, or -durable):
+# throughput (pooled-concurrent, sequential, River from the nested module
+# bench/river, and marketfleet on the same PostgreSQL and nats-server, as
+# ratios, with the ceilings, CPU profiles, scaling and exhaustion), durable
+# (nats-server with sync_interval: always, fsyncs counted with strace) and
+# source (a fake Yahoo at 200 ms, the rate it sees). Writes
+# bench/results.json and bench/profiles/. BENCHFLAGS passes options, e.g.
+# BENCHFLAGS="-runs 1 -n 500".
 bench:
 	@admin=$${MARKETFLEET_BENCH_DATABASE_URL:-$$(env -u DATABASE_URL scripts/postgres.sh up)} && \
+		scripts/debian-tool.sh strace strace STRACE "install strace (the durable mode counts fsyncs with it)" >/dev/null && \
 		$(GO) run ./bench --admin-url "$$admin" $(BENCHFLAGS)
 
 # The images: marketfleet:dev (worker, producer, fleetctl) and
@@ -125,6 +132,7 @@ fuzz:
 
 vet:
 	$(GO) vet ./...
+	cd bench/river && $(GO) vet ./...
 
 fmt:
 	gofmt -l -w $$(git ls-files '*.go')
@@ -135,6 +143,7 @@ fmt:
 lint: vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) mod tidy -diff
+	cd bench/river && $(GO) mod tidy -diff
 	@GOBIN=$(TOOLS) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	$(TOOLS)/golangci-lint run ./...
 

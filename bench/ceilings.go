@@ -20,6 +20,20 @@ import (
 	"marketfleet/tasks"
 )
 
+// ackStrategy is how a ceiling's clients acknowledge a batch.
+type ackStrategy int
+
+const (
+	// ackFlushed sends every ack plain, then confirms them all with one
+	// round trip (a flush): what the worker does.
+	ackFlushed ackStrategy = iota
+	// ackConfirmed waits for the server's reply to every ack (DoubleAck),
+	// all of a batch concurrently: what the worker did before.
+	ackConfirmed
+	// ackPlain sends every ack plain and does not wait at all.
+	ackPlain
+)
+
 // Names and limits of the ceiling measurements.
 const (
 	// ceilStream is the work-queue stream jetStreamCeiling creates and
@@ -42,16 +56,27 @@ const (
 // concurrent clients, each on its own nats.Conn. Each client takes batches
 // of up to `batch` with the worker's own fetcher (queue.Fetcher: one
 // Fetch(batch) pull at a time, 5 ms linger) and acknowledges every message
-// of a batch before it takes the next batch: with confirmed, a confirmed
-// ack (DoubleAck), concurrently within the batch, as the worker settles a
-// batch; otherwise a fire-and-forget Ack (the other ack strategy).
+// of a batch before it takes the next batch, as acks says (ackFlushed is
+// the worker's way).
 //
 // It returns messages/s of the consume+ack phase: n divided by the time
 // from the moment every client is connected and subscribed-ready to the
-// n-th confirmed ack. Publishing is not timed. It returns an error for
+// n-th ack (confirmed, but for ackPlain). Publishing is not timed. It returns an error for
 // n, batch or consumers < 1, batch > 1000, when publishing, fetching or an
 // ack fails, or when ctx ends first.
-func jetStreamCeiling(ctx context.Context, natsURL string, n, batch, consumers int, confirmed bool) (float64, error) {
+func jetStreamCeiling(ctx context.Context, natsURL string, n, batch, consumers int, acks ackStrategy) (float64, error) {
+	return jetStreamRate(ctx, natsURL, n, batch, consumers, acks, false)
+}
+
+// jetStreamPublishCeiling is jetStreamCeiling with the publishing timed
+// too and done while the clients consume, as in a run of a design (the
+// producer enqueues while the workers work): on a server that fsyncs every
+// write, publishes and acks share the disk.
+func jetStreamPublishCeiling(ctx context.Context, natsURL string, n, batch, consumers int) (float64, error) {
+	return jetStreamRate(ctx, natsURL, n, batch, consumers, ackFlushed, true)
+}
+
+func jetStreamRate(ctx context.Context, natsURL string, n, batch, consumers int, acks ackStrategy, publishDuring bool) (float64, error) {
 	if n < 1 || batch < 1 || batch > 1000 || consumers < 1 {
 		return 0, fmt.Errorf("jetstream ceiling: n=%d batch=%d consumers=%d: want n, consumers >= 1 and batch in 1..1000",
 			n, batch, consumers)
@@ -73,10 +98,22 @@ func jetStreamCeiling(ctx context.Context, natsURL string, n, batch, consumers i
 		defer cancel()
 		_ = js.DeleteStream(dctx, ceilStream)
 	}()
-	if err := ceilPublish(ctx, js, n); err != nil {
-		return 0, err
+	if !publishDuring {
+		if err := ceilPublish(ctx, js, n); err != nil {
+			return 0, err
+		}
+		took, err := ceilConsume(ctx, natsURL, n, batch, consumers, acks)
+		if err != nil {
+			return 0, err
+		}
+		return float64(n) / took.Seconds(), nil
 	}
-	took, err := ceilConsume(ctx, natsURL, n, batch, consumers, confirmed)
+	published := make(chan error, 1)
+	go func() { published <- ceilSend(ctx, js, n) }()
+	took, err := ceilConsume(ctx, natsURL, n, batch, consumers, acks)
+	if perr := <-published; perr != nil {
+		return 0, perr
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -133,6 +170,27 @@ func ceilCreateStream(ctx context.Context, js jetstream.JetStream, inflight int)
 // ceilPublish stores n envelopes on the ceiling stream, pipelined, and
 // checks the stream holds them all.
 func ceilPublish(ctx context.Context, js jetstream.JetStream, n int) error {
+	if err := ceilSend(ctx, js, n); err != nil {
+		return err
+	}
+	s, err := js.Stream(ctx, ceilStream)
+	if err != nil {
+		return fmt.Errorf("jetstream ceiling: %w", err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("jetstream ceiling: %w", err)
+	}
+	if info.State.Msgs != uint64(n) {
+		return fmt.Errorf("jetstream ceiling: stream holds %d messages after publishing %d", info.State.Msgs, n)
+	}
+	return nil
+}
+
+// ceilSend publishes n envelopes on the ceiling stream, pipelined as the
+// producer does (a window of 256 awaiting their acks), and returns once
+// every one is stored.
+func ceilSend(ctx context.Context, js jetstream.JetStream, n int) error {
 	from := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	body, err := tasks.Encode(tasks.NewCollect("BENCH", market.Interval1d, from, from.AddDate(0, 0, 30),
 		"bench@ceiling", time.Now()))
@@ -166,33 +224,21 @@ func ceilPublish(ctx context.Context, js jetstream.JetStream, n int) error {
 		}
 		futures = append(futures, f)
 	}
-	if err := settle(); err != nil {
-		return err
-	}
-	s, err := js.Stream(ctx, ceilStream)
-	if err != nil {
-		return fmt.Errorf("jetstream ceiling: %w", err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("jetstream ceiling: %w", err)
-	}
-	if info.State.Msgs != uint64(n) {
-		return fmt.Errorf("jetstream ceiling: stream holds %d messages after publishing %d", info.State.Msgs, n)
-	}
-	return nil
+	return settle()
 }
 
 // ceilConsume runs the consumers and returns the time from the moment all
 // of them are ready to the n-th confirmed ack.
-func ceilConsume(ctx context.Context, natsURL string, n, batch, consumers int, confirmed bool) (time.Duration, error) {
+func ceilConsume(ctx context.Context, natsURL string, n, batch, consumers int, acks ackStrategy) (time.Duration, error) {
 	fetchers := make([]*queue.Fetcher, consumers)
+	conns := make([]*nats.Conn, consumers)
 	for i := range fetchers {
 		nc, err := nats.Connect(natsURL, nats.Name(fmt.Sprintf("marketfleet-bench-ceiling/%d", i)))
 		if err != nil {
 			return 0, fmt.Errorf("jetstream ceiling: consumer %d: connect: %w", i, err)
 		}
 		defer nc.Close()
+		conns[i] = nc
 		js, err := jetstream.New(nc)
 		if err != nil {
 			return 0, fmt.Errorf("jetstream ceiling: consumer %d: %w", i, err)
@@ -213,7 +259,7 @@ func ceilConsume(ctx context.Context, natsURL string, n, batch, consumers int, c
 	defer cancel()
 	g, gctx := errgroup.WithContext(gctx)
 	start := time.Now()
-	for _, f := range fetchers {
+	for i, f := range fetchers {
 		g.Go(func() error {
 			for {
 				msgs, err := f.Next(gctx)
@@ -225,7 +271,7 @@ func ceilConsume(ctx context.Context, natsURL string, n, batch, consumers int, c
 						return fmt.Errorf("jetstream ceiling: %w", err)
 					}
 				}
-				if err := ceilAckAll(gctx, msgs, confirmed); err != nil {
+				if err := ceilAckAll(gctx, conns[i], msgs, acks); err != nil {
 					return err
 				}
 				if acked.Add(int64(len(msgs))) >= int64(n) {
@@ -246,19 +292,24 @@ func ceilConsume(ctx context.Context, natsURL string, n, batch, consumers int, c
 	}
 }
 
-// ceilAckAll acknowledges every message of a batch: confirmed acks
-// (DoubleAck) concurrently, or fire-and-forget acks.
-func ceilAckAll(ctx context.Context, msgs []jetstream.Msg, confirmed bool) error {
-	if !confirmed {
+// ceilAckAll acknowledges every message of a batch received on nc, as
+// acks says.
+func ceilAckAll(ctx context.Context, nc *nats.Conn, msgs []jetstream.Msg, acks ackStrategy) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ceilAckTimeout)
+	defer cancel()
+	if acks != ackConfirmed {
 		for _, m := range msgs {
 			if err := m.Ack(); err != nil {
 				return fmt.Errorf("jetstream ceiling: ack: %w", err)
 			}
 		}
+		if acks == ackFlushed {
+			if err := nc.FlushWithContext(actx); err != nil {
+				return fmt.Errorf("jetstream ceiling: confirm the acks: %w", err)
+			}
+		}
 		return nil
 	}
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ceilAckTimeout)
-	defer cancel()
 	var g errgroup.Group
 	for _, m := range msgs {
 		g.Go(func() error {

@@ -17,7 +17,7 @@ func TestJetStreamCeiling(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const msgs = 2000
-	rate, err := jetStreamCeiling(ctx, n.URL(), msgs, 10, 2, true)
+	rate, err := jetStreamCeiling(ctx, n.URL(), msgs, 10, 2, ackFlushed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,14 +46,14 @@ func TestJetStreamCeiling(t *testing.T) {
 	if _, err := js.Publish(ctx, ceilSubject, []byte("stale")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := jetStreamCeiling(ctx, n.URL(), 100, 7, 3, false); err != nil {
+	if _, err := jetStreamCeiling(ctx, n.URL(), 100, 7, 3, ackPlain); err != nil {
 		t.Fatalf("with a leftover stream: %v", err)
 	}
 }
 
 func TestJetStreamCeilingRejectsBadArguments(t *testing.T) {
 	for _, tc := range []struct{ n, batch, consumers int }{{0, 10, 1}, {10, 0, 1}, {10, 1001, 1}, {10, 10, 0}} {
-		if _, err := jetStreamCeiling(context.Background(), "nats://127.0.0.1:1", tc.n, tc.batch, tc.consumers, true); err == nil {
+		if _, err := jetStreamCeiling(context.Background(), "nats://127.0.0.1:1", tc.n, tc.batch, tc.consumers, ackConfirmed); err == nil {
 			t.Errorf("jetStreamCeiling(n=%d, batch=%d, consumers=%d): no error", tc.n, tc.batch, tc.consumers)
 		}
 	}

@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"marketfleet/queue"
 	"marketfleet/store"
 )
 
@@ -26,15 +28,20 @@ type env struct {
 	natsCmd  *exec.Cmd
 	nc       *nats.Conn
 	js       jetstream.JetStream
+	// durable is whether the nats-server runs with sync_interval: always.
+	durable bool
+	// natsProf is the host:port of the nats-server's /debug/pprof/.
+	natsProf string
+	// natsFsyncs is the strace log of the nats-server's fsyncs, when it
+	// runs under strace (countFsyncs), else "".
+	natsFsyncs string
 }
 
 // newEnv builds the binaries (without the race detector) and starts a
 // nats-server from the pinned module with file storage and the server's
-// default fsync interval. Production runs sync_interval: always, which on
-// one disk caps confirmed acks at about 2.5k/s here: a property of the
-// server's durability setting, the same for every design, reported
-// separately (BENCHMARKS.md).
-func newEnv(ctx context.Context, adminURL string) (*env, error) {
+// default fsync interval (the durable mode restarts it with
+// sync_interval: always, what production runs).
+func newEnv(ctx context.Context, adminURL string, river bool) (*env, error) {
 	dir, err := os.MkdirTemp("", "marketfleet-bench-")
 	if err != nil {
 		return nil, err
@@ -46,28 +53,57 @@ func newEnv(ctx context.Context, adminURL string) (*env, error) {
 	if err := build.Run(); err != nil {
 		return nil, fmt.Errorf("build the binaries (run from the repository root): %w", err)
 	}
-	if err := e.startNATS(ctx); err != nil {
+	if river {
+		if err := buildRiver(ctx, dir); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.startNATS(ctx, false, ""); err != nil {
 		e.close()
 		return nil, err
 	}
 	return e, nil
 }
 
-func (e *env) startNATS(ctx context.Context) error {
+// startNATS starts a nats-server on an empty store: with durable, with
+// sync_interval: always (every write fsynced before it is acknowledged);
+// with straceLog, under strace, which logs every fsync and fdatasync it
+// makes, with the file synced, to that file (countFsyncs).
+func (e *env) startNATS(ctx context.Context, durable bool, straceLog string) error {
 	port, err := freePort()
 	if err != nil {
 		return err
 	}
+	prof, err := freePort()
+	if err != nil {
+		return err
+	}
+	store := filepath.Join(e.dir, "nats")
+	if err := os.RemoveAll(store); err != nil {
+		return err
+	}
+	sync := ""
+	if durable {
+		sync = "  sync_interval: always\n"
+	}
 	conf := filepath.Join(e.dir, "nats.conf")
-	body := fmt.Sprintf("listen: 127.0.0.1:%d\njetstream {\n  store_dir: %q\n  max_file_store: 4GB\n}\n",
-		port, filepath.Join(e.dir, "nats"))
+	body := fmt.Sprintf("listen: 127.0.0.1:%d\nprof_port: %d\njetstream {\n  store_dir: %q\n  max_file_store: 4GB\n%s}\n",
+		port, prof, store, sync)
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		return err
 	}
-	e.natsCmd = exec.Command(filepath.Join(e.dir, "nats-server"), "-c", conf)
+	server := filepath.Join(e.dir, "nats-server")
+	if straceLog != "" {
+		e.natsCmd = exec.Command("strace", "-f", "-qq", "-y", "--seccomp-bpf", "-e", "trace=fsync,fdatasync",
+			"-o", straceLog, server, "-c", conf)
+	} else {
+		e.natsCmd = exec.Command(server, "-c", conf)
+	}
 	if err := e.natsCmd.Start(); err != nil {
 		return fmt.Errorf("start nats-server: %w", err)
 	}
+	e.durable, e.natsFsyncs = durable, straceLog
+	e.natsProf = fmt.Sprintf("127.0.0.1:%d", prof)
 	e.natsURL = "nats://127.0.0.1:" + strconv.Itoa(port)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -85,14 +121,41 @@ func (e *env) startNATS(ctx context.Context) error {
 }
 
 func (e *env) close() {
+	e.stopNATS()
+	_ = os.RemoveAll(e.dir)
+}
+
+// stopNATS stops the nats-server and closes the harness's connection.
+func (e *env) stopNATS() {
 	if e.nc != nil {
 		e.nc.Close()
+		e.nc, e.js = nil, nil
 	}
 	if e.natsCmd != nil && e.natsCmd.Process != nil {
-		_ = e.natsCmd.Process.Kill()
-		_ = e.natsCmd.Wait()
+		// Under strace, SIGTERM the server itself: strace would detach and
+		// leave it running.
+		pid := e.natsCmd.Process.Pid
+		if e.natsFsyncs != "" {
+			pid = childPID(pid)
+		}
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = e.natsCmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = e.natsCmd.Process.Kill()
+			<-done
+		}
+		e.natsCmd = nil
 	}
-	_ = os.RemoveAll(e.dir)
+}
+
+// restartNATS replaces the nats-server by one on an empty store with the
+// durability and tracing asked for (startNATS).
+func (e *env) restartNATS(ctx context.Context, durable bool, straceLog string) error {
+	e.stopNATS()
+	return e.startNATS(ctx, durable, straceLog)
 }
 
 // resetNATS deletes everything a run leaves in JetStream (the task stream
@@ -181,4 +244,28 @@ func (e *env) workerSetting(ctx context.Context, name string, extra []string) (i
 		}
 	}
 	return 0, fmt.Errorf("worker --help does not list %s", name)
+}
+
+// childPID is the first child of process pid (strace's tracee), or pid
+// when it has none.
+func childPID(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		if c, err := strconv.Atoi(f[0]); err == nil {
+			return c
+		}
+	}
+	return pid
+}
+
+// streamConfig is the task stream as the fleet should run it on this
+// server: atomic batches (one fsync per batch) where the server syncs
+// every write, none where it does not (there they only cost CPU).
+func (e *env) streamConfig() queue.StreamConfig {
+	return queue.StreamConfig{SkipBatches: !e.durable}
+}
+
+// batchesEnv is streamConfig for the fleet's processes.
+func (e *env) batchesEnv() string {
+	return "FLEET_STREAM_BATCHES=" + strconv.FormatBool(e.durable)
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -17,13 +18,15 @@ import (
 type proc struct {
 	name    string
 	cmd     *exec.Cmd
-	logs    *bytes.Buffer
+	logs    *syncBuffer
 	metrics string // host:port of the worker's /metrics, "" for baselines
 	stats   string // the baseline's stats file
+	// readyLine is what the process prints once ready ("" : see ready).
+	readyLine string
 }
 
-func startProc(name, bin string, env []string) (*proc, error) {
-	p := &proc{name: name, cmd: exec.Command(bin), logs: &bytes.Buffer{}}
+func startProc(name, bin string, env []string, args ...string) (*proc, error) {
+	p := &proc{name: name, cmd: exec.Command(bin, args...), logs: &syncBuffer{}}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
@@ -46,9 +49,31 @@ func (p *proc) stop() error {
 	}
 }
 
-// ready reports whether a worker answers /readyz with 200 (baselines are
-// ready as soon as they run).
+// syncBuffer is a bytes.Buffer safe for a process's output and a reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// ready reports whether a worker answers /readyz with 200, or a River
+// process has printed its "ready" line (baselines are ready as soon as
+// they run).
 func (p *proc) ready() bool {
+	if p.readyLine != "" {
+		return strings.Contains(p.logs.String(), p.readyLine)
+	}
 	if p.metrics == "" {
 		return true
 	}
@@ -78,22 +103,4 @@ func (p *proc) peakRSS() int64 {
 }
 
 // cpuTime is the process's user + system CPU time so far.
-func (p *proc) cpuTime() time.Duration {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name (which may hold spaces) start after ")".
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	const ticks = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / ticks
-}
+func (p *proc) cpuTime() time.Duration { return cpuTimeOf(p.cmd.Process.Pid) }

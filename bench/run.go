@@ -37,6 +37,11 @@ type runConfig struct {
 	pool     int           // pooled: connections per process
 	inflight int           // pooled: tasks in flight per process
 	env      []string      // marketfleet: extra worker settings
+	river    riverSettings // river designs: the client's settings
+	// profile takes CPU profiles of worker 0 and the nats-server during the
+	// run (marketfleet only), into profileDir.
+	profile    bool
+	profileDir string
 }
 
 // runResult is what one run measured.
@@ -61,6 +66,14 @@ type runResult struct {
 	// workers' marketfleet_source_request_duration_seconds).
 	FetchMean time.Duration `json:"source_fetch_mean_ns"`
 	Completed int           `json:"tasks_completed"`
+	// CPU is where the machine's CPU time went during the run.
+	CPU cpuUse `json:"cpu"`
+	// WALSyncs is how many times PostgreSQL synced its WAL during the run
+	// (pg_stat_wal.wal_sync, the whole cluster: commits with
+	// synchronous_commit = on wait for one).
+	WALSyncs int64 `json:"wal_syncs"`
+	// Profiles are the CPU profiles taken during the run, if asked for.
+	Profiles []profile `json:"profiles,omitempty"`
 }
 
 var day0 = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -71,7 +84,7 @@ func (e *env) run(ctx context.Context, c runConfig, seq int) (runResult, error) 
 	if err := e.resetNATS(ctx); err != nil {
 		return r, err
 	}
-	if _, _, err := queue.EnsureStream(ctx, e.js, queue.StreamConfig{}); err != nil {
+	if _, _, err := queue.EnsureStream(ctx, e.js, e.streamConfig()); err != nil {
 		return r, err
 	}
 	dbURL, drop, err := e.freshDatabase(ctx, fmt.Sprintf("bench_%s_%d", c.design, seq))
@@ -79,6 +92,11 @@ func (e *env) run(ctx context.Context, c runConfig, seq int) (runResult, error) 
 		return r, err
 	}
 	defer drop()
+	if isRiver(c.design) {
+		if err := riverMigrate(ctx, filepath.Join(e.dir, "river-bench"), dbURL); err != nil {
+			return r, err
+		}
+	}
 	procs, err := e.startDesign(c, dbURL, seq)
 	defer func() {
 		for _, p := range procs {
@@ -95,17 +113,52 @@ func (e *env) run(ctx context.Context, c runConfig, seq int) (runResult, error) 
 	if err != nil {
 		return r, err
 	}
-	t0 := time.Now()
-	if err := e.enqueue(ctx, c); err != nil {
+	type profiles struct {
+		ps  []profile
+		err error
+	}
+	var profiled chan profiles
+	if c.profile {
+		profiled = make(chan profiles, 1)
+		go func() {
+			ps, err := e.takeProfiles(ctx, procs, time.Second, 3*time.Second, c.profileDir)
+			profiled <- profiles{ps, err}
+		}()
+	}
+	cpu0 := e.cpuSnapshot(procs)
+	wal0, err := walSyncs(ctx, dbURL)
+	if err != nil {
 		stopSampling()
 		return r, err
 	}
-	if err := e.waitDrained(ctx, 15*time.Minute); err != nil {
+	t0 := time.Now()
+	var producerCPU time.Duration
+	if isRiver(c.design) {
+		err = riverEnqueue(ctx, filepath.Join(e.dir, "river-bench"), dbURL, c.n, c.bars, day0)
+		if err == nil {
+			err = waitRiverDrained(ctx, dbURL, 15*time.Minute)
+		}
+	} else if producerCPU, err = e.enqueue(ctx, c); err == nil {
+		err = e.waitDrained(ctx, 15*time.Minute)
+	}
+	if err != nil {
 		stopSampling()
 		return r, err
 	}
 	r.Wall = time.Since(t0)
+	r.CPU = e.cpuSnapshot(procs).since(cpu0)
+	r.CPU.Producer, r.CPU.Tasks, r.CPU.Wall = producerCPU, c.n, r.Wall
+	if wal, err := walSyncs(ctx, dbURL); err == nil {
+		r.WALSyncs = wal - wal0
+	}
 	st := stopSampling()
+	if profiled != nil {
+		got := <-profiled
+		if got.err != nil {
+			return r, got.err
+		}
+		r.Profiles = got.ps
+	}
 	r.PeakSessions, r.Samples = st.Peak, st.Samples
 	r.TasksPerSec = float64(c.n) / r.Wall.Seconds()
 	r.BarsPerSec = float64(c.n*c.bars) / r.Wall.Seconds()
@@ -120,7 +173,7 @@ func (e *env) run(ctx context.Context, c runConfig, seq int) (runResult, error) 
 	for _, p := range procs {
 		_ = p.stop()
 	}
-	if c.design != designMarketfleet {
+	if c.design == designPooled || c.design == designSequential {
 		r.ConnErrors = baselineConnErrors(procs)
 	}
 	procs = nil
@@ -130,19 +183,35 @@ func (e *env) run(ctx context.Context, c runConfig, seq int) (runResult, error) 
 
 // appPrefix is the application_name prefix of a design's sessions.
 func appPrefix(design string) string {
-	if design == designMarketfleet {
+	switch design {
+	case designMarketfleet:
 		return "marketfleet-worker/"
+	case designRiver, designRiverTuned:
+		return "bench-river/"
 	}
 	return "bench-" + design + "/"
 }
 
+// isRiver reports whether design runs on River (PostgreSQL only: no
+// JetStream, its jobs inserted with InsertMany).
+func isRiver(design string) bool { return design == designRiver || design == designRiverTuned }
+
 // startDesign starts the k processes of the design.
 func (e *env) startDesign(c runConfig, dbURL string, seq int) ([]*proc, error) {
 	var procs []*proc
+	if isRiver(c.design) {
+		// One River client, its pool sized for K (defaultRiverSettings).
+		p, err := startProc(c.design, filepath.Join(e.dir, "river-bench"), riverWorkerEnv(dbURL, 0, c.river, c.latency), "work")
+		if err != nil {
+			return nil, err
+		}
+		p.readyLine = "ready\n"
+		return []*proc{p}, nil
+	}
 	for i := range c.k {
 		var p *proc
 		var err error
-		common := []string{"NATS_URL=" + e.natsURL, "DATABASE_URL=" + dbURL}
+		common := []string{"NATS_URL=" + e.natsURL, "DATABASE_URL=" + dbURL, e.batchesEnv()}
 		if c.design == designMarketfleet {
 			port, perr := freePort()
 			if perr != nil {
@@ -152,7 +221,7 @@ func (e *env) startDesign(c runConfig, dbURL string, seq int) ([]*proc, error) {
 			p, err = startProc(fmt.Sprintf("worker-%d", i), filepath.Join(e.dir, "worker"), append(append(common,
 				fmt.Sprintf("FLEET_WORKER_ID=bench-%d-%d", seq, i), "FLEET_METRICS_ADDR="+addr,
 				"FLEET_SYNTHETIC_LATENCY="+c.latency.String(), "FLEET_FEATURES=false",
-				"FLEET_LOG_LEVEL=warn", "FLEET_LOG_FORMAT=json"), c.env...))
+				"FLEET_LOG_LEVEL=warn", "FLEET_LOG_FORMAT=json", "FLEET_PPROF=true"), c.env...))
 			if p != nil {
 				p.metrics = addr
 			}
@@ -189,8 +258,9 @@ func waitReady(ctx context.Context, procs []*proc) error {
 	return nil
 }
 
-// enqueue publishes the workload with the real producer.
-func (e *env) enqueue(ctx context.Context, c runConfig) error {
+// enqueue publishes the workload with the real producer, and returns the
+// CPU time the producer took.
+func (e *env) enqueue(ctx context.Context, c runConfig) (time.Duration, error) {
 	universe := filepath.Join(e.dir, fmt.Sprintf("universe-%d.txt", c.n))
 	if _, err := os.Stat(universe); err != nil {
 		var b strings.Builder
@@ -198,18 +268,18 @@ func (e *env) enqueue(ctx context.Context, c runConfig) error {
 			fmt.Fprintf(&b, "B%05d\n", i)
 		}
 		if err := os.WriteFile(universe, []byte(b.String()), 0o600); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	to := day0.AddDate(0, 0, c.bars)
 	cmd := exec.CommandContext(ctx, filepath.Join(e.dir, "producer"), "enqueue", "--universe", universe,
 		"--interval", "1d", "--from", day0.Format(time.DateOnly), "--to", to.Format(time.DateOnly), "--requested-by", "bench")
-	cmd.Env = append(os.Environ(), "NATS_URL="+e.natsURL, "FLEET_LOG_LEVEL=warn")
+	cmd.Env = append(os.Environ(), "NATS_URL="+e.natsURL, "FLEET_LOG_LEVEL=warn", e.batchesEnv())
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), fmt.Sprintf("%d accepted", c.n)) {
-		return fmt.Errorf("producer: %v: %s", err, out)
+		return 0, fmt.Errorf("producer: %v: %s", err, out)
 	}
-	return nil
+	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
 }
 
 // waitDrained waits until every task is settled: the stream is empty, or
@@ -235,6 +305,38 @@ func (e *env) waitDrained(ctx context.Context, within time.Duration) error {
 			return fmt.Errorf("%d tasks left after %s", info.State.Msgs, within)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// walSyncs is the cluster's WAL syncs so far (pg_stat_wal.wal_sync).
+func walSyncs(ctx context.Context, dbURL string) (int64, error) {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	var n int64
+	err = conn.QueryRow(ctx, `SELECT wal_sync FROM pg_stat_wal`).Scan(&n)
+	return n, err
+}
+
+// waitRiverDrained waits until River has finished every job.
+func waitRiverDrained(ctx context.Context, dbURL string, within time.Duration) error {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	deadline := time.Now().Add(within)
+	for {
+		done, err := riverDrained(ctx, conn)
+		if err != nil || done {
+			return err
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("river jobs left after %s", within)
+		}
+		time.Sleep(20 * time.Millisecond) // the query scans: poll it less than the stream's info
 	}
 }
 
