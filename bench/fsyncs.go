@@ -159,6 +159,11 @@ func (e *env) countFsyncs(ctx context.Context, o options, batch int, seq *int) (
 	if _, _, err := queue.EnsureStream(ctx, e.js, e.streamConfig()); err != nil {
 		return nil, err
 	}
+	// The workers' consumer exists before the tasks arrive, as in
+	// production (and as the ceiling's does).
+	if _, err := queue.EnsureConsumer(ctx, e.js, queue.DefaultStream, queue.ConsumerConfig{}); err != nil {
+		return nil, err
+	}
 	dbURL, drop, err := e.freshDatabase(ctx, fmt.Sprintf("bench_fsyncs_%d", *seq))
 	if err != nil {
 		return nil, err

@@ -14,14 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"marketfleet/internal/testenv"
 	"marketfleet/market"
 	"marketfleet/queue"
 	"marketfleet/source"
-	"marketfleet/source/synthetic"
+	"marketfleet/source/synthetic/synthetictest"
 	"marketfleet/store"
 	"marketfleet/tasks"
 )
@@ -284,45 +283,11 @@ func (s *env) watchSessions(t *testing.T, app string) func() int {
 // for every task: same rows, same values, nothing else.
 func (s *env) checkBars(t *testing.T, dbURL string) {
 	t.Helper()
-	ctx := context.Background()
-	want := map[market.Key]market.Bar{}
-	for _, task := range s.tasks {
-		bars, err := source.Bars(ctx, (&synthetic.Source{}), source.Request{Symbol: task.Symbol, Interval: task.Interval, From: task.From, To: task.To})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, b := range bars {
-			want[b.Key()] = b
-		}
+	reqs := make([]source.Request, len(s.tasks))
+	for i, task := range s.tasks {
+		reqs[i] = source.Request{Symbol: task.Symbol, Interval: task.Interval, From: task.From, To: task.To}
 	}
-	rows, err := testenv.Connect(t, dbURL).Query(ctx,
-		`SELECT symbol, "interval", ts, open, high, low, close, adj_close, volume, source FROM bars`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (market.Bar, error) {
-		var b market.Bar
-		var iv string
-		err := r.Scan(&b.Symbol, &iv, &b.TS, &b.Open, &b.High, &b.Low, &b.Close, &b.AdjClose, &b.Volume, &b.Source)
-		b.Interval, b.TS = market.Interval(iv), b.TS.UTC()
-		return b, err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(want) || len(want) != testTasks*testBars {
-		t.Fatalf("bars table holds %d rows, synthetic source gives %d (want %d)", len(got), len(want), testTasks*testBars)
-	}
-	for _, g := range got {
-		w, ok := want[g.Key()]
-		if !ok {
-			t.Fatalf("unexpected row %+v", g)
-		}
-		if g.Open != w.Open || g.High != w.High || g.Low != w.Low || g.Close != w.Close || g.Volume != w.Volume ||
-			g.Source != w.Source || (g.AdjClose == nil) != (w.AdjClose == nil) || g.AdjClose != nil && *g.AdjClose != *w.AdjClose {
-			t.Fatalf("row %v: got %+v, want %+v", g.Key(), g, w)
-		}
-	}
+	synthetictest.MatchesTable(t, testenv.Connect(t, dbURL), reqs)
 }
 
 // limitedRole creates a login role allowed n connections, with the rights

@@ -18,7 +18,7 @@ import (
 
 	"marketfleet/market"
 	"marketfleet/source"
-	"marketfleet/source/synthetic"
+	"marketfleet/source/synthetic/synthetictest"
 	"marketfleet/store"
 )
 
@@ -310,46 +310,11 @@ func checkJobsCompleted(t *testing.T, dbURL string, n int) {
 // values, nothing else.
 func checkBars(t *testing.T, dbURL string, jobs, bars int) {
 	t.Helper()
-	ctx := context.Background()
-	want := map[market.Key]market.Bar{}
-	for i := range jobs {
-		got, err := source.Bars(ctx, &synthetic.Source{}, source.Request{Symbol: fmt.Sprintf("B%05d", i),
-			Interval: market.Interval1d, From: testFrom, To: testFrom.AddDate(0, 0, bars)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, b := range got {
-			want[b.Key()] = b
-		}
+	reqs := make([]source.Request, jobs)
+	for i := range reqs {
+		reqs[i] = source.Request{Symbol: fmt.Sprintf("B%05d", i), Interval: market.Interval1d, From: testFrom, To: testFrom.AddDate(0, 0, bars)}
 	}
-	rows, err := connect(t, dbURL).Query(ctx,
-		`SELECT symbol, "interval", ts, open, high, low, close, adj_close, volume, source FROM bars`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (market.Bar, error) {
-		var b market.Bar
-		var iv string
-		err := r.Scan(&b.Symbol, &iv, &b.TS, &b.Open, &b.High, &b.Low, &b.Close, &b.AdjClose, &b.Volume, &b.Source)
-		b.Interval, b.TS = market.Interval(iv), b.TS.UTC()
-		return b, err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(want) || len(want) != jobs*bars {
-		t.Fatalf("bars table holds %d rows, synthetic source gives %d (want %d)", len(got), len(want), jobs*bars)
-	}
-	for _, g := range got {
-		w, ok := want[g.Key()]
-		if !ok {
-			t.Fatalf("unexpected row %+v", g)
-		}
-		if g.Open != w.Open || g.High != w.High || g.Low != w.Low || g.Close != w.Close || g.Volume != w.Volume ||
-			g.Source != w.Source || (g.AdjClose == nil) != (w.AdjClose == nil) || g.AdjClose != nil && *g.AdjClose != *w.AdjClose {
-			t.Fatalf("row %v: got %+v, want %+v", g.Key(), g, w)
-		}
-	}
+	synthetictest.MatchesTable(t, connect(t, dbURL), reqs)
 }
 
 // watchSessions samples the sessions named app until the test ends and
@@ -446,7 +411,8 @@ func (w *lineWaiter) Write(p []byte) (int, error) {
 }
 
 // lockedBuffer is a strings.Builder safe for a process's output and the
-// test reading it.
+// test reading it (testenv.Buffer's twin: this module does not import
+// internal/testenv, which would bring the nats-server into it).
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
