@@ -41,7 +41,7 @@ func (e *env) durableMode(ctx context.Context, o options, batch int, seq *int, s
 		return d, fmt.Errorf("durable JetStream ceiling: %w", err)
 	}
 	if d.JetStreamConfirmedAck, err = jetStreamCeiling(ctx, e.natsURL, n, batch, o.k, ackConfirmed); err != nil {
-		return d, fmt.Errorf("durable JetStream ceiling, plain acks: %w", err)
+		return d, fmt.Errorf("durable JetStream ceiling, every ack confirmed: %w", err)
 	}
 	if d.JetStreamWithPublish, err = jetStreamPublishCeiling(ctx, e.natsURL, n, batch, o.k); err != nil {
 		return d, fmt.Errorf("durable JetStream ceiling with publishing: %w", err)

@@ -99,6 +99,9 @@ func (e *env) startNATS(ctx context.Context, durable bool, straceLog string) err
 	} else {
 		e.natsCmd = exec.Command(server, "-c", conf)
 	}
+	// A process group of its own: stopNATS signals the group, so that a
+	// server under strace goes with it (strace alone would detach from it).
+	e.natsCmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := e.natsCmd.Start(); err != nil {
 		return fmt.Errorf("start nats-server: %w", err)
 	}
@@ -132,19 +135,14 @@ func (e *env) stopNATS() {
 		e.nc, e.js = nil, nil
 	}
 	if e.natsCmd != nil && e.natsCmd.Process != nil {
-		// Under strace, SIGTERM the server itself: strace would detach and
-		// leave it running.
-		pid := e.natsCmd.Process.Pid
-		if e.natsFsyncs != "" {
-			pid = childPID(pid)
-		}
-		_ = syscall.Kill(pid, syscall.SIGTERM)
+		group := -e.natsCmd.Process.Pid // the server, and strace if it runs under it
+		_ = syscall.Kill(group, syscall.SIGTERM)
 		done := make(chan struct{})
 		go func() { _ = e.natsCmd.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
-			_ = e.natsCmd.Process.Kill()
+			_ = syscall.Kill(group, syscall.SIGKILL)
 			<-done
 		}
 		e.natsCmd = nil

@@ -58,8 +58,9 @@ func (e *env) fsyncLog(from int) (int, map[string]int, error) {
 	return n, by, sc.Err()
 }
 
-// fsyncTarget names what a synced file holds: "<stream> messages",
-// "<stream> consumer <name>", or the path under the store.
+// fsyncTarget names what a synced file holds: "<stream> messages" (the
+// message blocks: messages and tombstones), "<stream> consumer state",
+// "<stream> atomic batches (staging)", or the path under the store.
 func fsyncTarget(store, path string) string {
 	rel := strings.TrimPrefix(path, store+string(filepath.Separator))
 	parts := strings.Split(rel, string(filepath.Separator))
@@ -84,9 +85,9 @@ func fsyncTarget(store, path string) string {
 	return rel
 }
 
-// phaseCount counts the fsyncs of one phase: run it, then read the log.
-// The log is read after a pause of its own (strace writes it as the calls
-// return), so what the phase made is in it.
+// phaseCount counts the fsyncs of one phase: run it, then read the log
+// (strace writes a line as each call returns). A consume phase includes
+// the workers' start (consumer and KV updates), spread over its tasks.
 func (e *env) phaseCount(of, phase string, tasks int, run func() error) (fsyncCount, error) {
 	mark, _, err := e.fsyncLog(1 << 62)
 	if err != nil {

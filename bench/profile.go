@@ -166,9 +166,8 @@ func fetchProfile(ctx context.Context, addr string, over time.Duration, file str
 	return f.Close()
 }
 
-// pprofTop is the n heaviest functions of a CPU profile by cumulative
-// time, skipping the runtime's scheduling frames, as go tool pprof -top
-// prints them.
+// pprofTop is the n heaviest functions of a CPU profile by their own
+// (flat) time, as go tool pprof -top prints them.
 func pprofTop(ctx context.Context, file string, n int) ([]string, error) {
 	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-flat", fmt.Sprintf("-nodecount=%d", n), file).Output()
 	if err != nil {

@@ -70,7 +70,8 @@ type runResult struct {
 	CPU cpuUse `json:"cpu"`
 	// WALSyncs is how many times PostgreSQL synced its WAL during the run
 	// (pg_stat_wal.wal_sync, the whole cluster: commits with
-	// synchronous_commit = on wait for one).
+	// synchronous_commit = on wait for one), read after the design's
+	// processes stopped (so it includes the idle-CPU probe's 3 s).
 	WALSyncs int64 `json:"wal_syncs"`
 	// Profiles are the CPU profiles taken during the run, if asked for.
 	Profiles []profile `json:"profiles,omitempty"`
@@ -148,9 +149,6 @@ func (e *env) run(ctx context.Context, c runConfig, seq int) (runResult, error) 
 	r.Wall = time.Since(t0)
 	r.CPU = e.cpuSnapshot(procs).since(cpu0)
 	r.CPU.Producer, r.CPU.Tasks, r.CPU.Wall = producerCPU, c.n, r.Wall
-	if wal, err := walSyncs(ctx, dbURL); err == nil {
-		r.WALSyncs = wal - wal0
-	}
 	st := stopSampling()
 	if profiled != nil {
 		got := <-profiled
@@ -172,6 +170,11 @@ func (e *env) run(ctx context.Context, c runConfig, seq int) (runResult, error) 
 	}
 	for _, p := range procs {
 		_ = p.stop()
+	}
+	// A backend publishes its WAL counters at most once a second, and at
+	// exit: read them once the design's sessions are gone.
+	if wal, err := walSyncs(ctx, dbURL); err == nil {
+		r.WALSyncs = wal - wal0
 	}
 	if c.design == designPooled || c.design == designSequential {
 		r.ConnErrors = baselineConnErrors(procs)

@@ -83,6 +83,13 @@ func (p *Publisher) publishAtomic(ctx context.Context, msgs []*nats.Msg) ([]Outc
 		}
 		return nil, false
 	}
+	if ack.Batch == "" {
+		// A server before 2.12 ignores the batch headers: it stored the
+		// group as plain messages, and the caller's one-by-one publish will
+		// find them duplicates. Stop batching.
+		p.unbatched.Store(true)
+		return nil, false
+	}
 	if ack.Stream != p.stream || ack.Batch != id || ack.Count != uint64(len(msgs)) || ack.Seq < ack.Count {
 		return nil, false
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,7 +35,7 @@ type Publisher struct {
 	// config says so on the first publish, or it refused one): from then
 	// on every group goes one message at a time.
 	unbatched atomic.Bool
-	checked   sync.Once
+	checked   atomic.Bool // checkStream looked at the stream's config
 }
 
 // NewPublisher returns a Publisher for the named stream (DefaultStream if
@@ -100,16 +99,13 @@ func (p *Publisher) PublishEach(ctx context.Context, ts []tasks.Task) ([]Outcome
 	if err != nil {
 		return nil, Result{}, err
 	}
-	p.checked.Do(func() {
-		// One look at the stream's config; if it fails, the first batch
-		// tells (a refused batch sets unbatched too).
-		if s, err := p.js.Stream(ctx, p.stream); err == nil && !s.CachedInfo().Config.AllowAtomicPublish {
-			p.unbatched.Store(true)
-		}
-	})
+	p.checkStream(ctx)
 	var res Result
 	out := make([]Outcome, 0, len(msgs))
 	for start := 0; start < len(msgs); start += p.window {
+		if err := ctx.Err(); err != nil {
+			return out, res, fmt.Errorf("publish: %w", err)
+		}
 		group := msgs[start:min(start+p.window, len(msgs))]
 		if len(group) > 1 && !p.unbatched.Load() {
 			if outs, ok := p.publishAtomic(ctx, group); ok {
@@ -124,6 +120,23 @@ func (p *Publisher) PublishEach(ctx context.Context, ts []tasks.Task) ([]Outcome
 		}
 	}
 	return out, res, nil
+}
+
+// checkStream looks once at the stream's config: a stream that does not
+// allow atomic batches gets none. A failed look is tried again on the next
+// publish (meanwhile a batch the stream refuses sets unbatched too).
+func (p *Publisher) checkStream(ctx context.Context) {
+	if p.checked.Load() {
+		return
+	}
+	s, err := p.js.Stream(ctx, p.stream)
+	if err != nil {
+		return
+	}
+	if !s.CachedInfo().Config.AllowAtomicPublish {
+		p.unbatched.Store(true)
+	}
+	p.checked.Store(true)
 }
 
 // publishOneByOne publishes msgs each on its own, pipelined (all of them
@@ -239,6 +252,13 @@ func (p *Publisher) Requeue(ctx context.Context, msg jetstream.Msg) error {
 	}
 	m := &nats.Msg{Subject: msg.Subject(), Data: msg.Data(), Header: nats.Header{}}
 	for k, vs := range msg.Headers() {
+		// The headers of the atomic batch the message came in (the server
+		// keeps them) would make the copy a stray member of that batch,
+		// which the server refuses; the expectations were the original
+		// publish's.
+		if strings.HasPrefix(k, "Nats-Batch-") || strings.HasPrefix(k, "Nats-Expected-") {
+			continue
+		}
 		m.Header[k] = append([]string(nil), vs...)
 	}
 	m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s%d:%s", requeuedPrefix, md.Sequence.Stream, id))

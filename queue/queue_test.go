@@ -169,6 +169,44 @@ func TestPublishStoresAGroupAsOneAtomicBatch(t *testing.T) {
 	}
 }
 
+// A task that came in an atomic batch can be requeued: the copy is a
+// message of its own, not a stray member of the old batch.
+func TestRequeueATaskThatCameInABatch(t *testing.T) {
+	js, cons := setup(t)
+	ctx := context.Background()
+	p := queue.NewPublisher(js, "")
+	if _, err := p.Publish(ctx, collectTasks(3)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := cons.Fetch(3, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []jetstream.Msg
+	for m := range b.Messages() {
+		msgs = append(msgs, m)
+	}
+	if len(msgs) != 3 || msgs[0].Headers().Get("Nats-Batch-Id") == "" {
+		t.Fatalf("fetched %d messages (batch id %q), want the 3 of one atomic batch", len(msgs), msgs[0].Headers().Get("Nats-Batch-Id"))
+	}
+	for _, i := range []int{1, 0} { // a middle one first, alone
+		if err := p.Requeue(ctx, msgs[i]); err != nil {
+			t.Fatalf("Requeue(message %d of the batch) = %v", i+1, err)
+		}
+		if err := msgs[i].DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := js.Stream(ctx, queue.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil || info.State.Msgs != 3 { // the third original and the two copies
+		t.Fatalf("stream holds %d messages (%v), want 3", info.State.Msgs, err)
+	}
+}
+
 // A stream without atomic batches (FLEET_STREAM_BATCHES=false, or one
 // created by an earlier version) gets every task, one message at a time:
 // the publisher reads the stream's config and does not try.

@@ -94,7 +94,8 @@ type Config struct {
 	// Confirm returns once the server has read every ack sent so far on the
 	// connection the tasks came on (nats.Conn.FlushWithContext: one round
 	// trip). A batch's acks are sent plain, then confirmed together by one
-	// call. Required.
+	// call, with a context bounded by WriteTimeout. An error is logged: the
+	// tasks it concerns may be delivered again and rewritten. Required.
 	Confirm func(ctx context.Context) error
 	// Locker takes the series locks. Defaults to the DB's own
 	// (session-level advisory locks).

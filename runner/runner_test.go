@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,7 +103,9 @@ func (b *bundle) start(t *testing.T, cfg runner.Config) (stop func() error) {
 		cfg.Kinds = kinds.Register(kinds.Config{Source: b.src, Features: b.features, RequestedBy: "worker/runner-test"})
 	}
 	cfg.FollowUps = queue.NewPublisher(b.js, "")
-	cfg.Confirm = b.nc.FlushWithContext
+	if cfg.Confirm == nil {
+		cfg.Confirm = b.nc.FlushWithContext
+	}
 	if cfg.WorkerID == "" {
 		cfg.WorkerID = "runner-test"
 	}
@@ -260,10 +263,23 @@ func TestRunAppliesEveryTaskAndStopsCleanly(t *testing.T) {
 	}
 	b.publish(t, symbols...)
 	leaks := goleak.IgnoreCurrent()
-	stop := b.start(t, runner.Config{})
+	// Every batch's acks are confirmed by one flush that succeeds.
+	var confirmed, failed atomic.Int64
+	stop := b.start(t, runner.Config{Confirm: func(ctx context.Context) error {
+		err := b.nc.FlushWithContext(ctx)
+		if err != nil {
+			failed.Add(1)
+		} else {
+			confirmed.Add(1)
+		}
+		return err
+	}})
 	b.waitEmpty(t, 20*time.Second)
 	if err := stop(); err != nil {
 		t.Fatalf("Run = %v, want nil after cancellation", err)
+	}
+	if confirmed.Load() == 0 || failed.Load() != 0 {
+		t.Fatalf("ack confirmations: %d succeeded, %d failed; want some and no failure", confirmed.Load(), failed.Load())
 	}
 	var n, distinct int
 	if err := b.admin.QueryRow(context.Background(), `SELECT count(*), count(DISTINCT (symbol, ts)) FROM bars`).Scan(&n, &distinct); err != nil {

@@ -118,16 +118,20 @@ func (r *Runner) followUp(ctx context.Context, items []*item) {
 }
 
 // settle acks, naks or dead-letters every item. The acks go first, plain
-// (a message each, no reply), then one round trip confirms the server has
-// read them all (Config.Confirm); the rest, which wait for the server
-// (a dead letter is stored before its Term), run concurrently. It returns
-// how many took each action.
+// (a message each, no reply), then one round trip (Config.Confirm, within
+// WriteTimeout) returns once the server the worker is connected to has
+// read them all; the rest, which wait for the server (a dead letter is
+// stored before its Term), run concurrently. It returns how many took each
+// action.
 //
-// What a plain ack does not promise: that the server applied it. If the
-// server or the connection goes down after the commit and before the ack
-// is applied, the task is delivered again and its write repeated, which
-// changes nothing (every write is an idempotent upsert of the same rows).
-// No task is ever lost: nothing is acked before its commit.
+// What the round trip does not promise: that the acks were applied (the
+// server queues them for the consumer; in a cluster the consumer's leader
+// may be another server). If the server or the connection goes down after
+// the commit and before an ack is applied, the task is delivered again and
+// its write repeated, which changes nothing (every write is an idempotent
+// upsert of the same rows). No task is ever lost: nothing is acked before
+// its commit. The round trip is backpressure: a worker does not run ahead
+// of a server that no longer reads its acks.
 func (r *Runner) settle(ctx context.Context, items []*item) map[action]int {
 	counts := map[action]int{}
 	var mu sync.Mutex
@@ -153,7 +157,12 @@ func (r *Runner) settle(ctx context.Context, items []*item) map[action]int {
 		acked = append(acked, it)
 	}
 	if len(acked) > 0 {
-		if err := r.cfg.Confirm(ctx); err != nil {
+		// The flush needs a deadline (nats.go refuses a context without
+		// one); the batch's context has none of its own.
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
+		err := r.cfg.Confirm(cctx)
+		cancel()
+		if err != nil {
 			r.log.Warn().Err(err).Int("acks", len(acked)).
 				Msg("acks not confirmed: their tasks may be delivered again and rewritten, which changes nothing")
 		}
