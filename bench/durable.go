@@ -46,23 +46,8 @@ func (e *env) durableMode(ctx context.Context, o options, batch int, seq *int, s
 	if d.JetStreamWithPublish, err = jetStreamPublishCeiling(ctx, e.natsURL, n, batch, o.k); err != nil {
 		return d, fmt.Errorf("durable JetStream ceiling with publishing: %w", err)
 	}
-	for _, l := range o.latencies {
-		for _, c := range designRuns(o, l) {
-			s, err := series(c, o.runs)
-			if err != nil {
-				return d, err
-			}
-			d.Summaries = append(d.Summaries, s)
-		}
-	}
-	if o.oneBarN > 0 {
-		for _, c := range oneBarRuns(o) {
-			s, err := series(c, o.runs)
-			if err != nil {
-				return d, err
-			}
-			d.Summaries = append(d.Summaries, s)
-		}
+	if d.Summaries, err = designTable(o, series); err != nil {
+		return d, err
 	}
 	if d.Fsyncs, err = e.countFsyncs(ctx, o, batch, seq); err != nil {
 		return d, err

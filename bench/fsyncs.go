@@ -12,9 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"marketfleet/queue"
 )
 
@@ -126,15 +123,7 @@ func (e *env) countFsyncs(ctx context.Context, o options, batch int, seq *int) (
 	var out []fsyncCount
 	n := o.durableN
 	// The ceiling: the bench's own stream and consumer, publish then consume.
-	nc, err := nats.Connect(e.natsURL)
-	if err != nil {
-		return nil, err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
+	js := e.js
 	if err := ceilCreateStream(ctx, js, batch*o.k); err != nil {
 		return nil, err
 	}

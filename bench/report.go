@@ -191,23 +191,10 @@ func (e *env) throughputMode(ctx context.Context, o options, rep *report, series
 			return err
 		}
 	}
-	for _, l := range o.latencies {
-		for _, c := range designRuns(o, l) {
-			s, err := series(c, o.runs)
-			if err != nil {
-				return err
-			}
-			rep.Summaries = append(rep.Summaries, s)
-		}
+	if rep.Summaries, err = designTable(o, series); err != nil {
+		return err
 	}
 	if o.oneBarN > 0 {
-		for _, c := range oneBarRuns(o) {
-			s, err := series(c, o.runs)
-			if err != nil {
-				return err
-			}
-			rep.Summaries = append(rep.Summaries, s)
-		}
 		if o.profile {
 			dir, err := filepath.Abs(filepath.Join("bench", "profiles"))
 			if err != nil {
@@ -241,6 +228,27 @@ func (e *env) throughputMode(ctx context.Context, o options, rep *report, series
 		rep.ExhaustMaxConn = o.exhaustMaxConn
 	}
 	return nil
+}
+
+// designTable runs every design o asks for at every latency, then the
+// one-bar runs: the table of the throughput and durable modes.
+func designTable(o options, series func(runConfig, int) (summary, error)) ([]summary, error) {
+	cs := make([]runConfig, 0)
+	for _, l := range o.latencies {
+		cs = append(cs, designRuns(o, l)...)
+	}
+	if o.oneBarN > 0 {
+		cs = append(cs, oneBarRuns(o)...)
+	}
+	out := make([]summary, 0, len(cs))
+	for _, c := range cs {
+		s, err := series(c, o.runs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // designRuns are the runs of every design o asks for at latency l, with

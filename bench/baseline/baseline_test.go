@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"marketfleet/internal/sampler"
 	"marketfleet/internal/testenv"
 	"marketfleet/market"
 	"marketfleet/queue"
@@ -255,28 +256,16 @@ func (s *env) waitEmpty(t *testing.T, p *proc) {
 // returns a function reporting the most seen at once.
 func (s *env) watchSessions(t *testing.T, app string) func() int {
 	conn := testenv.Connect(t, s.dbURL)
+	smp := sampler.New(2*time.Millisecond, func(ctx context.Context) (int, error) {
+		var n int
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n)
+		return n, err
+	})
 	ctx, cancel := context.WithCancel(context.Background())
-	var mu sync.Mutex
-	peak := 0
 	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			var n int
-			if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n); err == nil {
-				mu.Lock()
-				peak = max(peak, n)
-				mu.Unlock()
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}()
+	go func() { defer close(done); _ = smp.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return peak
-	}
+	return func() int { return smp.Stats().Peak }
 }
 
 // checkBars compares the bars table with what the synthetic source gives

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"marketfleet/internal/sampler"
 	"marketfleet/market"
 	"marketfleet/source"
 	"marketfleet/source/synthetic/synthetictest"
@@ -321,28 +322,16 @@ func checkBars(t *testing.T, dbURL string, jobs, bars int) {
 // returns a function reporting the most seen at once.
 func watchSessions(t *testing.T, dbURL, app string) func() int {
 	conn := connect(t, dbURL)
+	s := sampler.New(2*time.Millisecond, func(ctx context.Context) (int, error) {
+		var n int
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n)
+		return n, err
+	})
 	ctx, cancel := context.WithCancel(context.Background())
-	var mu sync.Mutex
-	peak := 0
 	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			var n int
-			if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n); err == nil {
-				mu.Lock()
-				peak = max(peak, n)
-				mu.Unlock()
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}()
+	go func() { defer close(done); _ = s.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return peak
-	}
+	return func() int { return s.Stats().Peak }
 }
 
 // buildBinary builds river-bench into a directory removed after the test.
